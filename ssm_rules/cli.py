@@ -1,0 +1,62 @@
+"""The `ssm` command line: a click group whose commands are imported only when used.
+
+Each command lives in its own module under `ssm_rules.commands`; importing them lazily keeps
+`ssm validate` on one file from paying for the rule engine or the report templates.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+import click
+
+from ssm_rules import __version__
+
+# name -> (module, attribute, one-line help shown by `ssm --help` without importing the module)
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "validate": ("ssm_rules.commands.validate", "validate", "Check that plan files follow the plan format."),
+    "check": ("ssm_rules.commands.check", "check", "Check plans against the SSM rules and print findings with next actions."),
+    "rules": ("ssm_rules.commands.rules", "rules", "List every rule: ID, severity, title, guidance."),
+    "explain": ("ssm_rules.commands.rules", "explain", "Print a rule's full documentation."),
+    "schema": ("ssm_rules.commands.schema", "schema", "Print the plan format's JSON Schema."),
+    "audit": ("ssm_rules.commands.audit", "audit", "Audit a portfolio: HTML, Markdown and JSON reports, with history."),
+    "history": ("ssm_rules.commands.audit", "history", "List the audit runs kept in a history database."),
+    "import": ("ssm_rules.commands.import_", "import_group", "Import plans from a CRM export (Salesforce)."),
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module_name, attribute, _ = COMMANDS[name]
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as error:
+            if error.name and error.name.startswith("ssm_rules.commands"):
+                return None  # command not built yet in this checkout
+            raise
+        return getattr(module, attribute)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="ssm")
+def main() -> None:
+    """Check sales account plans against IBM's Signature Selling Method (SSM).
+
+    Plans are YAML files, one per client account (see `ssm schema` and the README).
+    `ssm validate` checks their format; `ssm check` runs the SSM rules and prints
+    findings with next actions; `ssm audit` reports on a whole portfolio.
+
+    Exit codes: 0 nothing at or above the failing severity was found; 1 findings or
+    invalid plans; 2 the tool could not do its job (usage error, missing path, bad
+    configuration or rule pack).
+    """
