@@ -1,0 +1,273 @@
+"""Plan + as-of date -> the flat facts the rule engine matches.
+
+The only place that computes derived plan values (days since the last review, the sum of
+route shares, whether a meeting lies ahead, ...): rules compare them, they never compute them.
+A fact has a field only when the plan gives it a value (empty text or lists count as absent),
+so a rule asks "is it missing?" with `exists: false`. Counts and booleans are always present.
+Domain IDs live in `key`; `id` is left to the engine adapter.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from ssm_rules.model import ACTIVITIES, ROLES, Plan
+
+# kind -> field -> description. The rule compiler rejects any field not listed here, so a
+# typo in a rule can never silently switch a check off. Every fact also has `kind` and `path`.
+FACT_FIELDS: dict[str, dict[str, str]] = {
+    "plan": {
+        "key": "the account ID",
+        "account_name": "the account's name",
+        "owner": "the account owner (team member)",
+        "industry": "the client's industry",
+        "last_reviewed": "date of the last full review",
+        "days_since_review": "days from the last review to the as-of date",
+        "approved_by_client": "date the client approved the plan",
+        "source_kinds": "number of distinct kinds of source that validated the plan",
+        "phase_complete": "the team claims Phase 1 complete",
+        "claims_complete": "phase_complete, or an opportunity at a stage past identified (not lost)",
+        "research_industry": "insight.research.industry",
+        "research_competitors": "insight.research.competitors",
+        "research_business_direction": "insight.research.business_direction",
+        "it_environment": "insight.it_environment",
+        "pref_technology": "insight.preferences.technology",
+        "pref_finance": "insight.preferences.finance",
+        "pref_procurement": "insight.preferences.procurement",
+        "pref_vendor": "insight.preferences.vendor",
+        "org_formal": "insight.organization.formal",
+        "org_informal": "insight.organization.informal",
+        "position_current": "insight.position.current",
+        "position_desired": "insight.position.desired",
+        "strategic_priority_count": "number of strategic priorities",
+        "issue_count": "number of client issues",
+        "initiative_count": "number of client initiatives",
+        "opportunity_count": "number of opportunities",
+        "must_win_count": "number of must-win opportunities",
+        "route_count": "number of routes to market",
+        "route_share_total": "sum of the route shares (percent)",
+        "routes_agreed": "routes and service approach agreed with the client",
+        "client_spend": "what the client spends with the team a year",
+        "target": "the team's sales target for the account",
+        "team_plan": "how the team will reach its target",
+        "strategy_count": "number of objective-based strategy statements",
+        "thought_leadership_count": "number of thought-leadership items",
+        "thought_leadership_confirmed_count": "number of confirmed thought-leadership items",
+        "assessment_satisfied": "the client is satisfied with the assessment plan and actions",
+    },
+    "activity": {
+        "key": "align, plan, articulate_value or thought_leadership",
+        "order": "position in the order SSM sets (1-4)",
+        "status": "not_started, in_progress or done (not_started when absent)",
+    },
+    "contact": {
+        "key": "the contact's ID",
+        "name": "full name",
+        "title": "job title",
+        "attitude": "supporter, neutral, unsupportive or opposed",
+        "influence": "high, medium or low",
+        "owner": "team member who owns the relationship",
+        "goal": "goal to strengthen the relationship",
+        "last_contact": "date of the last contact",
+        "days_since_contact": "days from the last contact to the as-of date",
+        "next_meeting": "date of the next planned meeting",
+        "meeting_ahead": "next_meeting is on or after the as-of date",
+        "benefit": "what this person gains",
+        "has_plan": "a conversion or containment plan is written down",
+        "external": "consultant, analyst, supplier or shareholder",
+        "in_buying_unit": "holds a buying-unit role in any opportunity",
+    },
+    "opportunity": {
+        "key": "the opportunity's ID",
+        "name": "the opportunity's name",
+        "initiative": "ID of the client initiative it serves",
+        "priority": "rank, 1 = highest",
+        "must_win": "a must-win opportunity",
+        "value": "value in the account's currency",
+        "stage": "pipeline milestone",
+        "past_identified": "stage past identified, other than lost",
+        "component_count": "number of solution components",
+    },
+    "role": {
+        "key": "opportunity/contact/role",
+        "opportunity": "the opportunity's ID",
+        "contact": "the contact's ID",
+        "role": "key_decision_leader, sponsor, benefit_owner, evaluator, approver or influencer",
+    },
+    "initiative": {
+        "key": "the initiative's ID",
+        "goal": "the strategic goal",
+        "action_count": "number of actions",
+        "project_count": "number of projects",
+    },
+    "issue": {
+        "key": "position in insight.issues (0-based)",
+        "text": "the issue",
+        "priority": "rank",
+        "confirmed_with_client": "confirmed with the client",
+    },
+    "route": {
+        "key": "position in routes_to_market.routes (0-based)",
+        "route": "the route (direct, business_partner, ...)",
+        "share": "percent of opportunities through this route",
+    },
+    "partner": {
+        "key": "position in plan.partners (0-based)",
+        "name": "the partner's name",
+        "participated": "took part in developing the plan",
+    },
+    "thought_leadership": {
+        "key": "position in thought_leadership (0-based)",
+        "topic": "the topic",
+        "confirmed": "confirmed with the client and partners",
+    },
+}
+
+STAGES_PAST_IDENTIFIED = {"validated", "qualified", "proposed", "won", "completed"}
+
+
+def plan_facts(plan: Plan, as_of: date) -> list[dict[str, Any]]:
+    """Every fact of one plan, in plan order (the order findings are reported in)."""
+    contacts = plan.contacts or []
+    opportunities = plan.opportunities or []
+    roles = [
+        (f"opportunities[{opportunity_index}].buying_unit.{role}[{position}]", opportunity.id, role, contact_id)
+        for opportunity_index, opportunity in enumerate(opportunities)
+        for role in ROLES
+        for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or [])
+    ]
+    in_buying_unit = {contact_id for _, _, _, contact_id in roles}
+
+    facts = [_plan_fact(plan, as_of)]
+    activities = plan.plan.activities if plan.plan else None
+    for order, name in enumerate(ACTIVITIES, start=1):
+        status = getattr(activities, name, None) or "not_started"
+        facts.append({"kind": "activity", "path": f"plan.activities.{name}", "key": name,
+                      "order": order, "status": status})
+    for index, issue in enumerate((plan.insight.issues if plan.insight else None) or []):
+        facts.append(_compact("issue", f"insight.issues[{index}]", index, {
+            "text": issue.text, "priority": issue.priority,
+            "confirmed_with_client": bool(issue.confirmed_with_client)}))
+    for index, initiative in enumerate(plan.initiatives or []):
+        facts.append(_compact("initiative", f"initiatives[{index}]", initiative.id, {
+            "goal": initiative.goal, "action_count": len(initiative.actions or []),
+            "project_count": len(initiative.projects or [])}))
+    for index, contact in enumerate(contacts):
+        facts.append(_compact("contact", f"contacts[{index}]", contact.id, {
+            "name": contact.name, "title": contact.title, "attitude": contact.attitude,
+            "influence": contact.influence, "owner": contact.owner, "goal": contact.goal,
+            "last_contact": _iso(contact.last_contact),
+            "days_since_contact": _days_between(contact.last_contact, as_of),
+            "next_meeting": _iso(contact.next_meeting),
+            "meeting_ahead": contact.next_meeting is not None and contact.next_meeting >= as_of,
+            "benefit": contact.benefit, "has_plan": bool(_present(contact.plan)),
+            "external": bool(contact.external), "in_buying_unit": contact.id in in_buying_unit}))
+    for index, opportunity in enumerate(opportunities):
+        facts.append(_compact("opportunity", f"opportunities[{index}]", opportunity.id, {
+            "name": opportunity.name, "initiative": opportunity.initiative,
+            "priority": opportunity.priority, "must_win": bool(opportunity.must_win),
+            "value": opportunity.value, "stage": opportunity.stage,
+            "past_identified": opportunity.stage in STAGES_PAST_IDENTIFIED,
+            "component_count": len(set(opportunity.components or []))}))
+    for path, opportunity_id, role, contact_id in roles:
+        facts.append({"kind": "role", "path": path, "key": f"{opportunity_id}/{contact_id}/{role}",
+                      "opportunity": opportunity_id, "contact": contact_id, "role": role})
+    routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
+    for index, route in enumerate(routes):
+        facts.append(_compact("route", f"routes_to_market.routes[{index}]", index,
+                              {"route": route.route, "share": route.share}))
+    for index, partner in enumerate((plan.plan.partners if plan.plan else None) or []):
+        facts.append(_compact("partner", f"plan.partners[{index}]", index,
+                              {"name": partner.name, "participated": bool(partner.participated)}))
+    for index, item in enumerate(plan.thought_leadership or []):
+        facts.append(_compact("thought_leadership", f"thought_leadership[{index}]", index,
+                              {"topic": item.topic, "confirmed": bool(item.confirmed)}))
+    return facts
+
+
+def _plan_fact(plan: Plan, as_of: date) -> dict[str, Any]:
+    section = plan.plan
+    insight = plan.insight
+    research = insight.research if insight else None
+    preferences = insight.preferences if insight else None
+    position = insight.position if insight else None
+    organization = insight.organization if insight else None
+    opportunities = plan.opportunities or []
+    routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
+    team = plan.team
+    thought_leadership = plan.thought_leadership or []
+    phase_complete = bool(section and section.phase_complete)
+    last_reviewed = section.last_reviewed if section else None
+    return _compact("plan", "", plan.account.id, {
+        "account_name": plan.account.name,
+        "owner": plan.account.owner,
+        "industry": plan.account.industry,
+        "last_reviewed": _iso(last_reviewed),
+        "days_since_review": _days_between(last_reviewed, as_of),
+        "approved_by_client": _iso(section.approved_by_client if section else None),
+        "source_kinds": len(set(section.sources or [])) if section else 0,
+        "phase_complete": phase_complete,
+        "claims_complete": phase_complete or any(o.stage in STAGES_PAST_IDENTIFIED for o in opportunities),
+        "research_industry": research and research.industry,
+        "research_competitors": research and research.competitors,
+        "research_business_direction": research and research.business_direction,
+        "it_environment": insight and insight.it_environment,
+        "pref_technology": preferences and preferences.technology,
+        "pref_finance": preferences and preferences.finance,
+        "pref_procurement": preferences and preferences.procurement,
+        "pref_vendor": preferences and preferences.vendor,
+        "org_formal": organization and organization.formal,
+        "org_informal": organization and organization.informal,
+        "position_current": position and position.current,
+        "position_desired": position and position.desired,
+        "strategic_priority_count": len((insight.strategic_priorities if insight else None) or []),
+        "issue_count": len((insight.issues if insight else None) or []),
+        "initiative_count": len(plan.initiatives or []),
+        "opportunity_count": len(opportunities),
+        "must_win_count": sum(1 for o in opportunities if o.must_win),
+        "route_count": len(routes),
+        "route_share_total": _number(sum(route.share or 0 for route in routes)),
+        "routes_agreed": bool(plan.routes_to_market and plan.routes_to_market.agreed_with_client),
+        "client_spend": team and team.client_spend,
+        "target": team and team.target,
+        "team_plan": team and team.plan,
+        "strategy_count": len((team.strategies if team else None) or []),
+        "thought_leadership_count": len(thought_leadership),
+        "thought_leadership_confirmed_count": sum(1 for item in thought_leadership if item.confirmed),
+        "assessment_satisfied": bool(plan.outcome and plan.outcome.assessment_satisfied),
+    })
+
+
+def _compact(kind: str, path: str, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    fact: dict[str, Any] = {"kind": kind, "path": path, "key": key}
+    for name, value in fields.items():
+        value = _present(value)
+        if value is not None:
+            fact[name] = _number(value) if isinstance(value, float) else value
+    return fact
+
+
+def _present(value: Any) -> Any:
+    """None for what the plan leaves out: missing, blank text, empty lists."""
+    if value is None:
+        return None
+    if isinstance(value, str) and not value.strip():
+        return None
+    if isinstance(value, (list, tuple)):
+        items = [item for item in value if not (isinstance(item, str) and not item.strip())]
+        return list(items) if items else None
+    return value
+
+
+def _number(value: float) -> int | float:
+    # 70.0 -> 70: shares and money read naturally in messages, and compare the same in the engine.
+    return int(value) if float(value).is_integer() else value
+
+
+def _iso(value: date | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _days_between(earlier: date | None, as_of: date) -> int | None:
+    return (as_of - earlier).days if earlier else None

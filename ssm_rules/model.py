@@ -1,0 +1,348 @@
+"""The plan model: the only place that knows what a valid plan file is (plan-format.md, version 1).
+
+`validate(document)` turns a loaded `Document` into a `Plan` or raises `PlanError` with every
+problem located at the key or item a person must fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from datetime import date
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic.fields import FieldInfo
+
+from ssm_rules.errors import PlanError, PlanProblem
+
+FORMAT = "ssm-plan/1"
+
+Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
+Text = str
+Attitude = Literal["supporter", "neutral", "unsupportive", "opposed"]
+Influence = Literal["high", "medium", "low"]
+ActivityStatus = Literal["not_started", "in_progress", "done"]
+SourceKind = Literal["client", "internal", "partner"]
+Component = Literal["strategy_design", "applications", "middleware", "platform", "infrastructure", "deployment"]
+Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
+ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
+ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")  # in the order SSM sets (G07)
+
+
+class Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Account(Model):
+    id: Slug = Field(description="Unique across a portfolio.")
+    name: Text
+    industry: Text | None = None
+    owner: Text = Field(description="The team member who owns the account (relationship owner).")
+
+
+class Partner(Model):
+    name: Text
+    participated: bool | None = Field(None, description="Took part in developing the plan (G03).")
+
+
+class Activities(Model):
+    align: ActivityStatus | None = None
+    plan: ActivityStatus | None = None
+    articulate_value: ActivityStatus | None = None
+    thought_leadership: ActivityStatus | None = None
+
+
+class PlanSection(Model):
+    last_reviewed: date | None = Field(None, description="Last full review; absent = never reviewed (G01).")
+    approved_by_client: date | None = Field(None, description="The client reviewed and approved the plan (G80).")
+    sources: list[SourceKind] | None = Field(None, description="Kinds of source used to validate the plan (G02).")
+    partners: list[Partner] | None = None
+    activities: Activities | None = None
+    phase_complete: bool | None = Field(None, description="The team claims Phase 1's verifiable outcome is reached.")
+
+
+class Issue(Model):
+    text: Text
+    priority: int | None = None
+    confirmed_with_client: bool | None = None
+
+
+class Research(Model):
+    industry: Text | None = None
+    competitors: list[Text] | None = None
+    business_direction: Text | None = None
+
+
+class Preferences(Model):
+    technology: Text | None = None
+    finance: Text | None = None
+    procurement: Text | None = None
+    vendor: Text | None = None
+
+
+class Position(Model):
+    current: Text | None = None
+    desired: Text | None = None
+
+
+class Organization(Model):
+    formal: Text | None = None
+    informal: list[Text] | None = None
+
+
+class Insight(Model):
+    strategic_priorities: list[Text] | None = None
+    issues: list[Issue] | None = None
+    research: Research | None = None
+    it_environment: Text | None = None
+    preferences: Preferences | None = None
+    position: Position | None = Field(None, description="Business Position Model (G12).")
+    organization: Organization | None = None
+
+
+class Initiative(Model):
+    id: Slug
+    goal: Text | None = Field(None, description="The strategic goal the initiative pursues.")
+    actions: list[Text] | None = None
+    projects: list[Text] | None = None
+
+
+class Contact(Model):
+    id: Slug
+    name: Text | None = None
+    title: Text | None = None
+    attitude: Attitude | None = None
+    influence: Influence | None = None
+    owner: Text | None = Field(None, description="Our team member who owns the relationship (G40).")
+    goal: Text | None = Field(None, description="Goal to strengthen the relationship (G41).")
+    last_contact: date | None = None
+    next_meeting: date | None = None
+    benefit: Text | None = Field(None, description="What this person gains (G66).")
+    plan: Text | None = Field(None, description="Conversion plan (neutral/unsupportive) or containment plan (opposed).")
+    external: bool | None = Field(None, description="Consultant, analyst, supplier, shareholder.")
+
+
+class BuyingUnit(Model):
+    key_decision_leader: list[Slug] | None = None
+    sponsor: list[Slug] | None = None
+    benefit_owner: list[Slug] | None = None
+    evaluator: list[Slug] | None = None
+    approver: list[Slug] | None = None
+    influencer: list[Slug] | None = None
+
+
+class Opportunity(Model):
+    id: Slug
+    name: Text | None = None
+    initiative: Slug | None = Field(None, description="The client initiative it serves (G22).")
+    priority: int | None = Field(None, description="Rank, 1 = highest, unique (G20).")
+    must_win: bool | None = None
+    value: float | None = None
+    stage: Stage = "identified"
+    components: list[Component] | None = None
+    buying_unit: BuyingUnit | None = None
+
+
+class Route(Model):
+    route: Slug
+    share: float | None = Field(None, description="Percent of opportunities through this route.")
+
+
+class RoutesToMarket(Model):
+    agreed_with_client: bool | None = Field(None, description="Routes and service approach agreed (G84).")
+    routes: list[Route] | None = None
+
+
+class Team(Model):
+    client_spend: float | None = None
+    target: float | None = None
+    plan: Text | None = None
+    strategies: list[Text] | None = None
+
+
+class ThoughtLeadership(Model):
+    topic: Text
+    confirmed: bool | None = Field(None, description="Confirmed with the client and partners (G85).")
+
+
+class Outcome(Model):
+    assessment_satisfied: bool | None = Field(None, description="Client satisfied with the assessment plan (G81).")
+
+
+class Plan(Model):
+    """One client account plan (plan-format.md, version 1)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="SSM account plan (ssm-plan/1)")
+
+    format: Literal["ssm-plan/1"]
+    account: Account
+    plan: PlanSection | None = None
+    insight: Insight | None = None
+    initiatives: list[Initiative] | None = None
+    contacts: list[Contact] | None = None
+    opportunities: list[Opportunity] | None = None
+    routes_to_market: RoutesToMarket | None = None
+    team: Team | None = None
+    thought_leadership: list[ThoughtLeadership] | None = None
+    outcome: Outcome | None = None
+
+
+def validate(document: Any) -> Plan:
+    """Validate a loaded document (`ssm_rules.loader.Document`) into a Plan, or raise PlanError."""
+    data = document.data
+    format_problem = _check_format(data, document)
+    if format_problem:
+        raise PlanError([format_problem])
+    try:
+        plan = Plan.model_validate(data)
+    except ValidationError as error:
+        raise PlanError(_problems_from(error, document)) from None
+    problems = _check_identity_and_references(plan, document)
+    if problems:
+        raise PlanError(problems)
+    return plan
+
+
+def _check_format(data: dict, document: Any) -> PlanProblem | None:
+    if "format" not in data:
+        return PlanProblem(f"missing `format: {FORMAT}`: add it as the first line of the plan", 1, 1, "")
+    if data["format"] != FORMAT:
+        line, column = document.locate("format")
+        return PlanProblem(
+            f"unsupported format {data['format']!r}: this version of ssm reads `format: {FORMAT}`",
+            line, column, "format",
+        )
+    return None
+
+
+def _path(loc: tuple) -> str:
+    text = ""
+    for part in loc:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else str(part)
+    return text
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The model class that holds the value at `loc` (to name known keys for an unknown one)."""
+    current: Any = Plan
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        if not (isinstance(current, type) and issubclass(current, BaseModel)):
+            return None
+        field: FieldInfo | None = current.model_fields.get(part)
+        if field is None:
+            return None
+        current = _innermost_model(field.annotation)
+    return current if isinstance(current, type) and issubclass(current, BaseModel) else None
+
+
+def _innermost_model(annotation: Any) -> Any:
+    """Strip Optional[...] and list[...] down to the model class inside, if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in get_args(annotation):
+        found = _innermost_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _problems_from(error: ValidationError, document: Any) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+    seen: set[tuple[str, str]] = set()
+    for item in error.errors(include_url=False):
+        loc = tuple(item["loc"])
+        path = _path(loc)
+        message = _describe(item, loc)
+        if (path, message) in seen:
+            continue
+        seen.add((path, message))
+        line, column = document.locate(path)
+        problems.append(PlanProblem(message, line, column, path))
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    return problems
+
+
+def _describe(item: dict, loc: tuple) -> str:
+    kind = item["type"]
+    # Name the value as the user wrote it: `sources[0]` rather than a bare index.
+    key = _path(loc[-2:]) if loc and isinstance(loc[-1], int) else (loc[-1] if loc else "")
+    where = _path(loc[:-1]) or "the top level"
+    if kind == "extra_forbidden":
+        parent = _model_at(loc[:-1])
+        known = list(parent.model_fields) if parent else []
+        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        hint = f": did you mean `{close[0]}`?" if close else (f"; known keys: {', '.join(known)}" if known else "")
+        return f"unknown key `{key}` in {where}{hint}"
+    if kind == "missing":
+        return f"missing required key `{key}` in {where}"
+    if kind == "literal_error":
+        expected = item.get("ctx", {}).get("expected", "")
+        choices = [choice.strip(" '") for choice in expected.replace(" or ", ", ").split(",")]
+        got = item.get("input")
+        close = difflib.get_close_matches(str(got), choices, n=1, cutoff=0.6)
+        hint = f": did you mean `{close[0]}`?" if close else ""
+        return f"`{key}` must be one of {', '.join(choices)} (got {got!r}){hint}"
+    if kind == "string_pattern_mismatch":
+        return (f"`{key}` must be an ID: lowercase letters, digits, '.', '_' or '-', "
+                f"starting with a letter or digit (got {item.get('input')!r})")
+    if kind in {"model_type", "model_attributes_type", "dict_type"}:
+        return f"`{key or 'the plan'}` must be a mapping of keys to values (got {_type_name(item.get('input'))})"
+    if kind == "list_type":
+        return f"`{key}` must be a list (got {_type_name(item.get('input'))})"
+    if kind.startswith("date"):
+        return f"`{key}` must be an ISO date like 2026-10-02 (got {item.get('input')!r})"
+    if kind in {"string_type"}:
+        return f"`{key}` must be text (got {_type_name(item.get('input'))} {item.get('input')!r}); quote it"
+    if kind.startswith("bool"):
+        return f"`{key}` must be true or false (got {item.get('input')!r})"
+    if kind.startswith(("int", "float")):
+        return f"`{key}` must be a number (got {item.get('input')!r})"
+    return f"`{key}`: {item['msg']}"
+
+
+def _type_name(value: Any) -> str:
+    return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
+            bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
+
+
+def _check_identity_and_references(plan: Plan, document: Any) -> list[PlanProblem]:
+    problems: list[PlanProblem] = []
+
+    def problem(message: str, path: str) -> None:
+        line, column = document.locate(path)
+        problems.append(PlanProblem(message, line, column, path))
+
+    for list_name in ("initiatives", "contacts", "opportunities"):
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(getattr(plan, list_name) or []):
+            if item.id in first_index:
+                line, _ = document.locate(f"{list_name}[{first_index[item.id]}]")
+                problem(f"duplicate ID `{item.id}` in {list_name} (first used at line {line}): IDs must be unique",
+                        f"{list_name}[{index}].id")
+            else:
+                first_index[item.id] = index
+
+    contact_ids = [contact.id for contact in plan.contacts or []]
+    initiative_ids = [initiative.id for initiative in plan.initiatives or []]
+    for index, opportunity in enumerate(plan.opportunities or []):
+        if opportunity.initiative is not None and opportunity.initiative not in initiative_ids:
+            problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
+                    f"opportunities[{index}].initiative")
+        for role in ROLES:
+            for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or []):
+                if contact_id not in contact_ids:
+                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
+                            f"opportunities[{index}].buying_unit.{role}[{position}]")
+    return problems
+
+
+def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:
+    close = difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    listing = ", ".join(known) if known else f"none: the plan has no {list_name}"
+    return f"unknown {what} `{ref}`: {hint}known {list_name}: {listing}"
