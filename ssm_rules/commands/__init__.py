@@ -1,0 +1,1 @@
+"""One module per `ssm` command; `ssm_rules.cli` imports them only when used."""

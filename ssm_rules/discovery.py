@@ -1,0 +1,41 @@
+"""Command-line paths -> the plan files to read, in a stable order."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ssm_rules.errors import UsageError
+
+PLAN_SUFFIXES = (".yaml", ".yml", ".json")
+
+
+def plan_files(paths: list[str]) -> list[str]:
+    """Files named on the command line, and plan files found under directories (recursively).
+
+    Hidden directories (`.git`, `.venv`, ...) are skipped. A path that does not exist is a
+    usage error (exit 2): a typo in CI must not turn into a green build that checked nothing.
+    """
+    files: list[str] = []
+    seen: set[str] = set()
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(_walk(path))
+        elif path.exists():
+            found = [given]
+        else:
+            raise UsageError(f"{given}: no such file or directory")
+        for file in found:
+            if file not in seen:
+                seen.add(file)
+                files.append(file)
+    return files
+
+
+def _walk(directory: Path):
+    for root, dirs, names in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in names:
+            if name.endswith(PLAN_SUFFIXES) and not name.startswith("."):
+                yield os.path.join(root, name)
