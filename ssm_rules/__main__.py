@@ -1,0 +1,3 @@
+from ssm_rules.cli import main
+
+main(prog_name="ssm")

@@ -1,0 +1,132 @@
+"""The plan model: every class of validation error names the key, its line and the fix."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SPEC_EXAMPLE, dedent
+from ssm_rules.errors import PlanError
+from ssm_rules.loader import load_bytes
+from ssm_rules.model import Plan, validate
+
+MINIMAL = """
+format: ssm-plan/1
+account:
+  id: acme
+  name: Acme
+  owner: jane.doe
+"""
+
+
+def problems(text: str):
+    with pytest.raises(PlanError) as caught:
+        validate(load_bytes(dedent(text), "plan.yaml"))
+    return caught.value.problems
+
+
+def test_the_spec_example_is_valid():
+    plan = validate(load_bytes(SPEC_EXAMPLE.read_bytes(), "northwind.yaml"))
+    assert isinstance(plan, Plan)
+    assert plan.account.id == "northwind-retail"
+    assert plan.opportunities[0].buying_unit.key_decision_leader == ["li-wei"]
+
+
+def test_minimal_plan_is_valid():
+    assert validate(load_bytes(dedent(MINIMAL), "plan.yaml")).account.owner == "jane.doe"
+
+
+def test_unknown_key_suggests_the_closest_known_key_at_its_line():
+    [problem] = problems(MINIMAL + "plan:\n  last_review: 2026-10-02\n")
+    assert problem.message == "unknown key `last_review` in plan: did you mean `last_reviewed`?"
+    assert (problem.line, problem.column, problem.path) == (7, 3, "plan.last_review")
+
+
+def test_unknown_key_without_a_close_match_lists_the_known_keys():
+    [problem] = problems(MINIMAL + "outcome:\n  happiness: high\n")
+    assert problem.message == "unknown key `happiness` in outcome; known keys: assessment_satisfied"
+    assert problem.line == 7
+
+
+def test_unknown_top_level_key():
+    [problem] = problems(MINIMAL + "oportunities: []\n")
+    assert "did you mean `opportunities`?" in problem.message
+    assert problem.line == 6
+
+
+def test_format_is_required():
+    [problem] = problems(MINIMAL.replace("format: ssm-plan/1\n", ""))
+    assert problem.message.startswith("missing `format: ssm-plan/1`")
+    assert problem.line == 1
+
+
+def test_another_format_version_is_a_clear_error():
+    [problem] = problems(MINIMAL.replace("ssm-plan/1", "ssm-plan/2"))
+    assert problem.message == "unsupported format 'ssm-plan/2': this version of ssm reads `format: ssm-plan/1`"
+    assert problem.line == 1
+
+
+def test_missing_required_key_points_at_its_parent():
+    [problem] = problems("format: ssm-plan/1\naccount:\n  id: acme\n  name: Acme\n")
+    assert problem.message == "missing required key `owner` in account"
+    assert problem.line == 2
+
+
+def test_enumeration_value_suggests_the_closest_choice():
+    [problem] = problems(MINIMAL + "contacts:\n  - id: li-wei\n    attitude: suporter\n")
+    assert problem.message == ("`attitude` must be one of supporter, neutral, unsupportive, opposed "
+                               "(got 'suporter'): did you mean `supporter`?")
+    assert (problem.line, problem.path) == (8, "contacts[0].attitude")
+
+
+def test_list_item_enumeration_names_the_item():
+    [problem] = problems(MINIMAL + "plan:\n  sources: [client, clent]\n")
+    assert problem.message.startswith("`sources[1]` must be one of client, internal, partner")
+    assert problem.line == 7
+
+
+def test_id_must_be_a_slug():
+    [problem] = problems(MINIMAL.replace("id: acme", "id: Acme Corp"))
+    assert "`id` must be an ID: lowercase letters" in problem.message
+    assert problem.line == 3
+
+
+def test_dates_must_be_iso_dates():
+    [problem] = problems(MINIMAL + "plan:\n  last_reviewed: last tuesday\n")
+    assert problem.message == "`last_reviewed` must be an ISO date like 2026-10-02 (got 'last tuesday')"
+    assert problem.line == 7
+
+
+def test_a_section_that_is_not_a_mapping():
+    [problem] = problems(MINIMAL + "team: 5\n")
+    assert problem.message == "`team` must be a mapping of keys to values (got a number)"
+
+
+def test_duplicate_ids_within_a_list_name_both_lines():
+    [problem] = problems(MINIMAL + "contacts:\n  - id: li-wei\n  - id: ana\n  - id: li-wei\n")
+    assert problem.message == "duplicate ID `li-wei` in contacts (first used at line 7): IDs must be unique"
+    assert problem.line == 9
+
+
+def test_unknown_contact_in_a_buying_unit_names_it_and_the_known_ones():
+    [problem] = problems(MINIMAL + """\
+contacts:
+  - id: li-wei
+  - id: ana-lopez
+opportunities:
+  - id: omni
+    buying_unit:
+      sponsor: [ana-lopez, li-way]
+""")
+    assert problem.message == "unknown contact `li-way`: did you mean `li-wei`? known contacts: li-wei, ana-lopez"
+    assert (problem.line, problem.path) == (12, "opportunities[0].buying_unit.sponsor[1]")
+
+
+def test_unknown_initiative_of_an_opportunity():
+    [problem] = problems(MINIMAL + "opportunities:\n  - id: omni\n    initiative: growth\n")
+    assert problem.message == "unknown initiative `growth`: known initiatives: none: the plan has no initiatives"
+    assert (problem.line, problem.path) == (8, "opportunities[0].initiative")
+
+
+def test_every_problem_is_reported_in_line_order():
+    found = problems(MINIMAL + "plan:\n  last_review: 2026-10-02\ncontacts:\n  - id: x\n    influence: huge\n")
+    assert [p.line for p in found] == [7, 10]

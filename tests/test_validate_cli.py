@@ -1,0 +1,57 @@
+"""`ssm validate`: located errors, exit codes, one bad file never stops the others."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from conftest import FACTS, SPEC_EXAMPLE
+from ssm_rules.cli import main
+
+
+def test_sample_plans_are_all_valid(runner):
+    result = runner.invoke(main, ["validate", str(FACTS)])
+    assert result.exit_code == 0, result.output
+    assert "invalid" in result.output and ", 0 invalid." in result.output
+
+
+def test_bad_file_is_reported_and_the_others_still_checked(runner, tmp_path):
+    (tmp_path / "a-good.yaml").write_bytes(SPEC_EXAMPLE.read_bytes())
+    (tmp_path / "b-bad.yaml").write_text("format: ssm-plan/1\naccount:\n  id: x\n  name: X\n  ownr: jo\n")
+    (tmp_path / "c-broken.yaml").write_text("format: ssm-plan/1\naccount: [\n")
+    (tmp_path / "notes.txt").write_text("not a plan")
+    result = runner.invoke(main, ["validate", str(tmp_path)])
+    assert result.exit_code == 1
+    lines = result.output.splitlines()
+    assert f"{tmp_path}/b-bad.yaml:5:3: error: unknown key `ownr` in account: did you mean `owner`?" in lines
+    assert any(line.startswith(f"{tmp_path}/c-broken.yaml:") for line in lines)
+    assert lines[-1] == "Validated 3 plans: 1 valid, 2 invalid (3 problems)."
+
+
+def test_json_output_follows_the_contract(runner, tmp_path):
+    (tmp_path / "bad.yaml").write_text("format: ssm-plan/1\naccount:\n  id: x\n  name: X\n  ownr: jo\n")
+    result = runner.invoke(main, ["validate", "--format", "json", str(tmp_path / "bad.yaml"), str(SPEC_EXAMPLE)])
+    assert result.exit_code == 1
+    document = json.loads(result.output)
+    assert document["version"] == 1
+    bad, good = document["plans"]
+    assert bad["account"] == "x" and bad["findings"] == []
+    error = bad["errors"][1]
+    assert error["message"] == "unknown key `ownr` in account: did you mean `owner`?"
+    assert error["location"] == {"file": str(tmp_path / "bad.yaml"), "line": 5, "column": 3, "path": "account.ownr"}
+    assert "errors" not in good and good["account"] == "northwind-retail"
+    assert document["summary"] == {"plans": 2, "error": 1, "warning": 0, "info": 0}
+
+
+def test_a_path_that_does_not_exist_is_exit_2(runner, tmp_path):
+    result = runner.invoke(main, ["validate", str(tmp_path / "nope.yaml")])
+    assert result.exit_code == 2
+    assert "nope.yaml: no such file or directory" in result.output
+
+
+def test_the_installed_console_script_runs():
+    ssm = subprocess.run([sys.executable, "-m", "ssm_rules", "validate", str(SPEC_EXAMPLE)],
+                         capture_output=True, text=True)
+    assert ssm.returncode == 0, ssm.stderr
+    assert ssm.stdout.strip() == "Validated 1 plan: 1 valid, 0 invalid."
