@@ -1,0 +1,1571 @@
+"""Salesforce export -> account plans, merged into the plans a team already keeps.
+
+Reads the CSV files that Salesforce's data export and Data Loader write (API field names;
+header case does not matter; UTF-8 with or without a BOM), builds one record per account with
+its contacts, opportunities and contact roles, and turns each into a plan (plan-format.md).
+
+Re-import merges with ruamel.yaml's round-trip mode: only the fields the CRM owns are touched
+(see `CRM_FIELDS`), everything a person wrote keeps its words, comments and key order, and the
+file is re-emitted by patching only the lines that changed (`_three_way`).
+
+Identity: every item that came from Salesforce carries its record ID in an end-of-line comment
+on its `id:` line (`- id: li-wei  # sf:0035g00000AbCdEAAX`). The plan format forbids unknown
+keys, so the link lives in a comment, which validation ignores and ruamel keeps. Re-import
+matches by that tag first, then (for items a person wrote before the first import) by name.
+
+No click here: the `ssm import salesforce` command (ssm_rules.commands.import_) wires it.
+ruamel.yaml is imported only inside the functions that need it (cold start of other commands).
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import difflib
+import io
+import os
+import re
+import tomllib
+import unicodedata
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ssm_rules.errors import UsageError
+
+# --------------------------------------------------------------------------------------------
+# Problems
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Something wrong with one export file, row or plan; always says where to look."""
+
+    file: str
+    message: str
+    row: int | None = None  # spreadsheet row: the header is row 1
+    line: int | None = None  # physical line where the row starts (differs after multi-line fields)
+    column: str | None = None  # the column's header as written in the file
+
+    def __str__(self) -> str:
+        where = self.file
+        if self.row is not None:
+            where += f", row {self.row}"
+            if self.line is not None and self.line != self.row:
+                where += f" (line {self.line})"
+        if self.column:
+            where += f", column {self.column}"
+        return f"{where}: {self.message}"
+
+
+class ExportError(UsageError):
+    """The export cannot be imported at all (unreadable, undecodable, a required column is
+    missing, malformed CSV): nothing is written, exit 2. Carries every such problem found."""
+
+    def __init__(self, problems: list[Problem]):
+        self.problems = problems
+        lines = "\n".join(f"  {problem}" for problem in problems)
+        super().__init__(f"cannot import the Salesforce export; nothing was written:\n{lines}")
+
+
+class MappingError(UsageError):
+    """A role or stage mapping override is invalid (exit 2)."""
+
+
+# --------------------------------------------------------------------------------------------
+# Mappings
+
+PLAN_ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
+PLAN_STAGES = ("identified", "validated", "qualified", "proposed", "won", "completed", "lost")
+
+DEFAULT_ROLES: dict[str, str | None] = {
+    "Decision Maker": "key_decision_leader",
+    "Economic Decision Maker": "key_decision_leader",
+    "Economic Buyer": "approver",
+    "Executive Sponsor": "sponsor",
+    "Evaluator": "evaluator",
+    "Technical Buyer": "evaluator",
+    "Influencer": "influencer",
+    "Business User": "benefit_owner",
+    "Other": None,
+}
+
+DEFAULT_STAGES: dict[str, str | None] = {
+    "Prospecting": "identified",
+    "Qualification": "validated",
+    "Needs Analysis": "validated",
+    "Value Proposition": "qualified",
+    "Id. Decision Makers": "qualified",
+    "Perception Analysis": "qualified",
+    "Proposal/Price Quote": "proposed",
+    "Negotiation/Review": "proposed",
+    "Closed Won": "won",
+    "Closed Lost": "lost",
+}
+
+
+def _norm(value: str) -> str:
+    """Picklist values match case-insensitively, with runs of white space as one space."""
+    return " ".join(value.split()).casefold()
+
+
+@dataclass(frozen=True)
+class SalesforceMapping:
+    """Salesforce picklist value -> plan value; None means "deliberately none" (no role / skip)."""
+
+    roles: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_ROLES))
+    stages: Mapping[str, str | None] = field(default_factory=lambda: dict(DEFAULT_STAGES))
+
+    def role(self, value: str) -> tuple[bool, str | None]:
+        """(known, plan role or None)."""
+        return _lookup(self.roles, value)
+
+    def stage(self, value: str) -> tuple[bool, str | None]:
+        """(known, plan stage or None)."""
+        return _lookup(self.stages, value)
+
+
+def _lookup(table: Mapping[str, str | None], value: str) -> tuple[bool, str | None]:
+    wanted = _norm(value)
+    for label, target in table.items():
+        if _norm(label) == wanted:
+            return True, target
+    return False, None
+
+
+def parse_mapping_overrides(section: Mapping[str, Any], source: str = "[salesforce]") -> SalesforceMapping:
+    """Validate `{"roles": {...}, "stages": {...}}` and merge it over the default mappings.
+
+    A target of "" means: a role that puts the contact in no buying-unit role (like `Other`), a
+    stage whose opportunities are not imported. Raises MappingError naming the offending key.
+    """
+    if not isinstance(section, Mapping):
+        raise MappingError(f"{source} must be a table with `roles` and/or `stages`")
+    known_keys = ("roles", "stages")
+    for key in section:
+        if key not in known_keys:
+            close = difflib.get_close_matches(str(key), known_keys, n=1, cutoff=0.6)
+            hint = f": did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known_keys)}"
+            raise MappingError(f"unknown key `{key}` in {source}{hint}")
+    roles = _merge_table(DEFAULT_ROLES, section.get("roles"), PLAN_ROLES, f"{source[:-1]}.roles]", "role")
+    stages = _merge_table(DEFAULT_STAGES, section.get("stages"), PLAN_STAGES, f"{source[:-1]}.stages]", "stage")
+    return SalesforceMapping(roles=roles, stages=stages)
+
+
+def _merge_table(defaults: Mapping[str, str | None], overrides: Any, targets: tuple[str, ...],
+                 where: str, what: str) -> dict[str, str | None]:
+    merged = dict(defaults)
+    if overrides is None:
+        return merged
+    if not isinstance(overrides, Mapping):
+        raise MappingError(f"{where} must be a table of Salesforce {what} = plan {what}")
+    for label, target in overrides.items():
+        if not isinstance(label, str) or not label.strip():
+            raise MappingError(f"{where}: an empty Salesforce {what} name cannot be mapped")
+        if not isinstance(target, str):
+            raise MappingError(f"{where} {label!r} must be text: a plan {what} or \"\" (got {target!r})")
+        target = target.strip()
+        if target and target not in targets:
+            close = difflib.get_close_matches(target, targets, n=1, cutoff=0.6)
+            hint = f"did you mean `{close[0]}`? " if close else ""
+            nothing = "no role" if what == "role" else "do not import"
+            raise MappingError(f"{where} {label!r} = {target!r}: unknown plan {what}; {hint}"
+                               f"use one of {', '.join(targets)}, or \"\" for {nothing}")
+        for existing in list(merged):  # an override replaces the default whatever its case
+            if _norm(existing) == _norm(label):
+                del merged[existing]
+        merged[label.strip()] = target or None
+    return merged
+
+
+def load_mapping_file(path: str | os.PathLike) -> SalesforceMapping:
+    """Read overrides from a TOML file: a `[salesforce]` table, or `[tool.ssm.salesforce]`."""
+    name = os.fspath(path)
+    try:
+        with open(path, "rb") as handle:
+            data = tomllib.load(handle)
+    except OSError as error:
+        raise MappingError(f"cannot read the mapping file {name}: {error.strerror or error}") from None
+    except tomllib.TOMLDecodeError as error:
+        raise MappingError(f"{name}: not valid TOML: {error}") from None
+    if "salesforce" in data:
+        return parse_mapping_overrides(data["salesforce"], f"{name}: [salesforce]")
+    tool = data.get("tool", {}).get("ssm", {}) if isinstance(data.get("tool"), dict) else {}
+    if isinstance(tool, dict) and "salesforce" in tool:
+        return parse_mapping_overrides(tool["salesforce"], f"{name}: [tool.ssm.salesforce]")
+    raise MappingError(f"{name}: no [salesforce] table (with `roles` and/or `stages`) in the mapping file")
+
+
+# --------------------------------------------------------------------------------------------
+# Slugs and Salesforce IDs
+
+_TRANSLITERATE = str.maketrans({
+    "ø": "o", "Ø": "O", "æ": "ae", "Æ": "AE", "œ": "oe", "Œ": "OE", "ß": "ss", "đ": "d", "Đ": "D",
+    "ð": "d", "Ð": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "ı": "i", "ħ": "h", "Ħ": "H",
+})
+_SF_ID = re.compile(r"^[A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?$")
+_SF_TAG = re.compile(r"\bsf:([A-Za-z0-9]{15}(?:[A-Za-z0-9]{3})?)\b")
+
+
+def slugify(text: str) -> str:
+    """Lowercase ASCII; runs of any other characters become `-` ("Granite Insurance, Ltd." ->
+    "granite-insurance-ltd"; "Bjørn Ødegård" -> "bjorn-odegard"). May return ""."""
+    text = unicodedata.normalize("NFKD", text.translate(_TRANSLITERATE))
+    text = "".join(char for char in text if not unicodedata.combining(char)).lower()
+    return re.sub(r"[^a-z0-9]+", "-", text).strip("-")
+
+
+def unique_slug(base: str, taken: set[str]) -> str:
+    """`base`, else `base-2`, `base-3`, ... whichever is not taken yet (and take it)."""
+    candidate, number = base, 1
+    while candidate in taken:
+        number += 1
+        candidate = f"{base}-{number}"
+    taken.add(candidate)
+    return candidate
+
+
+def sf_key(sf_id: str) -> str:
+    """The case-sensitive 15-character form: an 18-character ID is the 15 plus a checksum."""
+    return sf_id[:15]
+
+
+# --------------------------------------------------------------------------------------------
+# Reading CSV files
+
+
+@dataclass(frozen=True)
+class Row:
+    file: str
+    number: int  # spreadsheet row (header = 1)
+    line: int  # physical line where the record starts
+    values: dict[str, str]  # normalized header -> raw cell
+
+    def get(self, column: str) -> str:
+        return (self.values.get(column.lower()) or "").strip()
+
+
+@dataclass
+class Table:
+    file: str  # as the user named it
+    headers: dict[str, str]  # normalized header -> header as written
+    rows: list[Row]
+
+    def has(self, column: str) -> bool:
+        return column.lower() in self.headers
+
+    def label(self, column: str) -> str:
+        return self.headers.get(column.lower(), column)
+
+    def problem(self, row: Row, column: str | None, message: str) -> Problem:
+        return Problem(self.file, message, row.number, row.line, self.label(column) if column else None)
+
+
+# Required columns per file; a tuple of alternatives is satisfied by any one of them.
+REQUIRED_COLUMNS: dict[str, list[str | tuple[str, ...]]] = {
+    "accounts": ["Id", "Name"],
+    "contacts": ["Id", "AccountId", ("LastName", "Name")],
+    "opportunities": ["Id", "AccountId", "Name", "StageName"],
+    "contact_roles": ["OpportunityId", "ContactId", "Role"],
+    "users": ["Id", "Email"],
+}
+
+EXPORT_FILE_NAMES = {
+    "accounts": "Account.csv",
+    "contacts": "Contact.csv",
+    "opportunities": "Opportunity.csv",
+    "contact_roles": "OpportunityContactRole.csv",
+    "users": "User.csv",
+}
+
+
+def read_table(path: str | os.PathLike, kind: str, encoding: str = "utf-8") -> Table:
+    """Read one export file; raises ExportError (file-level: unreadable, undecodable,
+    malformed CSV, required column missing) with the file, row and column."""
+    name = os.fspath(path)
+    try:
+        raw = Path(path).read_bytes()
+    except OSError as error:
+        raise ExportError([Problem(name, f"cannot read it: {error.strerror or error}")]) from None
+    text = _decode(raw, name, encoding)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[tuple[int, int, list[str]]] = []  # (row, line, cells)
+    number = 0
+    while True:
+        start_line = reader.line_num + 1
+        try:
+            cells = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as error:
+            raise ExportError([Problem(name, f"malformed CSV: {error} (a quote not closed or not "
+                                       f"followed by a comma?)", number + 1, start_line)]) from None
+        number += 1
+        records.append((number, start_line, cells))
+    if not records or not any(cell.strip() for cell in records[0][2]):
+        wanted = ", ".join(_column_names(REQUIRED_COLUMNS[kind]))
+        raise ExportError([Problem(name, f"the file is empty: expected a header row with {wanted}", 1, 1)])
+    headers: dict[str, str] = {}
+    for cell in records[0][2]:
+        headers.setdefault(cell.strip().lower(), cell.strip())
+    missing = [requirement for requirement in REQUIRED_COLUMNS[kind]
+               if not any(column.lower() in headers for column in _alternatives(requirement))]
+    if missing:
+        found = ", ".join(header for header in headers.values() if header) or "none"
+        raise ExportError([
+            Problem(name, f"required column {_column_names([requirement])[0]} is missing "
+                          f"(the {EXPORT_FILE_NAMES[kind].removesuffix('.csv')} export needs "
+                          f"{', '.join(_column_names(REQUIRED_COLUMNS[kind]))}; found: {found})",
+                    1, 1, _alternatives(requirement)[0])
+            for requirement in missing])
+    keys = [cell.strip().lower() for cell in records[0][2]]
+    rows = []
+    for number, line, cells in records[1:]:
+        if not any(cell.strip() for cell in cells):
+            continue  # blank line
+        values: dict[str, str] = {}
+        for key, cell in zip(keys, cells):
+            values.setdefault(key, cell)
+        rows.append(Row(name, number, line, values))
+    return Table(name, headers, rows)
+
+
+def _alternatives(requirement: str | tuple[str, ...]) -> tuple[str, ...]:
+    return requirement if isinstance(requirement, tuple) else (requirement,)
+
+
+def _column_names(requirements: list[str | tuple[str, ...]]) -> list[str]:
+    return [" or ".join(_alternatives(requirement)) for requirement in requirements]
+
+
+def _decode(raw: bytes, name: str, encoding: str) -> str:
+    codec = codecs.lookup(encoding).name
+    if codec == "utf-8":
+        codec = "utf-8-sig"  # a BOM is fine, and is not part of the first header
+    try:
+        text = raw.decode(codec)
+    except UnicodeDecodeError as error:
+        prefix = raw[:error.start].decode(codec)
+        line = prefix.count("\n") + 1
+        # Parse what came before, plus a marker, to find the row and the cell of the bad byte.
+        partial = list(csv.reader(io.StringIO(prefix + "\uffff", newline="")))
+        row = len(partial) or 1
+        column = None
+        if partial and row > 1:
+            index = len(partial[-1]) - 1
+            header = partial[0]
+            column = header[index].strip() if index < len(header) else f"#{index + 1}"
+        bad = raw[error.start:error.start + 1].hex()
+        advice = ("save the export as UTF-8 (Excel: 'CSV UTF-8'; Data Loader: Settings > 'Write all "
+                  "CSVs with UTF-8 encoding'), or name its encoding, e.g. --encoding cp1252")
+        raise ExportError([Problem(name, f"not valid {encoding} text (byte 0x{bad} at offset "
+                                         f"{error.start}): {advice}", row, line, column)]) from None
+    return text.removeprefix("\ufeff")
+
+
+# --------------------------------------------------------------------------------------------
+# The export as account records
+
+
+@dataclass
+class SfContact:
+    sf_id: str
+    key: str
+    name: str
+    title: str | None
+    owner: str | None
+
+
+@dataclass
+class SfOpportunity:
+    sf_id: str
+    key: str
+    name: str
+    value: int | float | None
+    stage: str
+    roles: dict[str, list[str]] = field(default_factory=dict)  # plan role -> contact keys
+    uncertain: set[str] = field(default_factory=set)  # contact keys whose role row was left out
+
+
+@dataclass
+class SfAccount:
+    sf_id: str
+    key: str
+    name: str
+    industry: str | None
+    owner: str | None
+    row: Row
+    contacts: list[SfContact] = field(default_factory=list)
+    opportunities: list[SfOpportunity] = field(default_factory=list)
+    # Every record the export has under this account, imported or left out: the plan's items
+    # tagged with any other ID have vanished from the CRM (or moved to another account).
+    seen_contacts: set[str] = field(default_factory=set)
+    seen_opportunities: set[str] = field(default_factory=set)
+
+
+@dataclass
+class Export:
+    accounts: list[SfAccount]
+    problems: list[Problem]  # rows left out, values not understood: warnings (exit 1)
+    notes: list[str]  # what was skipped by design (deleted rows, private contacts): no warning
+    fields: frozenset[str]  # optional CRM-owned columns the export carries ("contact.title", ...)
+
+
+@dataclass(frozen=True)
+class ExportFiles:
+    accounts: str | os.PathLike
+    contacts: str | os.PathLike
+    opportunities: str | os.PathLike
+    contact_roles: str | os.PathLike
+    users: str | os.PathLike | None = None
+
+
+def read_export(files: ExportFiles, mapping: SalesforceMapping | None = None, encoding: str = "utf-8",
+                select: Iterable[str] = ()) -> Export:
+    """Read and join the export files. File-level problems raise ExportError (all of them,
+    across files); row-level problems leave the row out and are listed in `Export.problems`.
+
+    `select` limits the import to the accounts given by Salesforce ID, name or slug; rows of
+    other accounts are then skipped without a word. A selector that matches nothing raises.
+    """
+    mapping = mapping or SalesforceMapping()
+    tables: dict[str, Table] = {}
+    fatal: list[Problem] = []
+    for kind in ("accounts", "contacts", "opportunities", "contact_roles", "users"):
+        path = getattr(files, kind)
+        if path is None:
+            continue
+        try:
+            tables[kind] = read_table(path, kind, encoding)
+        except ExportError as error:
+            fatal.extend(error.problems)
+    if fatal:
+        raise ExportError(fatal)
+    return _Joiner(tables, mapping, list(select)).run()
+
+
+def _deleted(row: Row) -> bool:
+    return row.get("IsDeleted").lower() in {"true", "1"}
+
+
+def _clean(text: str) -> str:
+    """One-line text: a CRM field with line breaks or runs of spaces becomes single-spaced."""
+    return " ".join(text.split())
+
+
+def _amount(text: str) -> int | float:
+    number = float(text.replace(",", "").replace(" ", ""))
+    if number != number or number in (float("inf"), float("-inf")):
+        raise ValueError(text)
+    return int(number) if number.is_integer() else number
+
+
+class _Joiner:
+    def __init__(self, tables: dict[str, Table], mapping: SalesforceMapping, select: list[str]):
+        self.tables = tables
+        self.mapping = mapping
+        self.select = select
+        self.problems: list[Problem] = []
+        self.deleted = 0
+        self.private_contacts = 0
+        self.cascaded = {"contacts": 0, "opportunities": 0}
+        self.skipped_stages: dict[str, int] = {}
+        self.users: dict[str, str] | None = None
+        self.unknown_users: set[str] = set()
+        self.accounts: dict[str, SfAccount] = {}
+        self.left_out_accounts: set[str] = set()  # reported, or not selected: dependents skipped
+        self.contacts: dict[str, tuple[str, SfContact | None]] = {}  # key -> (account key, record or None)
+        self.opportunities: dict[str, tuple[str, SfOpportunity | None]] = {}
+
+    def warn(self, table: Table, row: Row, column: str | None, message: str) -> None:
+        self.problems.append(table.problem(row, column, message))
+
+    def run(self) -> Export:
+        if "users" in self.tables:
+            self.read_users(self.tables["users"])
+        self.read_accounts(self.tables["accounts"])
+        self.read_contacts(self.tables["contacts"])
+        self.read_opportunities(self.tables["opportunities"])
+        self.read_contact_roles(self.tables["contact_roles"])
+        return Export(list(self.accounts.values()), self.problems, self.notes(), self.fields())
+
+    def fields(self) -> frozenset[str]:
+        present = set()
+        for kind, column, name in (("accounts", "Industry", "account.industry"),
+                                   ("accounts", "OwnerId", "account.owner"),
+                                   ("contacts", "Title", "contact.title"),
+                                   ("contacts", "OwnerId", "contact.owner"),
+                                   ("opportunities", "Amount", "opportunity.value")):
+            if self.tables[kind].has(column):
+                present.add(name)
+        return frozenset(present)
+
+    def notes(self) -> list[str]:
+        notes = []
+        if self.deleted:
+            notes.append(f"{self.deleted} deleted row(s) (IsDeleted = true) skipped")
+        if self.private_contacts:
+            notes.append(f"{self.private_contacts} contact(s) without an account (AccountId empty) skipped")
+        if any(self.cascaded.values()):
+            notes.append(f"{self.cascaded['contacts']} contact(s) and {self.cascaded['opportunities']} "
+                         f"opportunity(ies) of left-out accounts skipped with them")
+        for stage, count in sorted(self.skipped_stages.items()):
+            notes.append(f"{count} opportunity(ies) in stage {stage!r} skipped: the mapping imports none")
+        return notes
+
+    # -- a record's Id, duplicates ------------------------------------------------------------
+
+    def record_id(self, table: Table, row: Row, column: str, seen: dict[str, Row] | None) -> str | None:
+        value = row.get(column)
+        if not value:
+            self.warn(table, row, column, f"empty {column}: row left out")
+            return None
+        if not _SF_ID.match(value):
+            self.warn(table, row, column, f"{value!r} is not a Salesforce ID (15 or 18 letters and "
+                                          f"digits): row left out")
+            return None
+        if seen is not None:
+            key = sf_key(value)
+            if key in seen:
+                self.warn(table, row, column, f"duplicate Id {value} (first at row {seen[key].number}): "
+                                              f"row left out")
+                return None
+            seen[key] = row
+        return value
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def read_users(self, table: Table) -> None:
+        self.users = {}
+        seen: dict[str, Row] = {}
+        for row in table.rows:
+            if _deleted(row):
+                self.deleted += 1
+                continue
+            sf_id = self.record_id(table, row, "Id", seen)
+            if sf_id is None:
+                continue
+            email = row.get("Email")
+            local = email.split("@", 1)[0].strip().lower() if "@" in email else ""
+            if not local:
+                self.warn(table, row, "Email", f"user {sf_id} has no usable e-mail address ({email!r}): "
+                                               f"owners of their records are written as the user ID")
+                continue
+            self.users[sf_key(sf_id)] = local
+
+    def owner(self, table: Table, row: Row) -> str | None:
+        """The owner of a record: the user's e-mail local part when User.csv is given, else the
+        user ID. None when the record has no OwnerId (or the column is absent)."""
+        user_id = row.get("OwnerId")
+        if not user_id:
+            return None
+        if self.users is None:
+            return user_id
+        name = self.users.get(sf_key(user_id))
+        if name is None:
+            if sf_key(user_id) not in self.unknown_users:
+                self.unknown_users.add(sf_key(user_id))
+                self.warn(table, row, "OwnerId", f"owner {user_id} is not in the users file: written as "
+                                                 f"the user ID (reported once per user)")
+            return user_id
+        return name
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def read_accounts(self, table: Table) -> None:
+        seen: dict[str, Row] = {}
+        wanted = {value: False for value in self.select}
+        for row in table.rows:
+            if _deleted(row):
+                self.deleted += 1
+                continue
+            sf_id = self.record_id(table, row, "Id", seen)
+            if sf_id is None:
+                continue
+            key = sf_key(sf_id)
+            name = _clean(row.get("Name"))
+            if self.select:
+                hits = [value for value in wanted if _selects(value, sf_id, name)]
+                for value in hits:
+                    wanted[value] = True
+                if not hits:
+                    self.left_out_accounts.add(key)
+                    continue
+            if not name:
+                self.warn(table, row, "Name", f"account {sf_id} has no name: left out with its contacts "
+                                              f"and opportunities")
+                self.left_out_accounts.add(key)
+                continue
+            industry = _clean(row.get("Industry")) or None
+            owner = self.owner(table, row)
+            self.accounts[key] = SfAccount(sf_id, key, name, industry, owner, row)
+        unmatched = [value for value, hit in wanted.items() if not hit]
+        if unmatched:
+            raise UsageError(f"--account {', '.join(repr(value) for value in unmatched)}: no such account "
+                             f"in {table.file} (give a Salesforce Account Id, the exact name or its slug)")
+
+    def account_of(self, table: Table, row: Row, kind: str) -> SfAccount | None:
+        """The account a contact/opportunity row belongs to; None (reported or skipped) if none."""
+        value = row.get("AccountId")
+        if not value:
+            return None
+        if not _SF_ID.match(value):
+            self.warn(table, row, "AccountId", f"{value!r} is not a Salesforce ID: row left out")
+            return None
+        key = sf_key(value)
+        if key in self.left_out_accounts:
+            if not self.select:
+                self.cascaded[kind] += 1
+            return None
+        account = self.accounts.get(key)
+        if account is None:
+            self.warn(table, row, "AccountId", f"unknown account {value}: it is not in "
+                                               f"{self.tables['accounts'].file}; row left out")
+        return account
+
+    # -- contacts -------------------------------------------------------------------------------
+
+    def read_contacts(self, table: Table) -> None:
+        seen: dict[str, Row] = {}
+        for row in table.rows:
+            if _deleted(row):
+                self.deleted += 1
+                continue
+            sf_id = self.record_id(table, row, "Id", seen)
+            if sf_id is None:
+                continue
+            key = sf_key(sf_id)
+            if not row.get("AccountId"):
+                self.private_contacts += 1
+                self.contacts[key] = ("", None)
+                continue
+            account = self.account_of(table, row, "contacts")
+            if account is None:
+                self.contacts[key] = ("", None)
+                continue
+            account.seen_contacts.add(key)
+            name = _clean(" ".join(part for part in (row.get("FirstName"), row.get("LastName")) if part))
+            name = name or _clean(row.get("Name"))
+            if not name:
+                column = "LastName" if table.has("LastName") else "Name"
+                self.warn(table, row, column, f"contact {sf_id} has no name: left out")
+                self.contacts[key] = (account.key, None)
+                continue
+            contact = SfContact(sf_id, key, name, _clean(row.get("Title")) or None, self.owner(table, row))
+            account.contacts.append(contact)
+            self.contacts[key] = (account.key, contact)
+
+    # -- opportunities --------------------------------------------------------------------------
+
+    def read_opportunities(self, table: Table) -> None:
+        seen: dict[str, Row] = {}
+        known_stages = ", ".join(label for label, target in self.mapping.stages.items())
+        for row in table.rows:
+            if _deleted(row):
+                self.deleted += 1
+                continue
+            sf_id = self.record_id(table, row, "Id", seen)
+            if sf_id is None:
+                continue
+            key = sf_key(sf_id)
+            account = self.account_of(table, row, "opportunities")
+            if account is None:
+                if not row.get("AccountId") and not self.select:
+                    self.warn(table, row, "AccountId", f"opportunity {sf_id} has no account: left out")
+                self.opportunities[key] = ("", None)
+                continue
+            account.seen_opportunities.add(key)
+            self.opportunities[key] = (account.key, None)
+            name = _clean(row.get("Name"))
+            if not name:
+                self.warn(table, row, "Name", f"opportunity {sf_id} has no name: left out")
+                continue
+            stage_name = _clean(row.get("StageName"))
+            known, stage = self.mapping.stage(stage_name)
+            if not stage_name:
+                self.warn(table, row, "StageName", f"opportunity {name!r} has no stage: left out")
+                continue
+            if not known:
+                self.warn(table, row, "StageName",
+                          f"unknown stage {stage_name!r} of opportunity {name!r}: left out, not guessed; "
+                          f"map it under [salesforce.stages] in a --mapping file (known: {known_stages})")
+                continue
+            if stage is None:
+                self.skipped_stages[stage_name] = self.skipped_stages.get(stage_name, 0) + 1
+                continue
+            value = None
+            amount = row.get("Amount")
+            if amount:
+                try:
+                    value = _amount(amount)
+                except ValueError:
+                    self.warn(table, row, "Amount", f"{amount!r} is not a number: the value of "
+                                                    f"opportunity {name!r} is left out")
+            opportunity = SfOpportunity(sf_id, key, name, value, stage)
+            account.opportunities.append(opportunity)
+            self.opportunities[key] = (account.key, opportunity)
+
+    # -- contact roles --------------------------------------------------------------------------
+
+    def read_contact_roles(self, table: Table) -> None:
+        seen: dict[str, Row] | None = {} if table.has("Id") else None
+        for row in table.rows:
+            if _deleted(row):
+                self.deleted += 1
+                continue
+            if seen is not None and row.get("Id") and self.record_id(table, row, "Id", seen) is None:
+                continue
+            opportunity_id = self.record_id(table, row, "OpportunityId", None)
+            contact_id = self.record_id(table, row, "ContactId", None)
+            if opportunity_id is None or contact_id is None:
+                continue
+            if sf_key(opportunity_id) not in self.opportunities:
+                self.warn(table, row, "OpportunityId", f"unknown opportunity {opportunity_id}: it is not in "
+                                                       f"{self.tables['opportunities'].file}; row left out")
+                continue
+            opportunity_account, opportunity = self.opportunities[sf_key(opportunity_id)]
+            if opportunity is None:
+                continue  # the opportunity itself was left out (and reported) or skipped
+            if sf_key(contact_id) not in self.contacts:
+                self.warn(table, row, "ContactId", f"unknown contact {contact_id}: it is not in "
+                                                   f"{self.tables['contacts'].file}; row left out")
+                continue
+            contact_account, contact = self.contacts[sf_key(contact_id)]
+            if contact is None:
+                opportunity.uncertain.add(sf_key(contact_id))
+                continue  # the contact was left out (and reported) or skipped
+            if contact_account != opportunity_account:
+                other = self.accounts.get(contact_account)
+                self.warn(table, row, "ContactId",
+                          f"contact {contact.name!r} belongs to account {other.name if other else contact_account!r}, "
+                          f"not to the account of opportunity {opportunity.name!r}: row left out")
+                continue
+            role_name = _clean(row.get("Role"))
+            if not role_name:
+                continue  # a contact role without a role puts the contact in no buying-unit role
+            known, role = self.mapping.role(role_name)
+            if not known:
+                opportunity.uncertain.add(contact.key)
+                self.warn(table, row, "Role",
+                          f"unknown role {role_name!r} of {contact.name!r} on {opportunity.name!r}: left out, "
+                          f"not guessed; map it under [salesforce.roles] in a --mapping file")
+                continue
+            if role is None:
+                continue
+            members = opportunity.roles.setdefault(role, [])
+            if contact.key not in members:
+                members.append(contact.key)
+
+
+def _selects(value: str, sf_id: str, name: str) -> bool:
+    if _SF_ID.match(value) and sf_key(value) == sf_key(sf_id):
+        return True
+    return _norm(value) == _norm(name) or (bool(slugify(value)) and value == slugify(name))
+
+
+# --------------------------------------------------------------------------------------------
+# Plans: create, merge, render
+
+CRM_FIELDS = {
+    "account": ("name", "industry", "owner"),
+    "contact": ("name", "title", "owner"),
+    "opportunity": ("name", "value", "stage", "buying_unit"),
+}
+UNASSIGNED = "unassigned"
+HEADER = """\
+Imported from Salesforce by `ssm import salesforce`. On re-import, Salesforce refreshes the
+account's name, industry and owner, contacts' name, title and owner, and opportunities' name,
+value, stage and buying unit; everything else you write here is kept, comments included.
+The `# sf:` comments link items to Salesforce records: keep them on the `id:` lines.
+Next: run `ssm check` on this file to see what to fill in first.
+"""
+
+
+@dataclass
+class PlanOutput:
+    """What the import makes of one account: the file, its old and new text, what changed."""
+
+    account: SfAccount
+    path: Path
+    status: str  # new | updated | unchanged
+    old_text: str | None
+    new_text: str
+    changes: list[str] = field(default_factory=list)
+    vanished: list[str] = field(default_factory=list)
+
+    def diff(self) -> str:
+        old = (self.old_text or "").splitlines(keepends=True)
+        new = self.new_text.splitlines(keepends=True)
+        before = str(self.path) if self.old_text is not None else "/dev/null"
+        return "".join(difflib.unified_diff(old, new, before, str(self.path)))
+
+
+@dataclass
+class ImportResult:
+    outputs: list[PlanOutput]
+    problems: list[Problem]  # export rows and plans left out or not understood (exit 1)
+    notes: list[str]
+
+
+@dataclass
+class _Existing:
+    path: Path
+    text: str | None = None  # normalized: no BOM, "\n" line ends
+    bom: bool = False
+    crlf: bool = False
+    doc: Any = None
+    error: str | None = None
+    account_key: str | None = None
+    account_id: str | None = None
+    account_name: str | None = None
+
+
+def build_plans(export: Export, out_dir: str | os.PathLike) -> ImportResult:
+    """Match every account to its plan in `out_dir` (by `# sf:` tag, then by file name, ID or
+    name), merge or create, and render. Reads `out_dir`; writes nothing."""
+    out = Path(out_dir)
+    existing = _scan(out)
+    problems: list[Problem] = list(export.problems)
+    outputs: list[PlanOutput] = []
+    taken = {plan.path.stem for plan in existing} | {plan.account_id for plan in existing if plan.account_id}
+    claimed: set[Path] = set()
+    for account in export.accounts:
+        tagged = [plan for plan in existing if plan.account_key == account.key]
+        if len(tagged) > 1:
+            names = " and ".join(str(plan.path) for plan in tagged)
+            problems.append(Problem(account.row.file, f"account {account.name!r} ({account.sf_id}) is "
+                                    f"linked from both {names}: left out; remove the `# sf:` tag from one",
+                                    account.row.number, account.row.line))
+            continue
+        plan = tagged[0] if tagged else _match_untagged(existing, account, claimed)
+        if plan is not None and plan.path in claimed:
+            plan = None
+        if plan is None:
+            slug = slugify(account.name) or f"account-{account.sf_id.lower()}"
+            account_id = unique_slug(slug, taken)
+            path = out / f"{account_id}.yaml"
+            doc = _new_document(account_id, account.sf_id)
+            merge = _Merge(doc, account, export.fields)
+            merge.run()
+            layout_new(doc)
+            text = _emit(_yaml(2, 4, 2), doc)
+            try:
+                _check_reads_back(text, doc)
+            except _MergeError as error:
+                problems.append(Problem(str(path), f"cannot write the plan of account {account.name!r}: {error}"))
+                continue
+            outputs.append(PlanOutput(account, path, "new", None, text,
+                                      [f"{len(account.contacts)} contact(s), "
+                                       f"{len(account.opportunities)} opportunity(ies)", *merge.notes]))
+            claimed.add(path)
+            continue
+        claimed.add(plan.path)
+        if plan.error:
+            problems.append(Problem(str(plan.path), f"cannot update this plan of account {account.name!r}: "
+                                                    f"{plan.error}; fix it, then import again"))
+            continue
+        try:
+            output = _update(plan, account, export.fields)
+        except _MergeError as error:
+            problems.append(Problem(str(plan.path), f"cannot update this plan of account {account.name!r}: "
+                                                    f"{error}; fix it, then import again"))
+            continue
+        outputs.append(output)
+    return ImportResult(outputs, problems, list(export.notes))
+
+
+def _scan(out: Path) -> list[_Existing]:
+    if not out.is_dir():
+        return []
+    plans = []
+    for path in sorted(out.iterdir()):
+        if path.suffix not in {".yaml", ".yml"} or path.name.startswith(".") or not path.is_file():
+            continue
+        plan = _Existing(path)
+        plans.append(plan)
+        try:
+            raw = path.read_bytes()
+            text = raw.decode("utf-8")
+        except (OSError, UnicodeDecodeError) as error:
+            plan.error = f"cannot read it ({error})"
+            continue
+        plan.bom = text.startswith("\ufeff")
+        plan.crlf = "\r\n" in text
+        plan.text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+        try:
+            plan.doc = _yaml(2, 4, 2).load(plan.text)
+        except Exception as error:  # ruamel raises many kinds; any of them means "cannot merge"
+            plan.error = f"not readable YAML ({' '.join(str(error).split())})"
+            continue
+        account = plan.doc.get("account") if hasattr(plan.doc, "get") else None
+        if hasattr(account, "get"):
+            plan.account_key = _tag_of(account, "id")
+            plan.account_id = account.get("id") if isinstance(account.get("id"), str) else None
+            plan.account_name = account.get("name") if isinstance(account.get("name"), str) else None
+    return plans
+
+
+def _match_untagged(existing: list[_Existing], account: SfAccount, claimed: set[Path]) -> _Existing | None:
+    """A plan not yet linked to Salesforce that is evidently this account's."""
+    slug = slugify(account.name)
+    for test in (lambda plan: plan.account_id == slug and bool(slug),
+                 lambda plan: plan.account_name is not None and _norm(plan.account_name) == _norm(account.name),
+                 lambda plan: plan.path.stem == slug and bool(slug)):
+        for plan in existing:
+            if plan.account_key is None and plan.path not in claimed and test(plan):
+                return plan
+    return None
+
+
+class _MergeError(Exception):
+    """The plan's structure is not what the merge can work on (e.g. `contacts` not a list)."""
+
+
+def _update(plan: _Existing, account: SfAccount, fields: frozenset[str]) -> PlanOutput:
+    doc = plan.doc
+    if not hasattr(doc, "get") or not hasattr(doc, "insert"):
+        raise _MergeError("the file is not a mapping of keys to values")
+    merge = _Merge(doc, account, fields)
+    merge.run()
+    old = plan.path.read_bytes().decode("utf-8")
+    if not merge.changes:  # every modification is recorded: nothing to emit
+        return PlanOutput(account, plan.path, "unchanged", old, old, [], merge.vanished)
+    yaml, base = _best_indent(_yaml(2, 4, 2).load(plan.text), plan.text)
+    new = _emit(yaml, doc)
+    text = _three_way(plan.text, base, new)
+    if plan.crlf:
+        text = text.replace("\n", "\r\n")
+    if plan.bom:
+        text = "\ufeff" + text
+    _check_reads_back(text, doc)
+    status = "unchanged" if text == old else "updated"
+    return PlanOutput(account, plan.path, status, old, text, merge.changes, merge.vanished)
+
+
+def _plain(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {str(key): _plain(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_plain(value) for value in node]
+    if isinstance(node, str):
+        return str(node)
+    if isinstance(node, bool) or node is None:
+        return node
+    if isinstance(node, (int, float)):
+        return float(node)
+    return node
+
+
+def _check_reads_back(text: str, doc) -> None:
+    """The text must read back (as the loader will read it) as exactly the merged data, with
+    every `# sf:` tag on an `id:` line: never write a plan that does not."""
+    from ruamel.yaml import YAML
+
+    try:
+        data = YAML(typ="safe", pure=True).load(text)
+    except Exception as error:  # noqa: BLE001 - any parse error means: do not write it
+        raise _MergeError(f"the updated plan would not be readable YAML ({' '.join(str(error).split())[:200]}); "
+                          f"left as it is, please report this") from None
+    if _plain(data) != _plain(doc):
+        raise _MergeError("the updated plan would not read back as the merged data; left as it is, "
+                          "please report this")
+
+
+def _yaml(mapping: int, sequence: int, offset: int):
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.preserve_quotes = True
+    yaml.width = 4096  # never re-wrap a person's long lines
+    yaml.allow_unicode = True
+    yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    return yaml
+
+
+def _emit(yaml, doc) -> str:
+    stream = io.StringIO()
+    yaml.dump(doc, stream)
+    return stream.getvalue()
+
+
+_INDENTS = ((2, 4, 2), (2, 2, 0), (4, 6, 4), (4, 4, 0), (4, 4, 2), (4, 8, 4), (3, 5, 3), (3, 3, 0))
+
+
+def _best_indent(doc, text: str):
+    """The indentation settings under which ruamel re-emits the file closest to how it is
+    written, and that re-emission (the base of the three-way merge)."""
+    best = None
+    original = text.splitlines(keepends=True)
+    for settings in _INDENTS:
+        yaml = _yaml(*settings)
+        emitted = _emit(yaml, doc)
+        if emitted == text:
+            return yaml, emitted
+        matcher = difflib.SequenceMatcher(None, original, emitted.splitlines(keepends=True), autojunk=False)
+        score = sum(block.size for block in matcher.get_matching_blocks())
+        if best is None or score > best[0]:
+            best = (score, yaml, emitted)
+    return best[1], best[2]
+
+
+def _three_way(original: str, base: str, new: str) -> str:
+    """Apply the change from `base` (ruamel's re-emission of the untouched plan) to `new` (its
+    emission after the merge) to the `original` text, so that every line the merge did not
+    change stays byte for byte as the person wrote it (ruamel normalizes a few things, such as
+    `null`). Where the person's text and the change overlap, the merged emission is used there.
+    Falls back to `new` whole if the patched text does not read back as the same data."""
+    if base == original:
+        return new
+    o_lines = original.splitlines(keepends=True)
+    b_lines = base.splitlines(keepends=True)
+    n_lines = new.splitlines(keepends=True)
+    norm_codes = difflib.SequenceMatcher(None, b_lines, o_lines, autojunk=False).get_opcodes()
+    edit_codes = difflib.SequenceMatcher(None, b_lines, n_lines, autojunk=False).get_opcodes()
+    normalized = [(i1, i2, "n") for tag, i1, i2, _, _ in norm_codes if tag != "equal"]
+    edits = [(i1, i2, "e") for tag, i1, i2, _, _ in edit_codes if tag != "equal"]
+
+    def overlaps(a: tuple[int, int], b: tuple[int, int]) -> bool:
+        (s1, e1), (s2, e2) = a, b
+        if s1 == e1 and s2 == e2:
+            return s1 == s2
+        if s1 == e1:
+            return s2 < s1 < e2
+        if s2 == e2:
+            return s1 < s2 < e1
+        return max(s1, s2) < min(e1, e2)
+
+    groups: list[list[Any]] = []  # [start, end, kinds]
+    for start, end, kind in sorted(normalized + edits, key=lambda hunk: (hunk[0], hunk[1])):
+        if groups and overlaps((groups[-1][0], groups[-1][1]), (start, end)):
+            group = groups[-1]
+            group[0], group[1] = min(group[0], start), max(group[1], end)
+            group[2].add(kind)
+        else:
+            groups.append([start, end, {kind}])
+
+    def mapped(codes, position: int, end: bool) -> int:
+        """A line position in `base` -> the same position on the other side of `codes`; a
+        position inside a changed region maps to its start (or, for an end, its end)."""
+        for tag, i1, i2, j1, j2 in (reversed(codes) if end else codes):
+            if end and i2 == position:
+                return j2
+            if not end and i1 == position:
+                return j1
+            if i1 < position < i2:
+                return j1 + (position - i1) if tag == "equal" else (j2 if end else j1)
+        return codes[-1][4] if codes else 0  # the end of the file
+
+    out: list[str] = []
+    position = 0
+    for start, end, kinds in groups:
+        out.extend(b_lines[position:start])
+        if kinds == {"n"}:
+            out.extend(o_lines[mapped(norm_codes, start, False):mapped(norm_codes, end, True)])
+        else:
+            out.extend(n_lines[mapped(edit_codes, start, False):mapped(edit_codes, end, True)])
+        position = end
+    out.extend(b_lines[position:])
+    merged = "".join(out)
+    try:
+        from ruamel.yaml import YAML
+
+        safe = YAML(typ="safe", pure=True)
+        if safe.load(merged) != safe.load(new) or _tags(merged) != _tags(new):
+            return new
+    except Exception:  # noqa: BLE001 - whatever went wrong, ruamel's own emission is right
+        return new
+    return merged
+
+
+def _tags(text: str) -> list[str]:
+    return _SF_TAG.findall(text)
+
+
+def _new_document(account_id: str, sf_id: str):
+    from ruamel.yaml.comments import CommentedMap
+
+    doc = CommentedMap()
+    doc["format"] = "ssm-plan/1"
+    account = CommentedMap()
+    account["id"] = account_id
+    _set_tag(account, "id", sf_id)
+    doc["account"] = account
+    _set_token(doc, "format", "\n" + "".join(f"# {line}\n" if line else "#\n"
+                                             for line in HEADER.splitlines()) + "\n")
+    return doc
+
+
+# -- comments ----------------------------------------------------------------------------------
+
+
+def _comment_token(value: str):
+    from ruamel.yaml.error import CommentMark
+    from ruamel.yaml.tokens import CommentToken
+
+    return CommentToken(value, CommentMark(0), None)
+
+
+def _get_token(container, key):
+    """The comment token after `key`'s value (its end-of-line comment and any comment or blank
+    lines that follow it), or None."""
+    entry = container.ca.items.get(key)
+    if not entry:
+        return None
+    slot = 2 if _is_map(container) else 0
+    return entry[slot] if len(entry) > slot else None
+
+
+def _set_token(container, key, value: str | None) -> None:
+    slot = 2 if _is_map(container) else 0
+    entry = container.ca.items.setdefault(key, [None, None, None, None])
+    entry[slot] = _comment_token(value) if value else None
+
+
+def _tag_of(mapping, key: str, raw: bool = False) -> str | None:
+    """The Salesforce ID in the `# sf:ID` comment at the end of the `key:` line (its 15-character
+    key, or the ID as written with `raw`), or None."""
+    token = _get_token(mapping, key)
+    if token is None or not token.value.lstrip(" ").startswith("#"):
+        return None
+    first = token.value.split("\n", 1)[0]
+    match = _SF_TAG.search(first)
+    if not match:
+        return None
+    return match.group(1) if raw else sf_key(match.group(1))
+
+
+def _set_tag(mapping, key: str, sf_id: str) -> None:
+    """Put `# sf:ID` at the end of the `key:` line, keeping any comment a person wrote there.
+    A flow mapping (`{id: x, name: y}`) has no line of its own for it: it becomes a block."""
+    if mapping.fa.flow_style():
+        mapping.fa.set_block_style()
+    token = _get_token(mapping, key)
+    if token is None:
+        mapping.yaml_add_eol_comment(f"sf:{sf_id}", key)
+        return
+    first, newline, rest = token.value.partition("\n")
+    if first.lstrip(" ").startswith("#"):
+        first = f"{first.rstrip()}  sf:{sf_id}"
+    else:
+        first = f"  # sf:{sf_id}"
+    token.value = first + "\n" + rest
+
+
+def _tag_item(seq, item, sf_id: str) -> None:
+    if item.fa.flow_style():
+        _blockify(seq, next(index for index, other in enumerate(seq) if other is item))
+    _set_tag(item, "id", sf_id)
+
+
+def _blockify(seq, index: int) -> None:
+    """Turn the flow mapping `- {id: x, ...}  # note` into a block one whose `id:` line can
+    carry a tag, moving the item's comment onto that line."""
+    item = seq[index]
+    item.fa.set_block_style()
+    entry = seq.ca.items.get(index)
+    if not entry or entry[0] is None or _get_token(item, "id") is not None:
+        return
+    comment, newline, rest = entry[0].value.partition("\n")
+    entry[0] = None
+    keys = list(item.keys())
+    _set_token(item, "id", comment.strip() and f"  {comment.strip()}\n" + ("" if len(keys) > 1 else rest))
+    if len(keys) > 1 and rest:
+        _set_key_trailing(item, keys[-1], rest)
+
+
+def _is_map(node) -> bool:
+    from ruamel.yaml.comments import CommentedMap
+
+    return isinstance(node, CommentedMap)
+
+
+def _is_block(node) -> bool:
+    from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+    return isinstance(node, (CommentedMap, CommentedSeq)) and len(node) > 0 and not node.fa.flow_style()
+
+
+def _last_slot(node):
+    """(container, key) holding the comment token emitted after the last line of `node`."""
+    while True:
+        key = list(node.keys())[-1] if _is_map(node) else len(node) - 1
+        value = node[key]
+        if _is_block(value):
+            node = value
+            continue
+        return node, key
+
+
+def _trailing(node) -> str:
+    """The comment/blank lines that follow the last line of a block node."""
+    return _key_trailing(*_last_slot(node))
+
+
+def _set_trailing(node, trailing: str) -> None:
+    _set_key_trailing(*_last_slot(node), trailing)
+
+
+def _append_block(seq, item, separated: bool) -> None:
+    """Append a block item to a block sequence, keeping the layout: the lines that followed the
+    old last item (a blank line, the next section's heading comment) now follow the new one,
+    and with `separated` a blank line comes before it."""
+    if not _is_block(item) or (len(seq) and not _is_block(seq[-1])):
+        seq.append(item)
+        return
+    trailing = ""
+    if len(seq):
+        trailing = _trailing(seq[-1])
+        _set_trailing(seq[-1], "")
+    seq.append(item)
+    _set_trailing(item, trailing)
+    if separated and len(seq) > 1:
+        entry = seq.ca.items.setdefault(len(seq) - 1, [None, None, None, None])
+        entry[1] = [_comment_token("\n")]
+
+
+def _separated(seq) -> bool | None:
+    """Whether the items of a list are separated by blank lines; None if it cannot tell."""
+    if not isinstance(seq, list) or len(seq) < 2:
+        return None
+    for index in range(1, len(seq)):
+        if _is_block(seq[index - 1]) and _trailing(seq[index - 1]).startswith("\n"):
+            return True
+        entry = seq.ca.items.get(index)
+        if entry and entry[1] and entry[1][0].value.startswith("\n"):
+            return True
+    return False
+
+
+# -- the merge ---------------------------------------------------------------------------------
+
+
+def _canonical(model_name: str) -> list[str]:
+    from ssm_rules import model
+
+    return list(getattr(model, model_name).model_fields)
+
+
+def _insert_key(mapping, key: str, value, order: list[str], separate: bool = False) -> None:
+    """Add `key` where the plan format puts it relative to the keys already there. The comment
+    and blank lines that followed the key before it (a heading for the next key, the blank
+    line that ends a list item) move down to follow the new key; with `separate`, a blank line
+    that was there stays between the two as well."""
+    after = order[order.index(key) + 1:] if key in order else []
+    keys = list(mapping.keys())
+    position = len(keys)
+    for index, existing in enumerate(keys):
+        if existing in after:
+            position = index
+            break
+    if position == 0:
+        mapping.insert(position, key, value)
+        return
+    previous = mapping[keys[position - 1]]
+    holder = previous if _is_block(previous) else None
+    trailing = _trailing(holder) if holder is not None else _key_trailing(mapping, keys[position - 1])
+    keep = "\n" if separate and trailing.startswith("\n") else ""
+    if holder is not None:
+        _set_trailing(holder, keep)
+    else:
+        _set_key_trailing(mapping, keys[position - 1], keep)
+    mapping.insert(position, key, value)
+    if _is_block(value):
+        _set_trailing(value, trailing)
+    else:
+        _set_key_trailing(mapping, key, trailing)
+
+
+def _key_trailing(container, key) -> str:
+    token = _get_token(container, key)
+    return token.value.partition("\n")[2] if token is not None else ""
+
+
+def _set_key_trailing(container, key, trailing: str) -> None:
+    token = _get_token(container, key)
+    first = token.value.partition("\n")[0] if token is not None else ""
+    value = first + "\n" + trailing if (first or trailing) else ""
+    _set_token(container, key, value if value != "\n" else None)
+
+
+def _yaml_text(value: str):
+    """A CRM string as a YAML value that PyYAML (the loader, YAML 1.1) also reads as text:
+    `No`, `on`, `1:30` or `0123` are quoted."""
+    import yaml
+    from ruamel.yaml.scalarstring import SingleQuotedScalarString
+
+    tag = yaml.resolver.Resolver().resolve(yaml.ScalarNode, value, (True, False))
+    return value if tag == "tag:yaml.org,2002:str" else SingleQuotedScalarString(value)
+
+
+def _same(old: Any, new: Any) -> bool:
+    if isinstance(new, (int, float)) and not isinstance(new, bool):
+        return isinstance(old, (int, float)) and not isinstance(old, bool) and float(old) == float(new)
+    return isinstance(old, str) and str(old) == new
+
+
+class _Merge:
+    """Refresh the CRM-owned fields of one plan document in place; record what changed."""
+
+    def __init__(self, doc, account: SfAccount, fields: frozenset[str]):
+        self.doc = doc
+        self.account = account
+        self.fields = fields
+        self.changes: list[str] = []
+        self.vanished: list[str] = []
+        self.contact_ids: dict[str, str] = {}  # contact key -> plan contact ID
+        self.tracked_contacts: set[str] = set()  # plan contact IDs refreshed from the CRM this time
+        self.separated = True  # blank lines between list items, unless the plan's lists have none
+        self.notes: list[str] = []  # what a person should know about this plan
+
+    def run(self) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        doc = self.doc
+        for key in ("contacts", "opportunities"):
+            evidence = _separated(doc.get(key))
+            if evidence is not None:
+                self.separated = evidence
+                break
+        account_map = doc.get("account")
+        if account_map is None:
+            account_map = CommentedMap()
+            _insert_key(doc, "account", account_map, _canonical("Plan"), separate=True)
+        if not _is_map(account_map):
+            raise _MergeError("`account` is not a mapping")
+        if not isinstance(account_map.get("id"), str):
+            account_id = slugify(self.account.name) or f"account-{self.account.sf_id.lower()}"
+            _insert_key(account_map, "id", account_id, _canonical("Account"))
+            self.changes.append(f"account: id set to `{account_id}`")
+        if _tag_of(account_map, "id") is None:
+            _set_tag(account_map, "id", self.account.sf_id)
+            self.changes.append(f"account: linked to Salesforce (sf:{self.account.sf_id})")
+        self.set(account_map, "name", self.account.name, "Account", "account")
+        if "account.industry" in self.fields:
+            self.set(account_map, "industry", self.account.industry, "Account", "account")
+        owner = self.account.owner if "account.owner" in self.fields else None
+        if owner is None and not isinstance(account_map.get("owner"), str):
+            owner = UNASSIGNED  # required by the format; `ssm check` routes its findings to it
+            self.notes.append(f"account owner written as `{UNASSIGNED}`: Salesforce gave none; set it")
+        self.set(account_map, "owner", owner, "Account", "account")
+        self.merge_contacts()
+        self.merge_opportunities()
+
+    def set(self, mapping, key: str, value: Any, model_name: str, what: str) -> None:
+        """Refresh one CRM-owned field. An empty CRM value never erases what the plan has."""
+        if value is None:
+            return
+        if key in mapping:
+            old = mapping[key]
+            if _same(old, value):
+                return
+            mapping[key] = _yaml_text(value) if isinstance(value, str) else value
+            self.changes.append(f"{what}: {key} {old!r} -> {value!r}")
+        else:
+            _insert_key(mapping, key, _yaml_text(value) if isinstance(value, str) else value,
+                        _canonical(model_name))
+            if what != "new":
+                self.changes.append(f"{what}: {key} set to {value!r}")
+
+    def section(self, key: str):
+        from ruamel.yaml.comments import CommentedSeq
+
+        items = self.doc.get(key)
+        if items is None:
+            items = CommentedSeq()
+            if key in self.doc:
+                self.doc[key] = items
+            else:
+                _insert_key(self.doc, key, items, _canonical("Plan"), separate=True)
+        if not isinstance(items, list):
+            raise _MergeError(f"`{key}` is not a list")
+        return items
+
+    def match(self, items: list, records: list, seen: set[str]) -> tuple[dict[str, Any], list[Any]]:
+        """CRM key -> plan item, by `# sf:` tag first, then (untagged items) by name or ID."""
+        tagged: dict[str, Any] = {}
+        untagged = []
+        for item in items:
+            if not _is_map(item):
+                continue
+            key = _tag_of(item, "id")
+            if key is not None and key not in tagged:
+                tagged[key] = item
+            elif key is None:
+                untagged.append(item)
+        matched: dict[str, Any] = {}
+        for record in records:
+            if record.key in tagged:
+                matched[record.key] = tagged.pop(record.key)
+        for record in records:
+            if record.key in matched:
+                continue
+            slug = slugify(record.name)
+            for item in untagged:
+                name, item_id = item.get("name"), item.get("id")
+                if (isinstance(name, str) and _norm(name) == _norm(record.name)) or (slug and item_id == slug):
+                    matched[record.key] = item
+                    untagged.remove(item)
+                    break
+        vanished = [item for key, item in tagged.items() if key not in seen]
+        return matched, vanished
+
+    def merge_contacts(self) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        records = self.account.contacts
+        if not records:
+            items = self.doc.get("contacts")
+            if isinstance(items, list):
+                self.report_vanished(self.match(items, [], self.account.seen_contacts)[1], "contact")
+            return
+        items = self.section("contacts")
+        matched, vanished = self.match(items, records, self.account.seen_contacts)
+        taken = {item.get("id") for item in items if _is_map(item) and isinstance(item.get("id"), str)}
+        for record in records:
+            item = matched.get(record.key)
+            if item is None:
+                item = CommentedMap()
+                item["id"] = unique_slug(slugify(record.name) or f"contact-{record.sf_id.lower()}", taken)
+                _set_tag(item, "id", record.sf_id)
+                what = "new"
+                self.changes.append(f"contact `{item['id']}` added ({record.name})")
+            else:
+                if not isinstance(item.get("id"), str):
+                    raise _MergeError(f"a contact ({record.name}) has no `id`")
+                what = f"contact `{item['id']}`"
+                if _tag_of(item, "id") is None:
+                    _tag_item(items, item, record.sf_id)
+                    self.changes.append(f"{what}: linked to Salesforce (sf:{record.sf_id})")
+            self.set(item, "name", record.name, "Contact", what)
+            if "contact.title" in self.fields:
+                self.set(item, "title", record.title, "Contact", what)
+            if "contact.owner" in self.fields:
+                self.set(item, "owner", record.owner, "Contact", what)
+            if what == "new":
+                _append_block(items, item, self.separated)
+            self.contact_ids[record.key] = item["id"]
+            self.tracked_contacts.add(item["id"])
+        self.report_vanished(vanished, "contact")
+
+    def merge_opportunities(self) -> None:
+        from ruamel.yaml.comments import CommentedMap
+
+        records = self.account.opportunities
+        if not records:
+            items = self.doc.get("opportunities")
+            if isinstance(items, list):
+                self.report_vanished(self.match(items, [], self.account.seen_opportunities)[1], "opportunity")
+            return
+        items = self.section("opportunities")
+        matched, vanished = self.match(items, records, self.account.seen_opportunities)
+        taken = {item.get("id") for item in items if _is_map(item) and isinstance(item.get("id"), str)}
+        for record in records:
+            item = matched.get(record.key)
+            if item is None:
+                item = CommentedMap()
+                item["id"] = unique_slug(slugify(record.name) or f"opportunity-{record.sf_id.lower()}", taken)
+                _set_tag(item, "id", record.sf_id)
+                what = "new"
+                self.changes.append(f"opportunity `{item['id']}` added ({record.name})")
+            else:
+                if not isinstance(item.get("id"), str):
+                    raise _MergeError(f"an opportunity ({record.name}) has no `id`")
+                what = f"opportunity `{item['id']}`"
+                if _tag_of(item, "id") is None:
+                    _tag_item(items, item, record.sf_id)
+                    self.changes.append(f"{what}: linked to Salesforce (sf:{record.sf_id})")
+            self.set(item, "name", record.name, "Opportunity", what)
+            if "opportunity.value" in self.fields:
+                self.set(item, "value", record.value, "Opportunity", what)
+            self.set(item, "stage", record.stage, "Opportunity", what)
+            self.merge_buying_unit(item, record, what)
+            if what == "new":
+                _append_block(items, item, self.separated)
+        self.report_vanished(vanished, "opportunity")
+
+    def report_vanished(self, items: list, what: str) -> None:
+        for item in items:
+            self.vanished.append(f"{what} `{item.get('id')}` ({item.get('name') or 'no name'}, "
+                                 f"sf:{_tag_of(item, 'id', raw=True)})")
+
+    def merge_buying_unit(self, item, record: SfOpportunity, what: str) -> None:
+        """Per role: contacts from Salesforce follow its contact roles; contacts a person added
+        (not from Salesforce) and contacts whose role row was left out stay where they are."""
+        from ruamel.yaml.comments import CommentedMap
+
+        crm = {role: [self.contact_ids[key] for key in keys if key in self.contact_ids]
+               for role, keys in record.roles.items()}
+        keep = {self.contact_ids[key] for key in record.uncertain if key in self.contact_ids}
+        unit = item.get("buying_unit")
+        if unit is None:
+            if not any(crm.values()):
+                return
+            unit = CommentedMap()
+            for role in PLAN_ROLES:
+                if crm.get(role):
+                    unit[role] = _flow(crm[role])
+                    if what != "new":
+                        self.changes.append(f"{what}: buying unit {role} + {', '.join(crm[role])}")
+            if "buying_unit" in item:
+                item["buying_unit"] = unit
+            else:
+                _insert_key(item, "buying_unit", unit, _canonical("Opportunity"))
+            return
+        if not _is_map(unit):
+            raise _MergeError(f"the buying_unit of {what} is not a mapping")
+        for role in PLAN_ROLES:
+            wanted = crm.get(role, [])
+            members = unit.get(role)
+            if members is None:
+                if wanted:
+                    if role in unit:
+                        unit[role] = _flow(wanted)
+                    else:
+                        _insert_key(unit, role, _flow(wanted), list(PLAN_ROLES))
+                    if what != "new":
+                        self.changes.append(f"{what}: buying unit {role} + {', '.join(wanted)}")
+                continue
+            if not isinstance(members, list):
+                raise _MergeError(f"buying_unit.{role} of {what} is not a list")
+            removed = [index for index, member in enumerate(members)
+                       if member in self.tracked_contacts and member not in wanted and member not in keep]
+            for index in reversed(removed):
+                self.changes.append(f"{what}: buying unit {role} - {members[index]} "
+                                    f"(no such contact role in Salesforce)")
+                del members[index]
+            if not members and wanted and hasattr(members, "fa"):
+                members.fa.set_flow_style()  # `[]` grows as `[a, b]`, not as a block list
+            for member in wanted:
+                if member not in members:
+                    members.append(member)
+                    if what != "new":
+                        self.changes.append(f"{what}: buying unit {role} + {member}")
+
+
+def _flow(items: list[str]):
+    from ruamel.yaml.comments import CommentedSeq
+
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
+
+
+def layout_new(doc) -> None:
+    """A blank line between the sections of a new plan."""
+    keys = list(doc.keys())
+    for key in keys[1:-1]:
+        if _is_block(doc[key]):
+            _set_trailing(doc[key], "\n")
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+
+
+def write_atomic(path: str | os.PathLike, text: str) -> None:
+    """Write a plan atomically (temporary file in the same directory, fsync, rename): a reader
+    sees the old plan or the new one, never half of one. An existing file keeps its mode."""
+    from ssm_rules.atomic import write_text_atomic
+
+    write_text_atomic(path, text)
