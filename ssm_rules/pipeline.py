@@ -74,3 +74,50 @@ def account_id_of(loaded: LoadedPlan) -> str | None:
 def validation_result(loaded: LoadedPlan) -> PlanResult:
     return PlanResult(file=loaded.file, account=account_id_of(loaded), errors=list(loaded.problems),
                       document=loaded.document)
+
+
+class Checker:
+    """Checks plans against compiled rule packs; build one per process and reuse it.
+
+    Compiling the packs and registering them with the engine costs tens of milliseconds, so a
+    portfolio run builds one Checker and feeds it every plan.
+    """
+
+    def __init__(self, *, rule_dirs=(), include_builtin: bool = True, packs=None,
+                 settings: dict | None = None, severity: dict | None = None, selected=None):
+        from ssm_rules.compiler import compile_packs
+        from ssm_rules.engine import RuleEngine
+        from ssm_rules.rulepack import load_packs
+
+        self.packs = list(packs) if packs is not None else load_packs(list(rule_dirs), include_builtin)
+        self.compiled = compile_packs(self.packs, settings=settings, severity_overrides=severity, selected=selected)
+        self.engine = RuleEngine(self.compiled)
+        self.rules = {rule_id: compiled.rule for rule_id, compiled in self.compiled.rules.items()
+                      if compiled.rule.has_finding}
+
+    def check_file(self, file: str, as_of: date, raw: bytes | None = None) -> PlanResult:
+        return self.check_loaded(load_plan(file, raw), as_of)
+
+    def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
+        """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
+        import yaml
+
+        return self.check_file(file, as_of, raw=yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
+
+    def check_loaded(self, loaded: LoadedPlan, as_of: date) -> PlanResult:
+        from ssm_rules.facts import plan_facts
+        from ssm_rules.findings import build_findings, outcome
+
+        result = validation_result(loaded)
+        if loaded.plan is None:
+            return result
+        facts = plan_facts(loaded.plan, as_of)
+        engine_result = self.engine.run(facts)
+        if engine_result.errors:
+            # A rule that could not be evaluated must never look like a clean plan.
+            result.errors = [PlanProblem(f"the rules could not be checked: {error}") for error in engine_result.errors]
+            return result
+        result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
+        result.outcome = outcome(self.packs, engine_result.derived)
+        result.account_owner = loaded.plan.account.owner
+        return result

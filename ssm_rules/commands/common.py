@@ -38,3 +38,28 @@ def exit_on_usage_error(command: Callable) -> Callable:
             sys.exit(2)
 
     return wrapper
+
+
+def _parse_date(ctx: click.Context, param: click.Parameter, value: str | None):
+    from datetime import date
+
+    if value is None:
+        return date.today()
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not an ISO date like 2026-11-27") from None
+
+
+as_of_option = click.option(
+    "--as-of", callback=_parse_date, metavar="YYYY-MM-DD",
+    help="The date the plans are judged at (review age, meetings ahead, ...). Default: today.")
+
+
+def rule_pack_options(command: Callable) -> Callable:
+    command = click.option("--no-builtin", is_flag=True,
+                           help="Leave the built-in SSM Focus rule pack out (use only --rules packs).")(command)
+    command = click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
+                           type=click.Path(file_okay=False),
+                           help="Add a rule pack directory (repeatable). See docs/rule-language.md.")(command)
+    return command
