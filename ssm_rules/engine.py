@@ -1,0 +1,302 @@
+"""Runs one plan's facts through the compiled rules: the only module that touches durable-rules.
+
+The engine is driven so that none of its measured pitfalls can change an answer
+(../shared/notes/durable-rules.md, and tests/test_engine_quirks.py for each one):
+
+- One `Host` per process, whose `_run` does nothing: no timer threads re-arming forever.
+  Actions run in-line inside each assert call, so they have all completed when it returns.
+- One live session (`sid`) per ruleset at a time: assert a plan, collect, `delete_state`.
+  Sessions are told apart by a 32-bit hash and a ruleset holds at most 1024 live ones.
+- A session's first assert fires a start rule: `delete_state` crashes (SIGSEGV) on a session
+  in which no action ever ran, and the start action proves actions run in-line.
+- Facts get ids `#0`, `#1`, ... that are never domain IDs (those live in `key`) and whose
+  32-bit hashes (FNV-1a, the engine's identity) are pairwise distinct and distinct from the
+  engine's own session fact `sid-<sid>`: two equal hashes would drop a fact.
+- Facts are asserted in one batch, then one gate per stratum, with the facts derived so far
+  asserted before the next gate (deduplicated by content).
+- Actions never raise: durable swallows exceptions into the session state. A failure, and
+  any exception left in `state["exception"]`, becomes an error of the plan, never a miss.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ssm_rules.compiler import CompiledRules, EngineRule, Shard, gate_fact, start_fact
+from ssm_rules.errors import UsageError
+
+
+class EngineUnavailable(UsageError):
+    """durable-rules cannot be imported (not installed, or built for another Python)."""
+
+
+@dataclass(frozen=True)
+class Match:
+    rule_id: str
+    bindings: dict[str, dict]  # bound name -> the fact as given to `run` (or a derived fact)
+
+
+@dataclass
+class EngineResult:
+    matches: list[Match] = field(default_factory=list)
+    derived: list[dict] = field(default_factory=list)  # derived facts: kind + fields
+    errors: list[str] = field(default_factory=list)  # a plan with errors has unreliable findings
+
+
+# ---- durable-rules, imported once and only when a plan is checked ---------------------------
+
+_host = None
+
+
+def _durable():
+    try:
+        from durable import engine as durable_engine
+    except ImportError as exc:
+        raise EngineUnavailable(_unavailable_message(exc)) from exc
+    return durable_engine
+
+
+def _unavailable_message(exc: ImportError) -> str:
+    cause = str(exc) or type(exc).__name__
+    if "PyEval_CallObject" in cause:
+        return (f"the rule engine durable-rules cannot load ({cause}): it was built for a Python "
+                f"older than 3.13. Rebuild it: CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject "
+                f"pip install --force-reinstall --no-binary durable-rules durable-rules "
+                f"(or run ssm with Python 3.11 or 3.12)")
+    return (f"the rule engine durable-rules cannot load ({cause}); install it with "
+            f"`pip install durable-rules==2.0.28` (it builds from source: it needs a C compiler), "
+            f"or use Python 3.11 or 3.12")
+
+
+def _shared_host():
+    """The process's one Host. A default Host starts two timer threads that never stop."""
+    global _host
+    if _host is None:
+        durable_engine = _durable()
+
+        class QuietHost(durable_engine.Host):
+            def _run(self) -> None:  # no background dispatch: actions run inside each assert
+                pass
+
+        _host = QuietHost()
+    return _host
+
+
+# ---- fact and session identities ------------------------------------------------------------
+
+
+def fnv1a(text: str) -> int:
+    """The engine's 32-bit identity of a fact id or session id (FNV-1a over signed chars)."""
+    value = 0x811C9DC5
+    for byte in text.encode("utf-8"):
+        value ^= (byte - 256 if byte > 127 else byte) & 0xFFFFFFFF
+        value = (value * 0x01000193) & 0xFFFFFFFF
+    return value
+
+
+class _FactIds:
+    """The sequence of fact ids `#0`, `#1`, ... leaving out any whose hash equals an earlier
+    one's; computed once, shared by every plan. `#` never starts a domain ID (IDs are slugs)."""
+
+    def __init__(self) -> None:
+        self.ids: list[str] = []
+        self.hashes: list[int] = []
+        self._used: set[int] = set()
+        self._candidates = itertools.count()
+
+    def at(self, index: int) -> tuple[str, int]:
+        while len(self.ids) <= index:
+            candidate = f"#{next(self._candidates)}"
+            value = fnv1a(candidate)
+            if value not in self._used:
+                self._used.add(value)
+                self.ids.append(candidate)
+                self.hashes.append(value)
+        return self.ids[index], self.hashes[index]
+
+
+_FACT_IDS = _FactIds()
+
+
+class _IdAllocator:
+    """Hands out one plan's fact ids in sequence, skipping any equal in hash to a session's
+    own fact id (`sid-<sid>`)."""
+
+    def __init__(self, forbidden_hashes: set[int]):
+        self._forbidden = forbidden_hashes
+        self._next = 0
+
+    def take(self) -> str:
+        while True:
+            fact_id, value = _FACT_IDS.at(self._next)
+            self._next += 1
+            if value not in self._forbidden:
+                return fact_id
+
+
+# ---- one plan -------------------------------------------------------------------------------
+
+
+class _PlanRun:
+    """One plan's run: its facts by id, and what the actions found."""
+
+    def __init__(self, compiled: CompiledRules, sids: list[str]):
+        self.compiled = compiled
+        self.sids = sids  # one session per shard
+        self.ids = _IdAllocator({fnv1a(f"sid-{sid}") for sid in sids})
+        self.by_id: dict[str, dict] = {}
+        self.facts_by_kind: dict[str, list[dict]] = {}  # facts asserted so far, for Python checks
+        self.matches: dict[tuple, Match] = {}
+        self.derived: dict[str, dict] = {}  # canonical JSON -> derived fact
+        self.pending: list[dict] = []  # derived facts not yet asserted
+        self.errors: list[str] = []
+        self.started: set[str] = set()  # rulesets whose start action ran in this plan
+        self.interrupt: BaseException | None = None
+
+    def add(self, fact: dict) -> str:
+        """Give a fact its id for this plan."""
+        fact_id = self.ids.take()
+        self.by_id[fact_id] = fact
+        self.facts_by_kind.setdefault(fact["kind"], []).append(fact)
+        return fact_id
+
+    def record(self, rule: EngineRule, frame: Mapping[str, Any]) -> None:
+        bindings = {name: self.by_id[frame[alias]["id"]] for alias, name in rule.aliases.items()}
+        if not rule.accepts(bindings, self.facts_by_kind):
+            return
+        # The same match arrives once per alternative of an `any:`/`in:` that it satisfies.
+        key = (rule.rule_id, tuple(sorted((name, frame[alias]["id"]) for alias, name in rule.aliases.items())))
+        if key in self.matches:
+            return
+        self.matches[key] = Match(rule.rule_id, bindings)
+        fact = self.compiled.derived_fact(rule.rule_id, bindings)
+        if fact is not None:
+            canonical = json.dumps(fact, sort_keys=True, default=str)
+            if canonical not in self.derived:
+                self.derived[canonical] = fact
+                self.pending.append(fact)
+
+
+class RuleEngine:
+    """Checks plans (lists of facts) against compiled rules, one plan at a time."""
+
+    _ruleset_numbers = itertools.count()
+
+    def __init__(self, compiled: CompiledRules):
+        self.compiled = compiled
+        self._durable = _durable()
+        self._host = _shared_host()
+        self._run: _PlanRun | None = None
+        self._sessions = itertools.count(1)
+        self._rulesets: list[tuple[str, Shard]] = []  # (ruleset name, shard)
+        for shard in compiled.shards:
+            # A ruleset name can be registered once per host: every engine gets new names.
+            name = f"ssm_rules_{next(RuleEngine._ruleset_numbers)}"
+            self._host.register_rulesets({name: shard.definition(self._action_for, self._on_start(name))})
+            self._rulesets.append((name, shard))
+
+    # -- actions: called by durable inside an assert; they must never raise --
+
+    def _action_for(self, rule: EngineRule):
+        def action(c: Any) -> None:
+            run = self._run
+            try:
+                run.record(rule, c._m)
+            except BaseException as exc:  # noqa: BLE001 - durable would swallow it silently
+                if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+                    run.interrupt = exc
+                else:
+                    run.errors.append(f"rule {rule.rule_id}: the check failed ({type(exc).__name__}: {exc})")
+
+        return action
+
+    def _on_start(self, ruleset_name: str):
+        def action(c: Any) -> None:
+            self._run.started.add(ruleset_name)
+
+        return action
+
+    # -- running one plan --
+
+    def run(self, facts: Sequence[dict]) -> EngineResult:
+        """Check one plan. `facts` are plain dicts with a `kind` (never an `id` or `sid`)."""
+        for fact in facts:
+            if not isinstance(fact, dict) or not isinstance(fact.get("kind"), str):
+                raise ValueError(f"a fact must be a dict with a `kind`: {fact!r}")
+            if "id" in fact or "sid" in fact:
+                raise ValueError(f"facts must not have `id` or `sid` (domain IDs go in `key`): {fact!r}")
+        run = self._run = _PlanRun(self.compiled, [str(next(self._sessions)) for _ in self._rulesets])
+        try:
+            self._check(run, facts)
+        finally:
+            self._close(run)
+            self._run = None
+        if run.interrupt is not None:
+            raise run.interrupt
+        return EngineResult(matches=list(run.matches.values()), derived=list(run.derived.values()),
+                            errors=run.errors)
+
+    def _check(self, run: _PlanRun, facts: Sequence[dict]) -> None:
+        views = []  # (id, engine view) of every fact of a kind some rule matches
+        for fact in facts:
+            view = self.compiled.engine_view(fact)
+            if view is not None:
+                views.append((run.add(fact), view))
+        start_id = run.ids.take()
+        strata = list(self.compiled.strata)
+        # Nothing is derived before the first stratum: its gate can close the first batch.
+        first = strata.pop(0) if strata else None
+        gate_id = run.ids.take()
+        for (name, shard), sid in zip(self._rulesets, run.sids):
+            batch = [dict(start_fact(), id=start_id, sid=sid)]
+            batch += [dict(view, id=fact_id, sid=sid) for fact_id, view in views if view["kind"] in shard.kinds]
+            if first in shard.strata:
+                batch.append(dict(gate_fact(first), id=gate_id, sid=sid))
+            self._assert(run, name, batch)
+            if name not in run.started:
+                run.errors.append("the rule engine did not run its actions in-line; the plan was not checked")
+                return
+        for stratum in strata:
+            # Facts derived by earlier strata go in before the gate that lets later rules see them.
+            derived = [(run.add(fact), view) for fact in run.pending
+                       if (view := self.compiled.engine_view(fact)) is not None]
+            run.pending.clear()
+            gate_id = run.ids.take()
+            for (name, shard), sid in zip(self._rulesets, run.sids):
+                batch = [dict(view, id=fact_id, sid=sid) for fact_id, view in derived if view["kind"] in shard.kinds]
+                if stratum in shard.strata:
+                    batch.append(dict(gate_fact(stratum), id=gate_id, sid=sid))
+                self._assert(run, name, batch)
+            if run.interrupt is not None:
+                return
+
+    def _assert(self, run: _PlanRun, name: str, batch: list[dict]) -> None:
+        if not batch:
+            return
+        try:
+            self._host.assert_facts(name, batch)
+        except self._durable.MessageNotHandledException as exc:
+            # Cannot happen (the catch-all rule handles every fact), but the batch's actions
+            # would not have run: never a silent miss.
+            run.errors.append(f"the rule engine refused a fact ({exc.message}); the results are incomplete")
+        except self._durable.MessageObservedException as exc:
+            run.errors.append(f"the rule engine saw a fact twice ({exc.message}); the results are incomplete")
+        except Exception as exc:  # noqa: BLE001 - an engine failure is the plan's error, not a crash
+            run.errors.append(f"the rule engine failed ({type(exc).__name__}: {exc}); the results are incomplete")
+
+    def _close(self, run: _PlanRun) -> None:
+        """Check each session for swallowed exceptions, then delete it (all actions are done)."""
+        for (name, _), sid in zip(self._rulesets, run.sids):
+            if name not in run.started:
+                continue  # deleting a session in which no action ran crashes the process
+            try:
+                state = self._host.get_state(name, sid)
+                if state.get("exception"):
+                    run.errors.append(f"a rule failed inside the engine: {state['exception']}")
+                self._host.delete_state(name, sid)
+            except Exception as exc:  # noqa: BLE001
+                run.errors.append(f"the rule engine could not close the plan's session ({exc})")

@@ -1,0 +1,155 @@
+"""Engine matches -> findings: deduplicated, rendered, owned, located, in a stable order.
+
+The only place that turns a match into what a person reads. One finding per rule, subject
+and location: when several matches give the same one (an `any:` that holds twice, a contact
+in two roles), the match whose facts come first in the plan is kept, so the message never
+depends on the order the engine fired in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ssm_rules import templates
+from ssm_rules.compiler import CompiledRules
+from ssm_rules.engine import EngineResult, Match
+from ssm_rules.rulepack import ACCOUNT_OWNER, Pack
+
+# Kinds of list items without an ID: their subject ID is the item's index.
+INDEXED_KINDS = ("issue", "route", "partner", "thought_leadership")
+
+Locate = Callable[[str], tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    severity: str
+    guidance: tuple[str, ...]
+    message: str
+    subject_kind: str
+    subject_id: str | int | None
+    file: str
+    line: int
+    column: int
+    path: str
+    next_action: str
+    owner: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        """The finding as ../shared/spec/output-contract.md defines it."""
+        return {
+            "rule": self.rule,
+            "severity": self.severity,
+            "guidance": list(self.guidance),
+            "message": self.message,
+            "subject": {"kind": self.subject_kind, "id": self.subject_id},
+            "location": {"file": self.file, "line": self.line, "column": self.column, "path": self.path},
+            "next_action": {"text": self.next_action, "owner": self.owner},
+        }
+
+    def sort_key(self) -> tuple:
+        return (self.line, self.column, self.rule, self.path, str(self.subject_id), self.message)
+
+
+def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], result: EngineResult,
+                   locate: Locate, file: str) -> list[Finding]:
+    """The findings of one plan. `facts` are the plan's facts in plan order (as given to the
+    engine); `locate(path)` gives the (line, column) of a plan path or its nearest ancestor."""
+    order = _PlanOrder(facts, result.derived)
+    account_owner = next((f.get("owner") for f in facts if f.get("kind") == "plan"), None)
+    chosen: dict[tuple, tuple[tuple, Match]] = {}
+    for match in result.matches:
+        compiled_rule = compiled.rules.get(match.rule_id)
+        if compiled_rule is None or not compiled_rule.report:
+            continue
+        rule = compiled_rule.rule
+        subject = match.bindings[rule.subject]
+        path = _join_path(subject.get("path") or "",
+                          templates.render(rule.location, match.bindings, compiled_rule.settings)
+                          if rule.location else "")
+        key = (rule.id, subject.get("kind"), _subject_id(subject), path)
+        rank = order.rank(match, rule.when)
+        if key not in chosen or rank < chosen[key][0]:
+            chosen[key] = (rank, match)
+    findings = []
+    for (rule_id, subject_kind, subject_id, path), (_, match) in chosen.items():
+        compiled_rule = compiled.rules[rule_id]
+        rule = compiled_rule.rule
+        line, column = locate(path)
+        findings.append(Finding(
+            rule=rule.id, severity=compiled_rule.severity, guidance=rule.guidance,
+            message=_one_line(templates.render(rule.message, match.bindings, compiled_rule.settings)),
+            subject_kind=subject_kind, subject_id=subject_id, file=file, line=line, column=column,
+            path=path,
+            next_action=_one_line(templates.render(rule.next_action, match.bindings, compiled_rule.settings)),
+            owner=_owner(rule.owner, rule.subject, match.bindings, account_owner)))
+    return sorted(findings, key=Finding.sort_key)
+
+
+def outcome(packs: Pack | Iterable[Pack], derived: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:
+    """The verifiable outcome: items (in the packs' order) with a derived fact are met."""
+    if isinstance(packs, Pack):
+        packs = [packs]
+    derived = list(derived)
+    met: list[str] = []
+    missing: list[str] = []
+    for pack in packs:
+        spec = pack.outcome
+        if spec is None:
+            continue
+        present = {fact.get(spec.field) for fact in derived if fact.get("kind") == spec.kind}
+        for item in spec.items:
+            (met if item in present else missing).append(item)
+    return {"met": met, "missing": missing}
+
+
+class _PlanOrder:
+    """Where a fact comes in the plan: its index among the facts, derived facts after them."""
+
+    def __init__(self, facts: Sequence[Mapping[str, Any]], derived: Sequence[Mapping[str, Any]]):
+        self.positions = {id(fact): index for index, fact in enumerate(facts)}
+        after = len(facts)
+        # Derived facts in a content order: the engine's firing order must not matter.
+        for index, fact in enumerate(sorted(derived, key=lambda f: repr(sorted(f.items(), key=str)))):
+            self.positions.setdefault(id(fact), after + index)
+        self.unknown = after + len(derived)
+
+    def rank(self, match: Match, patterns) -> tuple[int, ...]:
+        return tuple(self.positions.get(id(match.bindings[p.name]), self.unknown)
+                     for p in patterns if not p.negated)
+
+
+def _subject_id(subject: Mapping[str, Any]) -> str | int | None:
+    key = subject.get("key")
+    if subject.get("kind") in INDEXED_KINDS and isinstance(key, str) and key.isdigit():
+        return int(key)
+    return key
+
+
+def _join_path(base: str, location: str) -> str:
+    if not location:
+        return base
+    if not base:
+        return location
+    return base + location if location.startswith("[") else f"{base}.{location}"
+
+
+def _owner(owner: str | None, subject: str, bindings: Mapping[str, Mapping[str, Any]],
+           account_owner: str | None) -> str | None:
+    if owner == ACCOUNT_OWNER:
+        return account_owner
+    if owner is None:  # the default: the subject's owner when the subject is a contact
+        person = bindings.get(subject)
+        if person is None or person.get("kind") != "contact":
+            return account_owner
+    else:
+        person = bindings.get(owner)
+    return (person or {}).get("owner") or account_owner  # a contact without one: the account's
+
+
+def _one_line(text: str) -> str:
+    """Messages are single lines: plan values may hold line breaks."""
+    return " ".join(text.split())

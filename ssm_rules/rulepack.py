@@ -1,0 +1,1119 @@
+"""Rule packs: directories of YAML files -> validated `Pack` and `Rule` models.
+
+The only place that reads rule files. A pack is a directory with a `pack.yaml` and one rule a
+file in every other `*.yaml` below it (sorted by path). Every mistake an author can make is
+reported as `FILE:LINE: what is wrong (how to fix it)`, all of them at once, in one
+`RulePackError` (a `UsageError`: the tool cannot run with a broken pack). A typo must never
+switch a check off, so unknown keys, kinds, fields, names and settings are all errors.
+
+YAML is read with the safe loader only, composed to nodes first so that every error can
+point at the line of the offending key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict
+
+from ssm_rules import templates
+from ssm_rules.errors import UsageError
+
+SEVERITIES = ("error", "warning", "info")
+SUBJECT_KINDS = ("plan", "contact", "opportunity", "initiative", "route", "partner", "issue",
+                 "thought_leadership")
+OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
+ORDERING_OPERATORS = ("lt", "lte", "gt", "gte")
+PACK_KEYS = ("name", "title", "description", "settings", "outcome")
+RULE_KEYS = ("id", "title", "severity", "guidance", "when", "subject", "location", "message",
+             "next_action", "owner", "derive", "description", "examples")
+FINDING_KEYS = ("severity", "message", "next_action")
+ACCOUNT_OWNER = "account"
+# Names a rule may not bind: `settings` is taken by templates, `account` by `owner`.
+RESERVED_NAMES = ("settings", ACCOUNT_OWNER)
+# Field names a derived fact may not declare: the engine and the facts module use them.
+RESERVED_FIELDS = ("kind", "id", "sid", "path")
+# The engine keeps at most 16 facts in one match (the compiler adds a gate fact).
+MAX_PATTERNS = 12
+MAX_RULE_FILE_BYTES = 256 * 1024
+
+_NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
+_KIND = re.compile(r"[a-z][a-z0-9_]*\Z")
+_FIELD = re.compile(r"[a-z_][a-z0-9_]*\Z")
+_RULE_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*\Z")
+_PACK_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+_REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\Z")
+
+
+class RulePackError(UsageError):
+    """One or more mistakes in rule packs; `problems` holds one `FILE:LINE: ...` line each."""
+
+    def __init__(self, problems: list[str]):
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+# ---- the model ------------------------------------------------------------------------------
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Const(_Model):
+    """A literal value in a test or a derived field."""
+
+    value: str | int | float | bool
+
+
+class FieldRef(_Model):
+    """`$NAME.FIELD`: a field of the fact bound to NAME by an earlier pattern."""
+
+    name: str
+    field: str
+
+
+class SettingRef(_Model):
+    """`$settings.NAME`: a pack setting, fixed when the rules are compiled."""
+
+    setting: str
+
+
+Operand = Const | FieldRef | SettingRef
+
+
+class Test(_Model):
+    """One test on one field. `value` is an operand, a list of them (in, not_in) or a bool (exists)."""
+
+    field: str
+    op: Literal["eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists"]
+    value: Operand | tuple[Operand, ...] | bool
+    line: int = 0
+
+    @property
+    def operands(self) -> tuple[Operand, ...]:
+        if isinstance(self.value, bool):
+            return ()
+        return self.value if isinstance(self.value, tuple) else (self.value,)
+
+
+class Pattern(_Model):
+    """`KIND: NAME` (a fact that must exist) or `not: KIND` (no such fact), with its tests.
+
+    The pattern holds when every `where` test holds and, if `any` is given, every test of at
+    least one of its branches.
+    """
+
+    kind: str
+    name: str | None = None
+    negated: bool = False
+    where: tuple[Test, ...] = ()
+    any: tuple[tuple[Test, ...], ...] = ()
+    line: int = 0
+
+    def tests(self) -> Iterable[Test]:
+        yield from self.where
+        for branch in self.any:
+            yield from branch
+
+
+class Derive(_Model):
+    kind: str
+    fields: dict[str, Operand]
+    line: int = 0
+
+
+class Description(_Model):
+    what: str | None = None
+    why: str | None = None
+    example: str | None = None
+
+
+class Example(_Model):
+    plan: dict[str, Any]
+    subjects: tuple[str | int, ...] | None = None
+
+
+class Examples(_Model):
+    fail: tuple[Example, ...] = ()
+    pass_: tuple[Example, ...] = ()
+
+
+class Rule(_Model):
+    id: str
+    title: str
+    severity: Literal["error", "warning", "info"] | None = None
+    guidance: tuple[str, ...] = ()
+    when: tuple[Pattern, ...]
+    subject: str | None = None  # resolved: the first bound name when the file gives none
+    location: str | None = None
+    message: str | None = None
+    next_action: str | None = None
+    owner: str | None = None  # "account", a bound name of kind contact, or None (the default)
+    derive: Derive | None = None
+    description: Description | None = None
+    examples: Examples | None = None
+    pack: str
+    file: str
+    lines: dict[str, int] = {}  # top-level key -> line, for later messages (the compiler's)
+
+    @property
+    def has_finding(self) -> bool:
+        return self.message is not None
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Bound name -> kind, in pattern order."""
+        return {p.name: p.kind for p in self.when if not p.negated and p.name}
+
+    @property
+    def kinds_used(self) -> set[str]:
+        return {p.kind for p in self.when}
+
+    def source(self, key: str = "id") -> str:
+        """`FILE:LINE` of a top-level key, for messages about this rule."""
+        return f"{self.file}:{self.lines.get(key, 1)}"
+
+
+class Setting(_Model):
+    default: str | int | float | bool
+    description: str | None = None
+
+
+class Outcome(_Model):
+    """The derived facts that make up the verifiable outcome: items with a `kind` fact whose
+    `field` equals the item are met, the others missing."""
+
+    kind: str
+    field: str
+    items: tuple[str, ...]
+
+
+class Pack(_Model):
+    name: str
+    title: str
+    description: str | None = None
+    settings: dict[str, Setting] = {}
+    outcome: Outcome | None = None
+    rules: tuple[Rule, ...] = ()
+    directory: str
+    file: str
+
+    def setting_defaults(self) -> dict[str, Any]:
+        return {name: setting.default for name, setting in self.settings.items()}
+
+
+# ---- public API -----------------------------------------------------------------------------
+
+
+def builtin_pack_dir() -> Path:
+    """The built-in pack: inside an installed wheel, or `rules/focus` of a source checkout."""
+    package = Path(__file__).resolve().parent
+    installed = package / "builtin_rules" / "focus"
+    if installed.is_dir():
+        return installed
+    checkout = package.parent / "rules" / "focus"  # editable install / running from the tree
+    if checkout.is_dir():
+        return checkout
+    raise UsageError(f"the built-in rule pack is missing (looked in {installed} and {checkout}); "
+                     f"reinstall ssm-rules")
+
+
+def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, *,
+               fact_fields: Mapping[str, Mapping[str, str]] | None = None) -> list[Pack]:
+    """Load and check rule packs (the built-in one first); raise RulePackError on any mistake.
+
+    `fact_fields` (kind -> field -> description) is the catalogue of base facts; by default
+    `ssm_rules.facts.FACT_FIELDS`.
+    """
+    if fact_fields is None:
+        from ssm_rules.facts import FACT_FIELDS
+
+        fact_fields = FACT_FIELDS
+    directories: list[str] = [str(builtin_pack_dir())] if include_builtin else []
+    directories += [os.fspath(d) for d in dirs]
+    problems = _Problems()
+    packs = [pack for directory in directories if (pack := _load_pack(directory, problems))]
+    if not problems:
+        _check_across_packs(packs, {k: set(v) for k, v in fact_fields.items()}, problems)
+    if problems:
+        raise RulePackError(problems.lines)
+    return packs
+
+
+def all_rules(packs: Iterable[Pack]) -> list[Rule]:
+    return [rule for pack in packs for rule in pack.rules]
+
+
+def derived_fields(rules: Iterable[Rule]) -> dict[str, set[str]]:
+    """Derived kind -> the fields its derive blocks list."""
+    kinds: dict[str, set[str]] = {}
+    for rule in rules:
+        if rule.derive:
+            kinds.setdefault(rule.derive.kind, set()).update(rule.derive.fields)
+    return kinds
+
+
+def rule_strata(rules: Sequence[Rule]) -> dict[str, int]:
+    """Rule ID -> stratum: a rule runs after every rule that derives a kind it uses.
+
+    Base kinds are stratum 0; a derived kind is one above the highest rule deriving it; a rule
+    sits at the highest stratum of the kinds it uses (matched or negated). A cycle (a derived
+    kind that depends on itself) raises RulePackError.
+    """
+    derivers: dict[str, list[Rule]] = {}
+    for rule in rules:
+        if rule.derive:
+            derivers.setdefault(rule.derive.kind, []).append(rule)
+    rule_stratum: dict[str, int] = {}
+    kind_stratum: dict[str, int] = {}
+    path: list[tuple[str, Rule]] = []  # (kind, rule deriving it) being worked out
+
+    def of_kind(kind: str) -> int:
+        if kind not in derivers:
+            return 0
+        if kind not in kind_stratum:
+            for rule in derivers[kind]:
+                if any(k == kind for k, _ in path):
+                    raise RulePackError([_cycle_message(path, kind)])
+                path.append((kind, rule))
+                kind_stratum[kind] = max(kind_stratum.get(kind, 0), 1 + of_rule(rule))
+                path.pop()
+        return kind_stratum[kind]
+
+    def of_rule(rule: Rule) -> int:
+        if rule.id not in rule_stratum:
+            rule_stratum[rule.id] = max((of_kind(k) for k in sorted(rule.kinds_used)), default=0)
+        return rule_stratum[rule.id]
+
+    for rule in rules:
+        of_rule(rule)
+    return rule_stratum
+
+
+def _cycle_message(path: list[tuple[str, Rule]], kind: str) -> str:
+    start = next(i for i, (k, _) in enumerate(path) if k == kind)
+    steps = ", which uses ".join(f"`{k}`, derived by {rule.id} ({rule.source('when')})" for k, rule in path[start:])
+    return (f"{path[start][1].source('when')}: the derived kind `{kind}` depends on itself: {steps}, "
+            f"which uses `{kind}`; a rule cannot use, even through other rules, a kind it derives")
+
+
+# ---- reading YAML with positions ------------------------------------------------------------
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.lines: list[str] = []
+
+    def add(self, file: str, line: int, message: str) -> None:
+        self.lines.append(f"{file}:{line}: {message}")
+
+    def __bool__(self) -> bool:
+        return bool(self.lines)
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+
+class _YamlProblem(Exception):
+    def __init__(self, line: int, message: str):
+        super().__init__(message)
+        self.line = line
+
+
+@dataclass
+class _Source:
+    """A parsed file: its data, and the line of every key and value by path."""
+
+    file: str
+    data: Any = None
+    key_lines: dict[tuple, int] = field(default_factory=dict)
+    value_lines: dict[tuple, int] = field(default_factory=dict)
+
+    def line(self, path: tuple, *, key: bool = True) -> int:
+        """Line of the key at `path` (or of its value), else of its nearest ancestor."""
+        while path:
+            found = (self.key_lines if key else self.value_lines).get(path) or \
+                self.key_lines.get(path) or self.value_lines.get(path)
+            if found:
+                return found
+            path = path[:-1]
+        return self.value_lines.get((), 1)
+
+
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+_PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _read_yaml(path: str, problems: _Problems) -> _Source | None:
+    source = _Source(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = handle.read(MAX_RULE_FILE_BYTES + 1)
+    except OSError as exc:
+        problems.add(path, 1, f"cannot read the file: {exc.strerror or exc}")
+        return None
+    if len(raw) > MAX_RULE_FILE_BYTES:
+        problems.add(path, 1, f"the file is larger than {MAX_RULE_FILE_BYTES // 1024} KiB; "
+                              f"a rule file holds one rule")
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        problems.add(path, line, "the file is not UTF-8 text")
+        return None
+    try:
+        node = yaml.compose(text, Loader=_SAFE_LOADER)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark else 1
+        problems.add(path, line, f"YAML syntax error: {exc.problem or exc.context}")
+        return None
+    except yaml.YAMLError as exc:
+        problems.add(path, 1, f"YAML error: {exc}")
+        return None
+    if node is None:
+        problems.add(path, 1, "the file is empty")
+        return None
+    try:
+        source.data = _to_python(node, (), source, set())
+    except _YamlProblem as problem:
+        problems.add(path, problem.line, str(problem))
+        return None
+    return source
+
+
+def _to_python(node: yaml.Node, path: tuple, source: _Source, seen: set[int]) -> Any:
+    line = node.start_mark.line + 1
+    if id(node) in seen:  # an alias: point at the key that uses it
+        raise _YamlProblem(source.key_lines.get(path, line),
+                           "anchors and aliases (`&name`, `*name`) are not supported in rule files")
+    seen.add(id(node))
+    if isinstance(node, (yaml.MappingNode, yaml.SequenceNode)) and node.tag not in _PLAIN_TAGS:
+        raise _YamlProblem(line, f"cannot read the tag `{node.tag}`: rule files hold plain data")
+    source.value_lines[path] = line
+    if isinstance(node, yaml.MappingNode):
+        result: dict[str, Any] = {}
+        for key_node, value_node in node.value:
+            key_line = key_node.start_mark.line + 1
+            if key_node.tag == _MERGE_TAG:
+                raise _YamlProblem(key_line, "merge keys (`<<`) are not supported in rule files")
+            if not isinstance(key_node, yaml.ScalarNode):
+                raise _YamlProblem(key_line, "a key must be plain text")
+            key = _scalar(key_node)
+            if not isinstance(key, str):
+                key = key_node.value  # `1:` or `true:` as a key: keep the text as written
+            if key in result:
+                raise _YamlProblem(key_line, f"duplicate key `{key}` (already given on line "
+                                             f"{source.key_lines[path + (key,)]})")
+            source.key_lines[path + (key,)] = key_line
+            result[key] = _to_python(value_node, path + (key,), source, seen)
+        return result
+    if isinstance(node, yaml.SequenceNode):
+        items = []
+        for index, item in enumerate(node.value):
+            source.key_lines[path + (index,)] = item.start_mark.line + 1
+            items.append(_to_python(item, path + (index,), source, seen))
+        return items
+    return _scalar(node)
+
+
+def _scalar(node: yaml.ScalarNode) -> Any:
+    try:
+        return _CONSTRUCTOR.construct_object(node)
+    except yaml.YAMLError as exc:
+        raise _YamlProblem(node.start_mark.line + 1,
+                           f"cannot read `{node.value}` ({getattr(exc, 'problem', None) or exc})") from None
+
+
+_CONSTRUCTOR = yaml.constructor.SafeConstructor()
+
+
+# ---- loading one pack -----------------------------------------------------------------------
+
+
+def _display(path: str) -> str:
+    """A path as the user will recognise it: relative to the working directory when inside it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:  # another drive (Windows)
+        return path
+    return path if relative.startswith("..") else relative
+
+
+def _load_pack(directory: str, problems: _Problems) -> Pack | None:
+    shown = _display(directory)
+    if not os.path.isdir(directory):
+        what = "does not exist" if not os.path.exists(directory) else "is not a directory"
+        problems.add(shown, 1, f"rule pack directory {what}")
+        return None
+    pack_file = os.path.join(shown, "pack.yaml")
+    if not os.path.isfile(pack_file):
+        problems.add(shown, 1, "not a rule pack: it has no `pack.yaml` (see docs/rule-language.md)")
+        return None
+    source = _read_yaml(pack_file, problems)
+    header = _parse_pack_file(source, problems) if source else None
+    name = header["name"] if header else None
+    settings = header["settings"] if header else None
+    rules = []
+    for rule_file in _rule_files(shown, problems):
+        rule_source = _read_yaml(rule_file, problems)
+        if rule_source is not None:
+            rule = _RuleReader(rule_source, name or "?", settings, problems).read()
+            if rule is not None:
+                rules.append(rule)
+    if header is None:
+        return None
+    return Pack(rules=tuple(rules), directory=shown, file=pack_file, **header)
+
+
+def _rule_files(directory: str, problems: _Problems) -> list[str]:
+    found: list[str] = []
+    for root, dirs, files in os.walk(directory):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        relative_root = os.path.relpath(root, directory)
+        for name in sorted(files):
+            if name.startswith("."):
+                continue
+            path = os.path.join(root, name)
+            if relative_root != "." and name == "pack.yaml":
+                problems.add(path, 1, "a pack cannot contain another pack; give the inner "
+                                      "directory to --rules on its own")
+            elif name.endswith(".yml"):
+                problems.add(path, 1, "rule files end in `.yaml`; rename it, or it would be ignored")
+            elif name.endswith(".yaml") and not (relative_root == "." and name == "pack.yaml"):
+                found.append(path)
+    return sorted(found, key=lambda p: Path(os.path.relpath(p, directory)).as_posix())
+
+
+def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
+    file, data = source.file, source.data
+    count = len(problems)
+    if not isinstance(data, dict):
+        problems.add(file, 1, "pack.yaml must be a mapping with `name`, `title` and optional "
+                              "`settings`, `outcome`")
+        return None
+    _check_keys(data, PACK_KEYS, (), source, problems, "pack.yaml")
+    name = _required_text(data, "name", (), source, problems)
+    if name is not None and not _PACK_NAME.match(name):
+        problems.add(file, source.line(("name",)), f"pack name `{name}` must be a slug "
+                                                   f"(lower-case letters, digits, `.`, `_`, `-`)")
+    title = _required_text(data, "title", (), source, problems)
+    description = _optional_text(data, "description", (), source, problems)
+    settings: dict[str, Setting] = {}
+    raw_settings = data.get("settings")
+    if raw_settings is not None and not isinstance(raw_settings, dict):
+        problems.add(file, source.line(("settings",)), "`settings` maps each setting name to "
+                                                       "{default: VALUE, description: TEXT}")
+    for setting_name, spec in (raw_settings or {}).items() if isinstance(raw_settings, dict) else ():
+        path = ("settings", setting_name)
+        if not _FIELD.match(setting_name):
+            problems.add(file, source.line(path), f"setting name `{setting_name}` must be "
+                                                  f"lower_case_with_underscores")
+            continue
+        if not isinstance(spec, dict):
+            problems.add(file, source.line(path), f"setting `{setting_name}` needs "
+                                                  f"{{default: VALUE, description: TEXT}}")
+            continue
+        _check_keys(spec, ("default", "description"), path, source, problems, "a setting")
+        default = spec.get("default")
+        if "default" not in spec or not _is_plain_value(default):
+            problems.add(file, source.line(path + ("default",)),
+                         f"setting `{setting_name}` needs a `default`: text, a number or true/false")
+            continue
+        settings[setting_name] = Setting(default=_plain_value(default),
+                                         description=_optional_text(spec, "description", path, source, problems))
+    outcome = None
+    raw_outcome = data.get("outcome")
+    if raw_outcome is not None:
+        outcome = _parse_outcome(raw_outcome, source, problems)
+    if len(problems) > count or name is None or title is None:
+        return None
+    return {"name": name, "title": title, "description": description, "settings": settings,
+            "outcome": outcome}
+
+
+def _parse_outcome(raw: Any, source: _Source, problems: _Problems) -> Outcome | None:
+    path = ("outcome",)
+    if not isinstance(raw, dict):
+        problems.add(source.file, source.line(path), "`outcome` needs {kind: KIND, field: FIELD, items: [...]}")
+        return None
+    before = len(problems)
+    _check_keys(raw, ("kind", "field", "items"), path, source, problems, "outcome")
+    kind = _required_text(raw, "kind", path, source, problems)
+    field_name = _required_text(raw, "field", path, source, problems)
+    items = raw.get("items")
+    if not isinstance(items, list) or not items or not all(isinstance(i, str) and i for i in items):
+        problems.add(source.file, source.line(path + ("items",)), "`outcome.items` is a non-empty list of item names")
+    elif len(set(items)) != len(items):
+        problems.add(source.file, source.line(path + ("items",)), "`outcome.items` lists an item twice")
+    if len(problems) > before:
+        return None
+    return Outcome(kind=kind, field=field_name, items=tuple(items))
+
+
+# ---- reading one rule -----------------------------------------------------------------------
+
+
+class _RuleReader:
+    """Checks one rule file on its own (the catalogue of kinds is checked across packs)."""
+
+    def __init__(self, source: _Source, pack: str, settings: dict[str, Setting] | None,
+                 problems: _Problems):
+        self.source = source
+        self.file = source.file
+        self.pack = pack
+        self.settings = settings  # None when pack.yaml is broken: skip checks of $settings
+        self.problems = problems
+        self._first_problem = len(problems)
+
+    @property
+    def errors(self) -> int:
+        """Problems found in this file so far."""
+        return len(self.problems) - self._first_problem
+
+    def error(self, path: tuple, message: str, *, key: bool = True) -> None:
+        self.problems.add(self.file, self.source.line(path, key=key), message)
+
+    def read(self) -> Rule | None:
+        data = self.source.data
+        if not isinstance(data, dict):
+            what = "a list" if isinstance(data, list) else "not a mapping"
+            self.error((), f"a rule file holds one rule, a mapping with `id`, `title`, `when`, ...; "
+                           f"this is {what}")
+            return None
+        _check_keys(data, RULE_KEYS, (), self.source, self.problems, "a rule")
+        rule_id = _required_text(data, "id", (), self.source, self.problems)
+        if rule_id is not None and not _RULE_ID.match(rule_id):
+            self.error(("id",), f"rule ID `{rule_id}` may only hold letters, digits and single "
+                                f"`-`, `_` or `.` between them (e.g. SSM-BDU-001)")
+        title = _required_text(data, "title", (), self.source, self.problems)
+        severity = self._severity(data)
+        guidance = self._guidance(data)
+        patterns = self._patterns(data)
+        texts = {key: _optional_text(data, key, (), self.source, self.problems)
+                 for key in ("subject", "location", "message", "next_action", "owner")}
+        derive = self._derive(data, patterns)
+        description = self._description(data)
+        examples = self._examples(data)
+        self._check_outputs(data, derive)
+        if patterns is None or self.errors:
+            return None
+        names = {p.name: p.kind for p in patterns if not p.negated}
+        subject = texts["subject"]
+        if texts["message"] is not None:
+            subject = self._subject(subject, names, patterns)
+            self._owner(texts["owner"], names)
+            for key in ("message", "next_action", "location"):
+                if texts[key] is not None:
+                    self._template(key, texts[key], names)
+        if self.errors:
+            return None
+        lines = {key: self.source.line((key,)) for key in data}
+        return Rule(id=rule_id, title=title, severity=severity, guidance=guidance, when=tuple(patterns),
+                    subject=subject, location=texts["location"], message=texts["message"],
+                    next_action=texts["next_action"], owner=texts["owner"], derive=derive,
+                    description=description, examples=examples, pack=self.pack, file=self.file,
+                    lines=lines)
+
+    # -- simple keys --
+
+    def _severity(self, data: dict) -> str | None:
+        if "severity" not in data:
+            return None
+        value = data["severity"]
+        if value not in SEVERITIES:
+            self.error(("severity",), f"severity must be one of {', '.join(SEVERITIES)}, not "
+                                      f"`{value}`{_suggest(str(value), SEVERITIES)}")
+            return None
+        return value
+
+    def _guidance(self, data: dict) -> tuple[str, ...]:
+        value = data.get("guidance")
+        if value is None:
+            return ()
+        if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
+            self.error(("guidance",), "`guidance` is a list of guidance IDs, e.g. [G60, G64]")
+            return ()
+        return tuple(value)
+
+    def _check_outputs(self, data: dict, derive: Derive | None) -> None:
+        given = [key for key in FINDING_KEYS if key in data]
+        if given and len(given) < len(FINDING_KEYS):
+            missing = [key for key in FINDING_KEYS if key not in data]
+            self.error((given[0],), f"a rule with a finding needs {', '.join(FINDING_KEYS)}; "
+                                    f"add {', '.join(f'`{m}`' for m in missing)}")
+        if not given and "derive" not in data:
+            self.error((), "the rule produces nothing: give it a finding (`severity`, `message`, "
+                           "`next_action`) or a derived fact (`derive`)")
+        if not given:
+            for key in ("subject", "location", "owner"):
+                if key in data:
+                    self.error((key,), f"`{key}` only applies to a rule with a finding "
+                                       f"(`severity`, `message`, `next_action`)")
+
+    def _description(self, data: dict) -> Description | None:
+        value = data.get("description")
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.error(("description",), "`description` needs `what`, `why` and `example` texts")
+            return None
+        _check_keys(value, ("what", "why", "example"), ("description",), self.source, self.problems,
+                    "description")
+        return Description(**{k: _optional_text(value, k, ("description",), self.source, self.problems)
+                              for k in ("what", "why", "example")})
+
+    def _examples(self, data: dict) -> Examples | None:
+        value = data.get("examples")
+        if value is None:
+            return None
+        if not isinstance(value, dict):
+            self.error(("examples",), "`examples` needs `fail:` and/or `pass:` lists of {plan: {...}}")
+            return None
+        _check_keys(value, ("fail", "pass"), ("examples",), self.source, self.problems, "examples")
+        parsed: dict[str, tuple[Example, ...]] = {}
+        for which in ("fail", "pass"):
+            items = value.get(which)
+            path = ("examples", which)
+            if items is None:
+                continue
+            if not isinstance(items, list):
+                self.error(path, f"`examples.{which}` is a list of {{plan: {{...}}}}")
+                continue
+            examples = []
+            for index, item in enumerate(items):
+                item_path = path + (index,)
+                allowed = ("plan", "subjects") if which == "fail" else ("plan",)
+                if not isinstance(item, dict) or not isinstance(item.get("plan"), dict):
+                    self.error(item_path, f"each example is {{plan: {{...}}}} with the plan's top-level keys")
+                    continue
+                _check_keys(item, allowed, item_path, self.source, self.problems, "an example")
+                subjects = item.get("subjects")
+                if subjects is not None and (not isinstance(subjects, list) or not all(
+                        isinstance(s, (str, int)) and not isinstance(s, bool) for s in subjects)):
+                    self.error(item_path + ("subjects",), "`subjects` is a list of subject IDs (or indexes)")
+                    continue
+                examples.append(Example(plan=item["plan"], subjects=tuple(subjects) if subjects is not None else None))
+            parsed[which] = tuple(examples)
+        return Examples(fail=parsed.get("fail", ()), pass_=parsed.get("pass", ()))
+
+    # -- when --
+
+    def _patterns(self, data: dict) -> list[Pattern] | None:
+        when = data.get("when")
+        if when is None:
+            if "when" not in data:
+                self.error((), "missing required key `when` (the list of patterns the rule matches)")
+            else:
+                self.error(("when",), "`when` is empty: list the patterns the rule matches")
+            return None
+        if not isinstance(when, list) or not when:
+            self.error(("when",), "`when` is a list of patterns, e.g. `- opportunity: o`")
+            return None
+        if len(when) > MAX_PATTERNS:
+            self.error(("when",), f"a rule may have at most {MAX_PATTERNS} patterns; split the check "
+                                  f"with a derived fact")
+        patterns: list[Pattern] = []
+        bound: dict[str, int] = {}  # name -> index of the pattern that binds it
+        for index, raw in enumerate(when):
+            pattern = self._pattern(raw, ("when", index))
+            if pattern is None:
+                continue
+            if pattern.name:
+                if pattern.name in bound:
+                    self.error(("when", index, pattern.kind), f"the name `{pattern.name}` is already "
+                                                              f"bound by pattern {bound[pattern.name] + 1}")
+                bound.setdefault(pattern.name, index)
+            patterns.append(pattern)
+        if self.errors:
+            return None
+        all_names = {p.name: i for i, p in enumerate(patterns) if p.name}
+        for index, pattern in enumerate(patterns):
+            self._check_references(pattern, index, all_names)
+        return patterns
+
+    def _pattern(self, raw: Any, path: tuple) -> Pattern | None:
+        if not isinstance(raw, dict) or not raw:
+            self.error(path, "a pattern is `KIND: NAME` or `not: KIND`, with optional `where:` or `any:`")
+            return None
+        heads = [key for key in raw if key not in ("where", "any")]
+        if not heads:
+            self.error(path, "the pattern has no `KIND: NAME` or `not: KIND`")
+            return None
+        if len(heads) > 1:
+            self.error(path + (heads[1],), f"one pattern per list item: `{heads[0]}` and `{heads[1]}` "
+                                           f"are in the same item; start `{heads[1]}` with its own `- `")
+            return None
+        head = heads[0]
+        line = self.source.line(path + (head,))
+        value = raw[head]
+        if head == "not":
+            if not isinstance(value, str) or not _KIND.match(value):
+                self.error(path + (head,), "`not:` takes a kind, e.g. `not: role`")
+                return None
+            kind, name, negated = value, None, True
+        else:
+            if not _KIND.match(head):
+                self.error(path + (head,), f"`{head}` is not a kind (kinds are lower_case)")
+                return None
+            if not isinstance(value, str):
+                self.error(path + (head,), f"name the fact: `{head}: NAME` (e.g. `{head}: {head[0]}`)")
+                return None
+            if not _NAME.match(value) or value in RESERVED_NAMES:
+                reason = "is reserved" if value in RESERVED_NAMES else "must be lower_case (letters, digits, _)"
+                self.error(path + (head,), f"the name `{value}` {reason}; pick another name")
+                return None
+            kind, name, negated = head, value, False
+        where = ()
+        if "where" in raw:
+            if not isinstance(raw["where"], dict) or not raw["where"]:
+                self.error(path + ("where",), "`where:` maps fields to tests, e.g. `where: {role: sponsor}`")
+            else:
+                where = self._tests(raw["where"], path + ("where",))
+        branches: list[tuple[Test, ...]] = []
+        if "any" in raw:
+            value = raw["any"]
+            if not isinstance(value, list) or not value:
+                self.error(path + ("any",), "`any:` is a list of `where` maps, one of which must hold")
+            else:
+                for index, branch in enumerate(value):
+                    if not isinstance(branch, dict) or not branch:
+                        self.error(path + ("any", index), "each `any:` branch maps fields to tests")
+                    else:
+                        branches.append(self._tests(branch, path + ("any", index)))
+        return Pattern(kind=kind, name=name, negated=negated, where=where, any=tuple(branches), line=line)
+
+    def _tests(self, mapping: dict, path: tuple) -> tuple[Test, ...]:
+        tests: list[Test] = []
+        for field_name, spec in mapping.items():
+            field_path = path + (field_name,)
+            line = self.source.line(field_path)
+            if not _FIELD.match(str(field_name)):
+                self.error(field_path, f"`{field_name}` is not a field name")
+                continue
+            if isinstance(spec, dict):
+                if not spec:
+                    self.error(field_path, f"no test for `{field_name}`: give a value or "
+                                           f"{{eq|ne|lt|lte|gt|gte|in|not_in|exists: ...}}")
+                for op, operand in spec.items():
+                    test = self._test(field_name, op, operand, field_path + (op,), line)
+                    if test is not None:
+                        tests.append(test)
+            elif isinstance(spec, list):
+                self.error(field_path, f"a list is not a test: to allow several values write "
+                                       f"`{field_name}: {{in: [...]}}`")
+            elif spec is None:
+                self.error(field_path, f"`{field_name}` has no value: to test that it is missing write "
+                                       f"`{field_name}: {{exists: false}}`")
+            else:
+                operand = self._operand(spec, field_path, key=False)
+                if operand is not None:
+                    tests.append(Test(field=field_name, op="eq", value=operand, line=line))
+        return tuple(tests)
+
+    def _test(self, field_name: str, op: Any, raw: Any, path: tuple, line: int) -> Test | None:
+        if op not in OPERATORS:
+            self.error(path, f"unknown test `{op}`{_suggest(str(op), OPERATORS)}; tests are "
+                             f"{', '.join(OPERATORS)}")
+            return None
+        if op == "exists":
+            if not isinstance(raw, bool):
+                self.error(path, "`exists` takes true or false")
+                return None
+            return Test(field=field_name, op=op, value=raw, line=line)
+        if op in ("in", "not_in"):
+            if not isinstance(raw, list) or not raw:
+                self.error(path, f"`{op}` takes a non-empty list, e.g. `{op}: [a, b]`")
+                return None
+            operands = [self._operand(item, path + (i,), key=False) for i, item in enumerate(raw)]
+            if any(o is None for o in operands):
+                return None
+            return Test(field=field_name, op=op, value=tuple(operands), line=line)
+        operand = self._operand(raw, path, key=False)
+        if operand is None:
+            return None
+        if op in ORDERING_OPERATORS and isinstance(operand, Const) and isinstance(operand.value, bool):
+            self.error(path, f"`{op}` orders numbers, dates and text; true/false have no order")
+            return None
+        return Test(field=field_name, op=op, value=operand, line=line)
+
+    def _operand(self, value: Any, path: tuple, *, key: bool = True) -> Operand | None:
+        if _is_plain_value(value):
+            value = _plain_value(value)
+            if isinstance(value, str) and value.startswith("$"):
+                if value.startswith("$$"):
+                    return Const(value=value[1:])
+                match = _REFERENCE.match(value)
+                if not match:
+                    self.error(path, f"`{value}` is not a reference: write `$NAME.FIELD` or "
+                                     f"`$settings.NAME` (start literal text with `$$`)", key=key)
+                    return None
+                if match.group(1) == templates.SETTINGS:
+                    return self._setting(match.group(2), path, key=key)
+                return FieldRef(name=match.group(1), field=match.group(2))
+            return Const(value=value)
+        if isinstance(value, float):
+            self.error(path, "numbers must be finite", key=key)
+        elif value is None:
+            self.error(path, "a value is missing here (to test that a field is missing use "
+                             "`{exists: false}`)", key=key)
+        else:
+            self.error(path, "a value must be text, a number, a date, true/false or a reference "
+                             "(`$NAME.FIELD`, `$settings.NAME`)", key=key)
+        return None
+
+    def _setting(self, name: str, path: tuple, *, key: bool = True) -> SettingRef | None:
+        if self.settings is not None and name not in self.settings:
+            known = ", ".join(sorted(self.settings)) or "none"
+            self.error(path, f"unknown setting `$settings.{name}`{_suggest(name, self.settings)}; "
+                             f"this pack's settings: {known} (declare it in pack.yaml)", key=key)
+            return None
+        return SettingRef(setting=name)
+
+    def _check_references(self, pattern: Pattern, index: int, names: dict[str, int]) -> None:
+        """A pattern may only use names bound by earlier (positive) patterns."""
+        path = ("when", index)
+        for test in pattern.tests():
+            for operand in test.operands:
+                if not isinstance(operand, FieldRef):
+                    continue
+                ref = f"${operand.name}.{operand.field}"
+                bound_at = names.get(operand.name)
+                if bound_at is None:
+                    self.error(path, f"`{ref}`: no pattern binds the name `{operand.name}`"
+                                     f"{_suggest(operand.name, names)}")
+                elif bound_at == index:
+                    self.error(path, f"`{ref}` refers to this pattern's own fact; compare with a "
+                                     f"fact bound before it")
+                elif bound_at > index:
+                    what = "`not:`" if pattern.negated else "a pattern"
+                    self.error(path, f"`{ref}` refers to `{operand.name}`, bound later (pattern "
+                                     f"{bound_at + 1}); {what} may only use names bound before it: "
+                                     f"move it after pattern {bound_at + 1}")
+
+    # -- what the rule produces --
+
+    def _derive(self, data: dict, patterns: list[Pattern] | None) -> Derive | None:
+        if "derive" not in data:
+            return None
+        raw, path = data["derive"], ("derive",)
+        if not isinstance(raw, dict):
+            self.error(path, "`derive` needs {kind: NEW_KIND, fields: {FIELD: $NAME.FIELD, ...}}")
+            return None
+        _check_keys(raw, ("kind", "fields"), path, self.source, self.problems, "derive")
+        kind = _required_text(raw, "kind", path, self.source, self.problems)
+        if kind is not None and (not _KIND.match(kind) or kind.startswith("ssm_")):
+            self.error(path + ("kind",), f"derived kind `{kind}` must be lower_case and not start with `ssm_`")
+            kind = None
+        fields = raw.get("fields")
+        if not isinstance(fields, dict) or not fields:
+            self.error(path + ("fields",), "`derive.fields` maps each field of the new fact to a value "
+                                           "(`$NAME.FIELD`, `$settings.NAME` or a literal)")
+            return None
+        names = {p.name for p in patterns or () if p.name}
+        parsed: dict[str, Operand] = {}
+        for name, value in fields.items():
+            field_path = path + ("fields", name)
+            if not _FIELD.match(str(name)) or name in RESERVED_FIELDS:
+                self.error(field_path, f"`{name}` cannot be a field of a derived fact")
+                continue
+            operand = self._operand(value, field_path, key=False)
+            if isinstance(operand, FieldRef) and patterns is not None and operand.name not in names:
+                self.error(field_path, f"`${operand.name}.{operand.field}`: no pattern binds the name "
+                                       f"`{operand.name}`{_suggest(operand.name, names)}")
+                continue
+            if operand is not None:
+                parsed[name] = operand
+        if kind is None or len(parsed) != len(fields):
+            return None
+        return Derive(kind=kind, fields=parsed, line=self.source.line(path))
+
+    def _subject(self, subject: str | None, names: dict[str, str], patterns: list[Pattern]) -> str | None:
+        if subject is None:
+            first = next((p for p in patterns if not p.negated), None)
+            if first is None:
+                self.error(("when",), "the finding needs a subject, but every pattern is `not:`; "
+                                      "bind the plan (`- plan: p`) to report on the account")
+                return None
+            return first.name
+        if subject not in names:
+            self.error(("subject",), f"subject `{subject}` is not a name bound by a pattern"
+                                     f"{_suggest(subject, names)}")
+            return None
+        return subject
+
+    def _owner(self, owner: str | None, names: dict[str, str]) -> None:
+        if owner is None or owner == ACCOUNT_OWNER:
+            return
+        if owner not in names:
+            self.error(("owner",), f"owner must be `{ACCOUNT_OWNER}` or a name bound to a contact; "
+                                   f"`{owner}` is neither{_suggest(owner, names)}")
+
+    def _template(self, key: str, text: str, names: dict[str, str]) -> None:
+        try:
+            template = templates.parse(text)
+        except templates.TemplateError as exc:
+            self.error((key,), f"`{key}`: {exc}")
+            return
+        for ref in template.references():
+            if ref.name == templates.SETTINGS:
+                self._setting(ref.field, (key,))
+            elif ref.name not in names:
+                self.error((key,), f"`{key}` uses `{{{ref.name}.{ref.field}}}`, but no pattern binds "
+                                   f"`{ref.name}`{_suggest(ref.name, names)}")
+
+
+# ---- checks across packs --------------------------------------------------------------------
+
+
+def _check_across_packs(packs: list[Pack], base: dict[str, set[str]], problems: _Problems) -> None:
+    seen_packs: dict[str, Pack] = {}
+    for pack in packs:
+        if pack.name in seen_packs:
+            problems.add(pack.file, 1, f"pack name `{pack.name}` is already used by "
+                                       f"{seen_packs[pack.name].file}; pack names are unique")
+        seen_packs.setdefault(pack.name, pack)
+    rules = all_rules(packs)
+    seen_ids: dict[str, Rule] = {}
+    for rule in rules:
+        if rule.id in seen_ids:
+            problems.add(rule.file, rule.lines.get("id", 1),
+                         f"rule ID `{rule.id}` is already used by {seen_ids[rule.id].source()}; "
+                         f"rule IDs are unique across packs and never reused")
+        seen_ids.setdefault(rule.id, rule)
+
+    catalogue = {kind: set(fields) for kind, fields in base.items()}
+    for rule in rules:
+        if rule.derive and rule.derive.kind in base:
+            problems.add(rule.file, rule.derive.line, f"`{rule.derive.kind}` is a base kind; a derived "
+                                                      f"fact needs a new kind")
+    for kind, fields in derived_fields(rules).items():
+        if kind not in base:
+            catalogue[kind] = fields
+    for rule in rules:
+        _check_kinds_and_fields(rule, catalogue, problems)
+    for pack in packs:
+        if pack.outcome:
+            _check_outcome(pack, catalogue, set(base), problems)
+    if not problems:
+        try:
+            rule_strata(rules)
+        except RulePackError as exc:
+            problems.lines.extend(exc.problems)
+
+
+def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, set[str]], problems: _Problems) -> None:
+    kinds = {p.name: p.kind for p in rule.when if p.name}
+
+    def check_field(kind: str, name: str, line: int, what: str) -> None:
+        if kind in catalogue and name not in catalogue[kind]:
+            problems.add(rule.file, line, f"{what}: kind `{kind}` has no field `{name}`"
+                                          f"{_suggest(name, catalogue[kind])}")
+
+    for pattern in rule.when:
+        if pattern.kind not in catalogue:
+            problems.add(rule.file, pattern.line, f"unknown kind `{pattern.kind}`"
+                                                  f"{_suggest(pattern.kind, catalogue)}")
+            continue
+        for test in pattern.tests():
+            check_field(pattern.kind, test.field, test.line, f"`{test.field}`")
+            for operand in test.operands:
+                if isinstance(operand, FieldRef):
+                    check_field(kinds[operand.name], operand.field, test.line,
+                                f"`${operand.name}.{operand.field}`")
+    if rule.derive:
+        for name, operand in rule.derive.fields.items():
+            if isinstance(operand, FieldRef):
+                check_field(kinds[operand.name], operand.field, rule.derive.line,
+                            f"derive `{name}: ${operand.name}.{operand.field}`")
+    if not rule.has_finding:
+        return
+    subject_kind = kinds.get(rule.subject or "")
+    if subject_kind is not None and subject_kind not in SUBJECT_KINDS:
+        binding = next(p for p in rule.when if p.name == rule.subject)
+        problems.add(rule.file, rule.lines.get("subject", binding.line),
+                     f"the subject `{rule.subject}` is of kind `{subject_kind}`; a subject must be of kind "
+                     f"{', '.join(SUBJECT_KINDS)} (set `subject:`)")
+    if rule.owner not in (None, ACCOUNT_OWNER) and kinds.get(rule.owner) != "contact":
+        problems.add(rule.file, rule.lines.get("owner", 1),
+                     f"owner `{rule.owner}` is of kind `{kinds.get(rule.owner)}`; it must name a contact "
+                     f"(or be `{ACCOUNT_OWNER}`)")
+    for key in ("message", "next_action", "location"):
+        text = getattr(rule, key)
+        if text is None:
+            continue
+        for ref in templates.parse(text).references():
+            if ref.name != templates.SETTINGS and ref.name in kinds:
+                check_field(kinds[ref.name], ref.field, rule.lines.get(key, 1),
+                            f"`{key}` uses `{{{ref.name}.{ref.field}}}`")
+
+
+def _check_outcome(pack: Pack, catalogue: dict[str, set[str]], base: set[str], problems: _Problems) -> None:
+    outcome = pack.outcome
+    if outcome.kind not in catalogue or outcome.kind in base:
+        problems.add(pack.file, 1, f"outcome kind `{outcome.kind}` is not a derived kind"
+                                   f"{_suggest(outcome.kind, set(catalogue) - base)}; derive it with a rule")
+    elif outcome.field not in catalogue[outcome.kind]:
+        problems.add(pack.file, 1, f"outcome field `{outcome.field}`: the derived kind `{outcome.kind}` "
+                                   f"has no such field{_suggest(outcome.field, catalogue[outcome.kind])}")
+
+
+# ---- small helpers --------------------------------------------------------------------------
+
+
+def _suggest(word: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _check_keys(mapping: dict, allowed: Sequence[str], path: tuple, source: _Source, problems: _Problems,
+                what: str) -> None:
+    for key in mapping:
+        if key not in allowed:
+            problems.add(source.file, source.line(path + (key,)),
+                         f"unknown key `{key}` in {what}{_suggest(str(key), allowed)}; "
+                         f"allowed: {', '.join(allowed)}")
+
+
+def _required_text(mapping: dict, key: str, path: tuple, source: _Source, problems: _Problems) -> str | None:
+    if key not in mapping:
+        problems.add(source.file, source.line(path), f"missing required key `{key}`")
+        return None
+    return _optional_text(mapping, key, path, source, problems)
+
+
+def _optional_text(mapping: dict, key: str, path: tuple, source: _Source, problems: _Problems) -> str | None:
+    if key not in mapping:
+        return None
+    value = mapping[key]
+    if not isinstance(value, str) or not value.strip():
+        problems.add(source.file, source.line(path + (key,)), f"`{key}` must be non-empty text")
+        return None
+    return value.strip()
+
+
+def _is_plain_value(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isfinite(value)
+    return isinstance(value, (str, int, bool, date))
+
+
+def _plain_value(value: Any) -> str | int | float | bool:
+    """Dates become ISO text: facts carry dates as ISO strings."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
