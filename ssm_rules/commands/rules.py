@@ -1,0 +1,301 @@
+"""`ssm rules` (list every rule) and `ssm explain RULE` (one rule's documentation, like `ruff rule`).
+
+Both read the rule packs with `rulepack.load_packs`; neither runs the engine. The guidance
+titles below restate the catalogue of ../shared/spec/ssm-focus-guide.md (G01-G87), so that
+`ssm explain` can say what each guidance ID means without the spec at hand.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+import textwrap
+from collections.abc import Sequence
+
+import click
+
+from ssm_rules.commands.common import exit_on_usage_error, rule_pack_options
+from ssm_rules.errors import UsageError
+
+# The guidance catalogue of the SSM Focus phase: ID -> what the method asks.
+GUIDANCE: dict[str, str] = {
+    "G01": "Review the plan at least once a quarter, update when needed",
+    "G02": "Validate plan information with several sources: client people, own staff, business partners",
+    "G03": "Business partners take an active part in developing the plan",
+    "G04": "Research the client's industry, competitors and business direction before acting",
+    "G05": "Know the client's IT environment and preferences in technology, finance, procurement and vendors",
+    "G06": "Analyse the formal and the informal organisation (influential interest groups)",
+    "G07": "Phase activities happen in order: align, plan, articulate value, thought leadership",
+    "G10": "Record the client's strategic priorities, issues and business initiatives",
+    "G11": "Confirm the client's problems with the client and rank them",
+    "G12": "Business Position Model: the client's current and desired position",
+    "G13": "Client Initiatives Map: each initiative names its strategic goal and what pursues it",
+    "G20": "Identify and rank opportunities",
+    "G21": "Name the must-win opportunities",
+    "G22": "Opportunities serve the client's business initiatives",
+    "G23": "Offer an integrated solution",
+    "G30": "Plan every route to market and record the share through each",
+    "G40": "Every key client relationship has an owner in the team",
+    "G41": "Every owned relationship has a goal to strengthen it",
+    "G50": "Record the client's spend, the sales target and the plan to reach it",
+    "G51": "State objective-based strategies",
+    "G60": "Identify the key decision leader",
+    "G61": "Identify a sponsor",
+    "G62": "Identify the benefit owner",
+    "G63": "Identify evaluator and approver",
+    "G64": "Use the sponsor to reach the key decision leader",
+    "G65": "The key decision leader is the focus of attention",
+    "G66": "The sponsor must benefit",
+    "G67": "Turn neutral and mildly unsupportive people into sponsors",
+    "G68": "Contain firm opponents",
+    "G69": "An opposed key decision leader or approver puts the opportunity at risk",
+    "G70": "Don't spend time on executives outside the decision",
+    "G71": "Assess each person's role and influence",
+    "G80": "Evidence: the client reviewed and approved the account plan",
+    "G81": "Evidence: the client is satisfied with the assessment plan and the team's actions",
+    "G82": "Evidence: the client's business initiatives match the team's priorities",
+    "G83": "Evidence: key client contacts are in ongoing conversations with the team",
+    "G84": "Evidence: client and team agree on routes to market and service approach",
+    "G85": "Evidence: thought-leadership areas proposed by the team are confirmed with all parties",
+    "G86": "Don't claim the phase complete without its verifiable outcome",
+    "G87": "Know how far the outcome is (report only)",
+}
+
+_GUIDANCE_ID = re.compile(r"G\d+\Z", re.IGNORECASE)
+WIDTH = 88
+
+
+def _load(rule_dirs: Sequence[str], no_builtin: bool):
+    from ssm_rules.rulepack import load_packs
+
+    if no_builtin and not rule_dirs:
+        raise UsageError("--no-builtin leaves no rules: add a pack with --rules DIR")
+    return load_packs(list(rule_dirs), include_builtin=not no_builtin)
+
+
+def _rules_in_order(packs) -> list:
+    """Every rule, pack by pack, in the order of the guidance catalogue (then by ID)."""
+    ordered = []
+    for pack in packs:
+        ordered += sorted(pack.rules, key=lambda r: (min(r.guidance) if r.guidance else "~", r.id))
+    return ordered
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
+
+
+def _severity_label(rule) -> str:
+    return rule.severity if rule.has_finding else "derive"
+
+
+# ---- ssm rules ------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: one line per rule; json: every rule with its pack, severity, title, guidance.")
+@rule_pack_options
+@exit_on_usage_error
+def rules(output_format: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
+    """List every rule: ID, severity, title and the guidance it enforces.
+
+    Rules are listed pack by pack, in the order of the SSM guidance catalogue. A rule whose
+    severity reads `derive` produces no finding: it derives a fact other rules use (an
+    at-risk opportunity, a piece of the phase's verifiable outcome).
+
+    \b
+    Examples:
+      ssm rules
+      ssm rules --format json | jq '.rules[] | select(.severity == "error") | .id'
+      ssm rules --rules my-team-rules/
+      ssm explain SSM-BDU-001
+    """
+    packs = _load(rule_dirs, no_builtin)
+    ordered = _rules_in_order(packs)
+    if output_format == "json":
+        document = {
+            "version": 1,
+            "packs": [{"name": p.name, "title": p.title, "directory": p.directory,
+                       "settings": {name: {"default": s.default, "description": s.description}
+                                    for name, s in p.settings.items()},
+                       "rules": len(p.rules)} for p in packs],
+            "rules": [{"id": r.id, "pack": r.pack, "severity": r.severity, "title": r.title,
+                       "guidance": list(r.guidance), "derives": r.derive.kind if r.derive else None,
+                       "file": r.file} for r in ordered],
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        return
+    id_width = max((len(r.id) for r in ordered), default=2)
+    for pack in packs:
+        pack_rules = [r for r in ordered if r.pack == pack.name]
+        click.echo(f"{pack.name}: {pack.title} ({_count(len(pack_rules), 'rule')}, {pack.directory})")
+        for rule in pack_rules:
+            guidance = ", ".join(rule.guidance)
+            click.echo(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}"
+                       + (f"  [{guidance}]" if guidance else ""))
+    click.echo(f"{_count(len(ordered), 'rule')} in {_count(len(packs), 'pack')}. "
+               f"`ssm explain RULE` shows one rule's documentation.")
+
+
+# ---- ssm explain ----------------------------------------------------------------------------
+
+
+@click.command()
+@click.argument("rule_id", metavar="RULE")
+@rule_pack_options
+@exit_on_usage_error
+def explain(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
+    """Print a rule's full documentation: what it checks, why it matters, examples.
+
+    RULE is a rule ID (any case), e.g. SSM-BDU-001. A guidance ID (e.g. G60) lists the
+    rules that enforce it.
+
+    \b
+    Examples:
+      ssm explain SSM-BDU-001
+      ssm explain ssm-plan-002
+      ssm explain G69
+    """
+    packs = _load(rule_dirs, no_builtin)
+    ordered = _rules_in_order(packs)
+    by_id = {rule.id.upper(): rule for rule in ordered}
+    wanted = rule_id.strip().upper()
+    if wanted in by_id:
+        click.echo(explain_text(by_id[wanted], packs), nl=False)
+        return
+    if _GUIDANCE_ID.match(wanted):
+        enforcing = [rule for rule in ordered if wanted in (g.upper() for g in rule.guidance)]
+        if enforcing:
+            click.echo(_guidance_text(wanted, enforcing), nl=False)
+            return
+    close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(by_id[c].id for c in close)}?" if close else ""
+    raise UsageError(f"unknown rule `{rule_id}`{hint} (`ssm rules` lists them all)")
+
+
+def _guidance_text(guidance_id: str, enforcing: list) -> str:
+    title = GUIDANCE.get(guidance_id)
+    lines = [f"{guidance_id}" + (f": {title}" if title else ""), ""]
+    id_width = max(len(r.id) for r in enforcing)
+    for rule in enforcing:
+        lines.append(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}")
+    lines += ["", "`ssm explain RULE` shows one rule's documentation."]
+    return "\n".join(lines) + "\n"
+
+
+def explain_text(rule, packs) -> str:
+    """One rule's documentation as plain text (Markdown-flavoured, like `ruff rule`)."""
+    from ssm_rules.rulepack import all_rules
+
+    everything = all_rules(packs)
+    pack = next((p for p in packs if p.name == rule.pack), None)
+    out: list[str] = [f"# {rule.title} ({rule.id})", ""]
+    if rule.has_finding:
+        out.append(f"Severity: {rule.severity}")
+    else:
+        fields = ", ".join(rule.derive.fields)
+        out.append(f"Derives: `{rule.derive.kind}` facts ({fields}); no finding of its own")
+    out.append(f"Pack: {rule.pack} ({rule.file})")
+    if rule.guidance:
+        out += ["", "Guidance:"]
+        width = max(len(g) for g in rule.guidance)
+        out += [f"  {g:<{width}}  {GUIDANCE.get(g.upper(), '')}".rstrip() for g in rule.guidance]
+    description = rule.description
+    if description and description.what:
+        out += ["", "## What it does", *_wrap(description.what)]
+    if description and description.why:
+        heading = "## Why is this bad?" if rule.has_finding else "## Why it matters"
+        out += ["", heading, *_wrap(description.why)]
+    if description and description.example:
+        out += ["", "## Example", "```yaml", *description.example.rstrip("\n").splitlines(), "```"]
+    if rule.has_finding:
+        owner = _owner_text(rule)
+        out += ["", "## Finding", f"Message:     {rule.message}", f"Next action: {rule.next_action}",
+                f"Owner:       {owner}"]
+        if rule.location:
+            out.append(f"Location:    {rule.location}")
+    out += _chaining(rule, everything)
+    used = sorted(_settings_used(rule))
+    if used and pack is not None:
+        out += ["", "## Settings"]
+        for name in used:
+            setting = pack.settings.get(name)
+            if setting is not None:
+                out.append(f"  {name} = {setting.default}" + (f"  ({setting.description})" if setting.description else ""))
+    if rule.examples and (rule.examples.fail or rule.examples.pass_):
+        out += ["", "## Examples (checked by the test suite; `format` and `account` are filled in)"]
+        verb = "fires" if rule.has_finding else "derives"
+        for which, examples in (("fail", rule.examples.fail), ("pass", rule.examples.pass_)):
+            for index, example in enumerate(examples, start=1):
+                if which == "fail":
+                    head = f"It {verb} on ({index}/{len(examples)})"
+                    if example.subjects:
+                        head += ": " + ", ".join(str(s) for s in example.subjects)
+                else:
+                    head = f"It does not {verb.rstrip('s')} on ({index}/{len(examples)})"
+                out += ["", f"{head}:", "```yaml", *_yaml(example.plan), "```"]
+    return "\n".join(out) + "\n"
+
+
+def _owner_text(rule) -> str:
+    if rule.owner == "account":
+        return "the account owner"
+    if rule.owner:
+        return f"the owner of contact `{rule.owner}` (else the account owner)"
+    names = rule.names
+    if names.get(rule.subject) == "contact":
+        return "the contact's owner (else the account owner)"
+    return "the account owner"
+
+
+def _chaining(rule, everything) -> list[str]:
+    """Forward chaining: which rules use what this one derives, and what it uses from others."""
+    lines: list[str] = []
+    if rule.derive:
+        users = [r.id for r in everything if rule.derive.kind in r.kinds_used]
+        if users:
+            lines.append(f"Used by: {', '.join(users)}")
+    derivers = {}
+    for other in everything:
+        if other.derive and other.id != rule.id:
+            derivers.setdefault(other.derive.kind, []).append(other.id)
+    for kind in sorted(rule.kinds_used):
+        if kind in derivers:
+            lines.append(f"Uses `{kind}` facts derived by: {', '.join(derivers[kind])}")
+    return ["", "## Forward chaining", *lines] if lines else []
+
+
+def _settings_used(rule) -> set[str]:
+    from ssm_rules.rulepack import SettingRef
+
+    used: set[str] = set()
+    for pattern in rule.when:
+        for test in pattern.tests():
+            used |= {o.setting for o in test.operands if isinstance(o, SettingRef)}
+    for text in (rule.message, rule.next_action, rule.location):
+        used |= set(re.findall(r"\{settings\.([A-Za-z_][A-Za-z0-9_]*)", text or ""))
+    return used
+
+
+def _wrap(text: str) -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), width=WIDTH, break_on_hyphens=False) or [""]
+
+
+def _yaml(data: dict) -> list[str]:
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        def increase_indent(self, flow: bool = False, indentless: bool = False):
+            return super().increase_indent(flow, False)
+
+    def sequence(dumper: yaml.SafeDumper, items: list):
+        flow = all(isinstance(item, (str, int, float, bool)) for item in items)  # [a, b] as in the rule files
+        return dumper.represent_sequence("tag:yaml.org,2002:seq", items, flow_style=flow)
+
+    Dumper.add_representer(list, sequence)
+    Dumper.add_representer(tuple, sequence)
+    text = yaml.dump(data, Dumper=Dumper, sort_keys=False, allow_unicode=True, default_flow_style=False,
+                     width=WIDTH)
+    return text.rstrip("\n").splitlines()
