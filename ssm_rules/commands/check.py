@@ -1,64 +1,140 @@
-"""`ssm check`: validate plans, run the SSM rules, print findings with next actions."""
+"""`ssm check`: validate plans, run the SSM rules, print findings with next actions.
+
+Wiring only: configuration (ssm_rules.config), suppressions (ssm_rules.suppressions), baseline
+(ssm_rules.baseline), output formats (ssm_rules.formats) and atomic output (ssm_rules.atomic)
+each live in their own module.
+"""
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import date
 
 import click
 
 from ssm_rules.commands.common import as_of_option, exit_on_usage_error, paths_argument, rule_pack_options
-from ssm_rules.discovery import plan_files
-from ssm_rules.formats import render
+from ssm_rules.errors import UsageError
+from ssm_rules.formats import FORMATS, render
 from ssm_rules.report import SEVERITIES, Report
 
 FAIL_ON = (*SEVERITIES, "never")
+STDIN = "-"
 
 
 @click.command()
 @paths_argument
-@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
-              help="text: `file:line:col: severity RULE message` with the next action under it; "
-                   "json: the output contract's document.")
+@click.option("--format", "output_format", type=click.Choice(list(FORMATS)), default="text", show_default=True,
+              help="text: `file:line:col: severity RULE message` with the next action under it; json: the "
+                   "output contract's document; sarif: SARIF 2.1.0 (GitHub code scanning); github: workflow "
+                   "annotations; gitlab: Code Quality report; junit: JUnit XML, one test per plan; markdown: "
+                   "a table for a pull-request comment.")
+@click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Write the report to FILE (atomically) instead of standard output.")
+@click.option("--color/--no-color", default=None,
+              help="Colour the text format. Default: on a terminal only, and never when NO_COLOR is set.")
 @as_of_option
 @rule_pack_options
-@click.option("--fail-on", type=click.Choice(FAIL_ON), default="error", show_default=True,
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is found; with `never`, findings "
-                   "never fail (an invalid plan still does).")
+                   "never fail (an invalid plan still does). Default: `fail-on` of the configuration, "
+                   "else error.")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
+                   "instead of the nearest one found upward from the current directory.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Report, and fail on, only the findings that are not in this baseline.")
+@click.option("--write-baseline", "write_baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Record every current finding in FILE; later runs with --baseline FILE report only new ones.")
+@click.option("--stdin-filename", metavar="NAME",
+              help="The name of the plan read from standard input (PATH `-`), used in the report.")
 @exit_on_usage_error
-def check(paths: tuple[str, ...], output_format: str, as_of: date, rule_dirs: tuple[str, ...],
-          no_builtin: bool, fail_on: str) -> None:
+def check(paths: tuple[str, ...], output_format: str, output_file: str | None, color: bool | None, as_of: date,
+          rule_dirs: tuple[str, ...], no_builtin: bool, fail_on: str | None, config_file: str | None,
+          isolated: bool, baseline_file: str | None, write_baseline_file: str | None,
+          stdin_filename: str | None) -> None:
     """Check plans against the SSM rules and print findings with next actions.
 
-    PATHS are plan files or directories (searched recursively for *.yaml, *.yml, *.json).
-    Each plan is validated first; an invalid plan is reported with its errors and the
-    others are still checked.
+    PATHS are plan files or directories (searched recursively for *.yaml, *.yml, *.json),
+    or `-` for one plan on standard input. Each plan is validated first; an invalid plan is
+    reported with its errors and the others are still checked. Findings can be suppressed in
+    the plan with a `# ssm: ignore[RULE] reason` comment, and selected, re-graded and
+    configured in `[tool.ssm]` of pyproject.toml or in .ssm.toml (see docs/ci.md).
 
     \b
     Examples:
       ssm check plans/northwind-retail.yaml
       ssm check plans/ --format json > findings.json
-      ssm check plans/ --as-of 2026-12-31 --rules my-team-rules/
+      ssm check plans/ --format sarif --output ssm.sarif
+      ssm check plans/ --write-baseline ssm-baseline.json
+      ssm check plans/ --baseline ssm-baseline.json --format github
 
     \b
     Exit codes: 0 nothing at or above --fail-on was found and every plan is valid;
-    1 otherwise; 2 usage error, missing path, broken rule pack.
+    1 otherwise; 2 usage error, missing path, bad configuration or rule pack.
     """
+    from ssm_rules import baseline, config, suppressions
+    from ssm_rules.atomic import write_text_atomic
+    from ssm_rules.discovery import plan_files
     from ssm_rules.pipeline import Checker
+    from ssm_rules.rulepack import load_packs
 
-    files = plan_files(list(paths))
-    checker = Checker(rule_dirs=rule_dirs, include_builtin=not no_builtin)
-    results = [checker.check_file(file, as_of) for file in files]
+    if baseline_file and write_baseline_file:
+        raise UsageError("--baseline and --write-baseline cannot be used together")
+    settings = config.load(config_file, isolated=isolated)
+    fail_on = fail_on or settings.fail_on
+
+    packs = load_packs([*settings.packs, *rule_dirs], settings.builtin and not no_builtin)
+    known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
+    known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
+    declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
+    declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
+    settings.check_against(known_rules, declared)
+    checker = Checker(packs=packs, settings=dict(settings.settings))
+
+    stdin_text: bytes | None = None
+    if STDIN in paths:
+        if len(paths) > 1:
+            raise UsageError("`-` (a plan on standard input) cannot be combined with other paths")
+        stream = getattr(sys.stdin, "buffer", None)
+        stdin_text = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
+        results = [checker.check_file(stdin_filename or STDIN, as_of, raw=stdin_text)]
+    elif stdin_filename:
+        raise UsageError("--stdin-filename names a plan read from standard input: give `-` as the path")
+    else:
+        results = [checker.check_file(file, as_of) for file in plan_files(list(paths))]
+
+    results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules,
+                                                                     text=stdin_text))
+               for result in results]
     report = Report(as_of=as_of, results=results, rules=checker.rules)
-    click.echo(render(report, output_format, **({"color": sys.stdout.isatty()} if output_format == "text" else {})),
-               nl=False)
-    sys.exit(exit_status(report, fail_on))
+    if write_baseline_file:
+        count = baseline.write(write_baseline_file, report)
+        click.echo(f"ssm: recorded {count} finding{'s' if count != 1 else ''} in baseline {write_baseline_file}",
+                   err=True)
+        baseline_file = write_baseline_file
+    if baseline_file:
+        report, outcome = baseline.apply(report, baseline.load(baseline_file))
+        if not write_baseline_file:
+            note = f"ssm: baseline {baseline_file}: {outcome.known} known finding{'s' if outcome.known != 1 else ''} " \
+                   f"hidden, {outcome.new} new"
+            if outcome.fixed:
+                note += f"; {outcome.fixed} no longer found (update it with --write-baseline {baseline_file})"
+            click.echo(note, err=True)
 
+    if color is None:
+        color = output_file is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+    options = {"color": color} if output_format == "text" else {"fail_on": fail_on}
+    text = render(report, output_format, **options)
+    if output_file:
+        try:
+            write_text_atomic(output_file, text)
+        except OSError as error:
+            raise UsageError(f"{output_file}: cannot write the report: {error.strerror or error}") from None
+        from ssm_rules.formats._common import summary_sentence
 
-def exit_status(report: Report, fail_on: str) -> int:
-    if any(not result.valid for result in report.results):
-        return 1
-    if fail_on == "never":
-        return 0
-    failing = set(SEVERITIES[: SEVERITIES.index(fail_on) + 1])
-    return 1 if any(f.severity in failing for result in report.results for f in result.findings) else 0
+        click.echo(f"ssm: wrote the {output_format} report to {output_file} ({summary_sentence(report)})", err=True)
+    else:
+        click.echo(text, nl=False, color=color)
+    sys.exit(1 if config.fails(report, fail_on) else 0)

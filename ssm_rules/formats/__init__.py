@@ -10,6 +10,11 @@ import importlib
 FORMATS: dict[str, str] = {
     "text": "ssm_rules.formats.text",
     "json": "ssm_rules.formats.json_report",
+    "sarif": "ssm_rules.formats.sarif",
+    "junit": "ssm_rules.formats.junit",
+    "github": "ssm_rules.formats.github",
+    "gitlab": "ssm_rules.formats.gitlab",
+    "markdown": "ssm_rules.formats.markdown",
 }
 
 

@@ -1,0 +1,413 @@
+"""Configuration: `[tool.ssm]` in pyproject.toml, or the same keys at the top of `.ssm.toml`.
+
+Discovery (like ruff): from the current directory upward, the first directory that has a
+`.ssm.toml`, or a `pyproject.toml` with a `[tool.ssm]` table, gives the configuration (in
+one directory `.ssm.toml` wins); nothing is merged. `--config FILE` names the file instead;
+`--isolated` ignores every configuration file. Paths in the file (`packs`,
+`per-file-ignores`) are relative to the file's directory.
+
+    [tool.ssm]
+    select = ["ALL"]                       # rule IDs, ID prefixes ("SSM-BDU"), guidance IDs ("G60"), or ALL
+    ignore = ["SSM-PLAN-012", "G85"]
+    fail-on = "warning"                    # error | warning | info | never
+    packs = ["rules/our-team"]             # extra rule packs
+    builtin = true                         # false: only the packs named here or with --rules
+
+    [tool.ssm.severity]                    # severity overrides, by selector
+    "SSM-REL" = "error"
+
+    [tool.ssm.settings]                    # thresholds the packs declare in pack.yaml
+    review_days = 60                       # every pack declaring it; "focus.review_days": one pack
+
+    [tool.ssm.per-file-ignores]            # globs, relative to this file's directory
+    "accounts/archive/**" = ["ALL"]
+    "accounts/new-*.yaml" = ["SSM-PLAN-001"]
+
+    [tool.ssm.salesforce]                  # passed untouched to `ssm import salesforce`
+    instance = "https://example.my.salesforce.com"
+
+Selectors: `ALL`; a rule ID (`SSM-BDU-001`); an ID prefix (`SSM-BDU`, `SSM-B`); a guidance
+ID (`G60`: every rule enforcing it). When a rule matches both `select` and `ignore` (or two
+severity keys), the more specific selector wins: a rule ID over a prefix, a longer prefix
+over a shorter one, a prefix over a guidance ID, anything over `ALL`; between equals,
+`ignore` wins. A selector that matches no rule is an error (exit 2): a typo must never
+silently switch a check on or off. So are an unknown key, a value of the wrong type, and a
+setting that no loaded pack declares, each reported with the file and the key.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field, replace
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any, Iterable, Mapping
+
+from ssm_rules.errors import UsageError
+
+CONFIG_NAMES = (".ssm.toml", "pyproject.toml")
+FAIL_ON = ("error", "warning", "info", "never")
+SEVERITIES = ("error", "warning", "info")
+KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce")
+ALL = "ALL"
+_GUIDANCE = re.compile(r"^G\d+$")
+
+
+def _empty() -> Mapping[str, Any]:
+    return MappingProxyType({})
+
+
+@dataclass(frozen=True)
+class Config:
+    """A validated configuration. The defaults are what `--isolated` runs with."""
+
+    path: str | None = None  # the file it was read from
+    root: str = "."  # the directory relative paths and per-file-ignores globs start from
+    select: tuple[str, ...] = (ALL,)
+    ignore: tuple[str, ...] = ()
+    severity: Mapping[str, str] = field(default_factory=_empty)  # selector -> severity
+    settings: Mapping[str, Any] = field(default_factory=_empty)  # setting name -> value
+    packs: tuple[str, ...] = ()  # extra rule pack directories (resolved against root)
+    builtin: bool = True
+    per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, selectors)
+    fail_on: str = "error"
+    salesforce: Mapping[str, Any] = field(default_factory=_empty)
+    prefix: str = ""  # "tool.ssm." for pyproject.toml, for error messages
+
+    # ---- validation against the loaded rule packs ----------------------------------------
+
+    def check_against(self, rules: Mapping[str, Iterable[str]], settings: Mapping[str, Any]) -> None:
+        """Raise UsageError for a selector that matches no rule or a setting no pack declares.
+
+        `rules` maps every known rule ID (the packs' and the tool's meta rules) to its
+        guidance IDs; `settings` maps each setting the loaded packs declare to its default.
+        """
+        known = {rule_id: tuple(guidance) for rule_id, guidance in rules.items()}
+        guidance_ids = {g for values in known.values() for g in values}
+        checks = [("select", s) for s in self.select] + [("ignore", s) for s in self.ignore]
+        checks += [(f"severity.{_quote_key(s)}", s) for s in self.severity]
+        checks += [(f"per-file-ignores.{_quote_key(glob)}", s) for glob, selectors in self.per_file_ignores
+                   for s in selectors]
+        for key, selector in checks:
+            if not any(_specificity(selector, rule_id, guidance) is not None for rule_id, guidance in known.items()):
+                hint = _suggest(selector, [*known, *sorted(guidance_ids)])
+                raise self.error(key, f"`{selector}` matches no rule{hint} (see `ssm rules`)")
+        for name, value in self.settings.items():
+            if name not in settings:
+                hint = _suggest(name, list(settings))
+                declared = ", ".join(sorted(settings)) or "none"
+                raise self.error(f"settings.{name}", f"no loaded rule pack declares this setting{hint} "
+                                 f"(declared: {declared})")
+            default = settings[name]
+            if default is not None and not _same_type(value, default):
+                raise self.error(f"settings.{name}", f"expected {_type_name(default)} like the pack's default "
+                                 f"{default!r}, got {value!r}")
+
+    def error(self, key: str, message: str) -> UsageError:
+        return UsageError(f"{self.path or 'configuration'}: key `{self.prefix}{key}`: {message}")
+
+    # ---- what the configuration does to findings -----------------------------------------
+
+    def is_enabled(self, rule_id: str, guidance: Iterable[str] = ()) -> bool:
+        guidance = tuple(guidance)
+        selected = _best(self.select, rule_id, guidance)
+        if selected is None:
+            return False
+        ignored = _best(self.ignore, rule_id, guidance)
+        return ignored is None or ignored < selected
+
+    def severity_of(self, rule_id: str, guidance: Iterable[str], default: str) -> str:
+        guidance = tuple(guidance)
+        best: tuple[tuple[int, int], str] | None = None
+        for selector, severity in self.severity.items():
+            rank = _specificity(selector, rule_id, guidance)
+            if rank is not None and (best is None or rank >= best[0]):
+                best = (rank, severity)
+        return default if best is None else best[1]
+
+    def is_ignored_in(self, file: str, rule_id: str, guidance: Iterable[str] = ()) -> bool:
+        guidance = tuple(guidance)
+        relative = self.relative(file)
+        for glob, selectors in self.per_file_ignores:
+            if _glob_matches(glob, relative) and _best(selectors, rule_id, guidance) is not None:
+                return True
+        return False
+
+    def relative(self, file: str) -> str:
+        """`file` relative to the configuration's directory (forward slashes), when under it."""
+        path = Path(os.path.abspath(file))
+        try:
+            return PurePosixPath(*path.relative_to(os.path.abspath(self.root)).parts).as_posix()
+        except ValueError:
+            return Path(file).as_posix()
+
+    def apply_to_result(self, result):
+        """A PlanResult without the findings the configuration turns off, with overridden severities."""
+        if not result.valid or not result.findings:
+            return result
+        findings = []
+        for finding in result.findings:
+            data = finding.to_json()
+            rule_id, guidance = str(data["rule"]), tuple(data.get("guidance") or ())
+            file = (data.get("location") or {}).get("file") or result.file
+            if not self.is_enabled(rule_id, guidance) or self.is_ignored_in(file, rule_id, guidance):
+                continue
+            severity = self.severity_of(rule_id, guidance, data["severity"])
+            findings.append(finding if severity == data["severity"] else with_severity(finding, severity))
+        return replace(result, findings=findings)
+
+
+def with_severity(finding, severity: str):
+    """A copy of a finding with another severity (findings are dataclasses or plain objects)."""
+    import copy
+    import dataclasses
+
+    if dataclasses.is_dataclass(finding) and any(f.name == "severity" for f in dataclasses.fields(finding)):
+        return dataclasses.replace(finding, severity=severity)
+    clone = copy.copy(finding)
+    object.__setattr__(clone, "severity", severity)
+    return clone
+
+
+# ---- loading ---------------------------------------------------------------------------
+
+
+def load(config_file: str | None = None, *, isolated: bool = False, cwd: str | None = None) -> Config:
+    """The configuration for a run: `--config FILE`, `--isolated`, or the one discovered."""
+    start = Path(cwd or os.getcwd())
+    if isolated:
+        if config_file:
+            raise UsageError("--config and --isolated cannot be used together")
+        return Config(root=str(start))
+    if config_file:
+        path = Path(config_file)
+        if not path.is_file():
+            raise UsageError(f"{config_file}: no such configuration file")
+        return read(path, explicit=True)
+    found = discover(start)
+    return read(found) if found else Config(root=str(start))
+
+
+def discover(start: Path) -> Path | None:
+    """The nearest `.ssm.toml`, or `pyproject.toml` with `[tool.ssm]`, from `start` upward."""
+    start = Path(os.path.abspath(start))
+    for directory in (start, *start.parents):
+        for name in CONFIG_NAMES:
+            candidate = directory / name
+            if not candidate.is_file():
+                continue
+            if name == "pyproject.toml" and "ssm" not in (_parse_toml(candidate).get("tool") or {}):
+                continue
+            return candidate
+    return None
+
+
+def read(path: Path, *, explicit: bool = False) -> Config:
+    """Read and validate one configuration file (pyproject.toml: its `[tool.ssm]` table)."""
+    document = _parse_toml(path)
+    if path.name == "pyproject.toml":
+        tool = document.get("tool")
+        table = tool.get("ssm") if isinstance(tool, dict) else None
+        if table is None:
+            if explicit:
+                raise UsageError(f"{path}: has no [tool.ssm] table")
+            table = {}
+        if not isinstance(table, dict):
+            raise UsageError(f"{path}: key `tool.ssm`: expected a table")
+        return parse(table, path=str(path), prefix="tool.ssm.")
+    return parse(document, path=str(path), prefix="")
+
+
+def _parse_toml(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as stream:
+            return tomllib.load(stream)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path}: invalid TOML: {error}") from None
+    except OSError as error:
+        raise UsageError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
+
+
+def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> Config:
+    """Validate a configuration table (the keys of `[tool.ssm]`) into a Config."""
+    root = os.path.dirname(os.path.abspath(path)) if path else os.getcwd()
+    blank = Config(path=path, root=root, prefix=prefix)
+
+    def fail(key: str, message: str) -> UsageError:
+        return blank.error(key, message)
+
+    for key in table:
+        if key not in KEYS:
+            hint = _suggest(key.replace("_", "-"), list(KEYS))
+            if key == "tool" and not prefix:
+                hint = " (in .ssm.toml the keys go at the top level, without [tool.ssm])"
+            raise fail(key, f"unknown key{hint}; known keys: {', '.join(KEYS)}")
+    values: dict[str, Any] = {"path": path, "root": root, "prefix": prefix}
+    if "select" in table:
+        values["select"] = _selectors(table["select"], "select", fail)
+    if "ignore" in table:
+        values["ignore"] = _selectors(table["ignore"], "ignore", fail)
+    if "severity" in table:
+        severity = _table(table["severity"], "severity", fail)
+        checked = {}
+        for selector, value in severity.items():
+            (name,) = _selectors([selector], f"severity.{_quote_key(selector)}", fail)
+            if value not in SEVERITIES:
+                raise fail(f"severity.{_quote_key(selector)}", f"expected one of {', '.join(SEVERITIES)}, got {value!r}")
+            checked[name] = value
+        values["severity"] = MappingProxyType(checked)
+    if "settings" in table:
+        flat: dict[str, Any] = {}
+        for name, value in _table(table["settings"], "settings", fail).items():
+            # `[settings.focus] review_days = 60` (or "focus.review_days") sets one pack's setting
+            for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
+                full = name if key is None else f"{name}.{key}"
+                if isinstance(item, (dict, list)) or not isinstance(item, (int, float, str, bool)):
+                    raise fail(f"settings.{full}", f"expected a number, text or true/false, got {item!r}")
+                flat[full] = item
+        values["settings"] = MappingProxyType(flat)
+    if "packs" in table:
+        packs = table["packs"]
+        if not isinstance(packs, list) or not all(isinstance(p, str) and p for p in packs):
+            raise fail("packs", "expected a list of rule pack directories")
+        resolved = []
+        for pack in packs:
+            directory = os.path.normpath(os.path.join(root, os.path.expanduser(pack)))
+            if not os.path.isdir(directory):
+                raise fail("packs", f"{pack}: no such directory (relative to {root})")
+            resolved.append(directory)
+        values["packs"] = tuple(resolved)
+    if "builtin" in table:
+        if not isinstance(table["builtin"], bool):
+            raise fail("builtin", f"expected true or false, got {table['builtin']!r}")
+        values["builtin"] = table["builtin"]
+    if "per-file-ignores" in table:
+        entries = _table(table["per-file-ignores"], "per-file-ignores", fail)
+        values["per_file_ignores"] = tuple(
+            (glob, _selectors(selectors, f"per-file-ignores.{_quote_key(glob)}", fail))
+            for glob, selectors in entries.items())
+    if "fail-on" in table:
+        if table["fail-on"] not in FAIL_ON:
+            raise fail("fail-on", f"expected one of {', '.join(FAIL_ON)}, got {table['fail-on']!r}")
+        values["fail_on"] = table["fail-on"]
+    if "salesforce" in table:
+        values["salesforce"] = MappingProxyType(dict(_table(table["salesforce"], "salesforce", fail)))
+    return Config(**values)
+
+
+def _table(value: Any, key: str, fail) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise fail(key, f"expected a table, got {value!r}")
+    return value
+
+
+def _selectors(value: Any, key: str, fail) -> tuple[str, ...]:
+    if isinstance(value, str):
+        raise fail(key, f"expected a list of rule selectors, like [{value!r}]")
+    if not isinstance(value, list):
+        raise fail(key, f"expected a list of rule selectors, got {value!r}")
+    selectors = []
+    for item in value:
+        if not isinstance(item, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]*", item.strip()):
+            raise fail(key, f"{item!r} is not a rule ID, ID prefix, guidance ID or ALL")
+        selectors.append(item.strip().upper())
+    return tuple(selectors)
+
+
+def _quote_key(key: str) -> str:
+    return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else f'"{key}"'
+
+
+# ---- selectors -------------------------------------------------------------------------
+
+
+def _specificity(selector: str, rule_id: str, guidance: tuple[str, ...]) -> tuple[int, int] | None:
+    """How specifically `selector` names the rule (higher is more specific), or None."""
+    rule = rule_id.upper()
+    if selector == ALL:
+        return (0, 0)
+    if selector == rule:
+        return (3, len(selector))
+    if rule.startswith(selector):
+        return (2, len(selector))
+    if _GUIDANCE.match(selector) and selector in {g.upper() for g in guidance}:
+        return (1, 0)
+    return None
+
+
+def _best(selectors: Iterable[str], rule_id: str, guidance: tuple[str, ...]) -> tuple[int, int] | None:
+    ranks = [rank for s in selectors if (rank := _specificity(s, rule_id, guidance)) is not None]
+    return max(ranks) if ranks else None
+
+
+def _glob_matches(glob: str, relative: str) -> bool:
+    pattern = glob.replace("\\", "/")
+    if pattern.startswith("./"):
+        pattern = pattern[2:]
+    regex = _glob_regex(pattern)
+    if "/" not in pattern:
+        return bool(regex.fullmatch(relative.rsplit("/", 1)[-1])) or bool(regex.fullmatch(relative))
+    return bool(regex.fullmatch(relative))
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    out, index = [], 0
+    while index < len(pattern):
+        if pattern.startswith("**/", index):
+            out.append("(?:.*/)?")
+            index += 3
+        elif pattern.startswith("**", index):
+            out.append(".*")
+            index += 2
+        elif pattern[index] == "*":
+            out.append("[^/]*")
+            index += 1
+        elif pattern[index] == "?":
+            out.append("[^/]")
+            index += 1
+        elif pattern[index] == "[" and "]" in pattern[index + 2:]:
+            end = pattern.index("]", index + 2)
+            body = pattern[index + 1:end]
+            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            index = end + 1
+        else:
+            out.append(re.escape(pattern[index]))
+            index += 1
+    return re.compile("".join(out))
+
+
+def _suggest(word: str, candidates: list[str]) -> str:
+    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+    return f" (did you mean `{close[0]}`?)" if close else ""
+
+
+def _same_type(value: Any, default: Any) -> bool:
+    if isinstance(default, bool) or isinstance(value, bool):
+        return isinstance(value, bool) and isinstance(default, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and (isinstance(value, int) or not isinstance(default, int))
+    return isinstance(value, type(default))
+
+
+def _type_name(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, int):
+        return "a whole number"
+    if isinstance(value, float):
+        return "a number"
+    return "text"
+
+
+def fails(report, fail_on: str) -> bool:
+    """Whether a run fails (exit 1): an invalid plan, or a finding at or above `fail_on`."""
+    failing = {"error": {"error"}, "warning": {"error", "warning"}, "info": set(SEVERITIES), "never": set()}[fail_on]
+    for result in report.results:
+        if not result.valid:
+            return True
+        if any(finding.severity in failing for finding in result.findings):
+            return True
+    return False

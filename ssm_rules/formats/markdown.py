@@ -1,0 +1,87 @@
+"""`--format markdown`: a summary and a table of findings, for a pull-request comment or a
+GitHub job summary (`--output "$GITHUB_STEP_SUMMARY"`).
+
+Plan text is escaped (no stray table cells, links or HTML); the findings table stops after
+`max_rows` rows (default 100) with a note of how many more there are, since comments are
+limited in size. A second, folded table gives each plan's counts and Phase 1 outcome.
+"""
+
+from __future__ import annotations
+
+import re
+
+from ssm_rules.formats._common import plan_items, plural, relative_path
+
+MAX_ROWS = 100
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>])")
+_CODE_SPAN = re.compile(r"(`[^`\n]+`)")
+
+
+def render(report, *, root: str | None = None, max_rows: int = MAX_ROWS, **_options) -> str:
+    counts = report.summary()
+    invalid = sum(1 for result in report.results if not result.valid)
+    findings = counts["error"] - invalid + counts["warning"] + counts["info"]
+    lines = [f"## ssm {getattr(report, 'command', 'check')}: {_headline(counts, invalid)}", ""]
+    lines.append(f"Checked {plural(counts['plans'], 'plan')} as of {report.as_of.isoformat()}.")
+    items = [item for result in report.results for item in plan_items(result)]
+    if not items:
+        lines += ["", "No findings."]
+    else:
+        lines += ["", "| Severity | Rule | Location | Finding | Next action | Owner |",
+                  "|---|---|---|---|---|---|"]
+        for item in items[:max_rows]:
+            where = ":".join(str(part) for part in (relative_path(item.file, root), item.line) if part)
+            lines.append("| " + " | ".join([
+                f"**{item.severity}**",
+                f"`{item.rule}`",
+                f"`{_code(where)}`",
+                _escape(item.message),
+                _escape(item.next_action or ""),
+                _escape(item.owner or ""),
+            ]) + " |")
+        if len(items) > max_rows:
+            lines += ["", f"…and {plural(len(items) - max_rows, 'more item')} ({findings} findings, "
+                          f"{invalid} invalid plans in all): see the full report."]
+    lines += ["", "<details><summary>Plans</summary>", "",
+              "| Plan | Account | Errors | Warnings | Info | Outcome |", "|---|---|---|---|---|---|"]
+    for result in report.results:
+        plan_counts = {"error": 0, "warning": 0, "info": 0}
+        for finding in result.findings:
+            plan_counts[finding.severity] += 1
+        if not result.valid:
+            outcome = f"invalid ({plural(len(result.errors), 'problem')})"
+        elif result.outcome is not None:
+            met, missing = result.outcome.get("met", []), result.outcome.get("missing", [])
+            outcome = f"{len(met)}/{len(met) + len(missing)}" + (f", missing {', '.join(missing)}" if missing else "")
+        else:
+            outcome = ""
+        lines.append("| " + " | ".join([
+            f"`{_code(relative_path(result.file, root))}`", _escape(result.account or ""),
+            str(plan_counts["error"]), str(plan_counts["warning"]), str(plan_counts["info"]), _escape(outcome),
+        ]) + " |")
+    lines += ["", "</details>"]
+    return "\n".join(lines) + "\n"
+
+
+def _headline(counts: dict[str, int], invalid: int) -> str:
+    errors = counts["error"] - invalid
+    parts = [plural(errors, "error"), plural(counts["warning"], "warning"), f"{counts['info']} info"]
+    if invalid:
+        parts.insert(0, f"{invalid} invalid {'plan' if invalid == 1 else 'plans'}")
+    return ", ".join(parts)
+
+
+def _escape(text: str) -> str:
+    """Plan text for a table cell: `code spans` kept (rules quote keys in them), the rest escaped."""
+    parts = _CODE_SPAN.split(" ".join(str(text).split()))
+    return "".join(_code_span(part) if index % 2 else _SPECIAL.sub(r"\\\1", part)
+                   for index, part in enumerate(parts))
+
+
+def _code_span(span: str) -> str:
+    return span.replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    # Inside a code span only the backtick and the table's pipe matter.
+    return " ".join(text.split()).replace("`", "'").replace("|", "\\|")
