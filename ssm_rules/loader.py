@@ -28,7 +28,7 @@ from yaml.nodes import MappingNode, ScalarNode, SequenceNode
 
 from ssm_rules.errors import PlanError, PlanProblem
 
-__all__ = ["DEFAULT_MAX_BYTES", "Document", "load_bytes", "load_path"]
+__all__ = ["DEFAULT_MAX_BYTES", "Document", "load_bytes", "load_path", "read_path"]
 
 DEFAULT_MAX_BYTES = 5 * 1024 * 1024
 
@@ -86,6 +86,9 @@ _EMPTY_MESSAGE = "the file is empty: a plan needs `format: ssm-plan/1` and an `a
 # a miss only costs speed on a bomb (the walk's own count still stops it).
 _ANCHOR_HINT = re.compile(rb"(?:\A|[\s\[{,:])&[^\s\[\]{},]")
 _ALIAS_HINT = re.compile(rb"(?:\A|[\s\[{,:])\*[^\s\[\]{},]")
+# An alias written as a list item (`- *name`, `[*name`, `, *name`): only then is the event pass
+# that finds where aliases are written worth its cost (it is about as slow as composing).
+_ITEM_ALIAS_HINT = re.compile(rb"(?:(?:\A|\s)-\s+|[\[,]\s*)\*[^\s\[\]{},]")
 _ALIAS_NAME = re.compile(r"[*&]([^\s\[\]{},]+)")
 
 # What YAML counts as a line break, so that its line numbers can index the text.
@@ -93,9 +96,13 @@ _LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
 # libyaml's (and PyYAML's) set of characters allowed in a YAML stream.
 _NON_PRINTABLE = re.compile("[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
-# A JSON token: a string (escapes included), a structural character, or a bare literal/number.
+# A JSON token (group 1): a string (group 2; group 3 is set when the string is a key), a bracket,
+# or a bare literal/number. Whitespace, commas and colons before it are consumed by the same
+# match, which is faster than letting finditer search for the next token.
 # Only used for positions and duplicate keys; json.loads decides whether the file is valid JSON.
-_JSON_TOKEN = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"|[{}\[\]:,]|[^\s{}\[\]:,"]+', re.S)
+_JSON_TOKEN = re.compile(
+    r'[\s,:]*+(("[^"\\]*+(?:\\.[^"\\]*+)*+")(\s*+:)?|[{}\[\]]|[^\s{}\[\]:,"]++)', re.S
+)
 
 
 @dataclass
@@ -121,7 +128,13 @@ class Document:
 
 def load_path(path: str | os.PathLike, **limits) -> Document:
     """Read and load a plan file; every failure (missing, unreadable, too big) is a PlanError."""
-    max_bytes = limits.get("max_bytes", DEFAULT_MAX_BYTES)
+    raw = read_path(path, max_bytes=limits.get("max_bytes", DEFAULT_MAX_BYTES))
+    return load_bytes(raw, os.fspath(path), **limits)
+
+
+def read_path(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) -> bytes:
+    """The bytes of a plan file, with the same checks and messages as `load_path` (for callers
+    that need the bytes themselves, e.g. to key a cache, before calling `load_bytes`)."""
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
@@ -144,7 +157,7 @@ def load_path(path: str | os.PathLike, **limits) -> Document:
         raise _fail(f"cannot read the file: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
         raise _fail(_too_big_message(len(raw), max_bytes, at_least=True))
-    return load_bytes(raw, os.fspath(path), **limits)
+    return raw
 
 
 def load_bytes(
@@ -203,7 +216,8 @@ def _decode(raw: bytes) -> str:
             detail = "the file is UTF-16 (it starts with a UTF-16 byte order mark)"
         else:
             detail = f"byte 0x{raw[start]:02x} at offset {start} (column {column})"
-        raise _fail(f"not valid UTF-8 at line {line}: {detail}; save the file as UTF-8", line, column) from None
+        message = f"not valid UTF-8 at line {line}: {detail}; save the file as UTF-8"
+        raise _fail(message, line, column) from None
     # The BOM is legal and invisible in editors; libyaml skips it too, so columns agree.
     return text[1:] if text.startswith("\ufeff") else text
 
@@ -299,7 +313,7 @@ def _load_yaml(raw: bytes, text: str, max_depth: int, max_nodes: int) -> Documen
     if walker.problems:
         raise PlanError(_unique(walker.problems))
 
-    if has_aliases:
+    if has_aliases and _ITEM_ALIAS_HINT.search(raw):
         # A list item written as `- *name` is composed as the anchored node itself, whose marks
         # point at the anchor; the user expects the position of the item they wrote.
         for path, position in _text_aliases(raw).items():
@@ -537,7 +551,8 @@ def _bad_scalar_message(node, exc: Exception) -> str:
     value = node.value if len(node.value) <= 40 else node.value[:37] + "..."
     tag = node.tag
     if tag == _TIMESTAMP:
-        return f"'{value}' is not a valid date ({exc})" if isinstance(exc, ValueError) else f"'{value}' is not a valid date"
+        reason = f" ({exc})" if isinstance(exc, ValueError) else ""
+        return f"'{value}' is not a valid date{reason}"
     if tag == _INT and "limit" in str(exc):
         return f"the number '{value}' has too many digits"
     return f"'{value}' is not a valid {_show_tag(tag)} value"
@@ -636,7 +651,9 @@ def _check_expansion(root, raw: bytes, max_nodes: int) -> None:
         in_progress.add(key)
         stack.append((node, True))
         values = node.value if type(node) is SequenceNode else [value for _, value in node.value]
-        stack.extend((value, False) for value in values if type(value) is not ScalarNode and id(value) not in sizes)
+        stack.extend(
+            (value, False) for value in values if type(value) is not ScalarNode and id(value) not in sizes
+        )
     if sizes[id(root)] <= max_nodes:
         return
     # Find where a walk would run out, i.e. the path the walker would have reported.
@@ -696,7 +713,10 @@ def _too_many_problem(exc: _TooMany, raw: bytes, max_nodes: int) -> PlanProblem:
 
 # libyaml's wording -> what to check, for the mistakes people actually make.
 _SYNTAX_HINTS = (
-    ("mapping values are not allowed", "a value that contains ': ' must be quoted, or the indentation is off"),
+    (
+        "mapping values are not allowed",
+        "a value that contains ': ' must be quoted, or the indentation is off",
+    ),
     ("could not find expected ':'", "a key is missing its ':', or a quote is not closed"),
     ("did not find expected key", "check this line's indentation against the keys above it"),
     ("did not find expected '-' indicator", "list items and keys are mixed at the same indentation"),
@@ -727,11 +747,17 @@ def _syntax_problem(exc: yaml.MarkedYAMLError, text: str, max_depth: int) -> Pla
     if "end of stream" in problem and "quoted scalar" in context and exc.context_mark is not None:
         # The end of the file is not where the mistake is: the opening quote is.
         line, column = _position(exc.context_mark)
-        message = f"a quoted value is never closed: the quote at line {line}, column {column} has no matching end quote"
+        message = (
+            f"a quoted value is never closed: the quote at line {line}, column {column}"
+            " has no matching end quote"
+        )
     elif "maximum nesting depth" in problem:
         message = f"the plan is nested too deeply (more than {max_depth} levels)"
     elif "found another document" in problem:
-        message = f"the file holds more than one YAML document (another starts at line {line}): a plan is one document"
+        message = (
+            f"the file holds more than one YAML document (another starts at line {line}):"
+            " a plan is one document"
+        )
     elif "found undefined alias" in problem:
         name = name_at(exc.problem_mark)
         message = f"alias '*{name}' is used, but no anchor '&{name}' is defined before it"
@@ -796,9 +822,10 @@ def _load_json(text: str, max_depth: int, max_nodes: int) -> Document:
         raise PlanError(problems)
     if not isinstance(data, dict):
         kind = _describe_json(data)
-        first = _JSON_TOKEN.search(text)
-        line, column = _text_position(text, first.start()) if first else (1, 1)
-        raise _fail(f"a plan must be a mapping (key: value pairs) at the top level, found {kind}", line, column, "")
+        first = _JSON_TOKEN.match(text)
+        line, column = _text_position(text, first.start(1)) if first else (1, 1)
+        message = f"a plan must be a mapping (key: value pairs) at the top level, found {kind}"
+        raise _fail(message, line, column, "")
     return Document(data, positions)
 
 
@@ -817,60 +844,54 @@ def _text_position(text: str, index: int) -> tuple[int, int]:
 
 
 def _json_positions(text: str, max_depth: int, max_nodes: int):
+    """Positions, duplicate keys and bounds of a JSON text, one regex token at a time."""
     positions: dict[str, tuple[int, int]] = {}
     problems: list[PlanProblem] = []
     # Frames: [is_object, path (None inside a duplicate key's value), next index, keys seen].
     stack: list[list] = []
-    expect_key = False
-    value_path: str | None = ""
+    value_path: str | None = ""  # where the next value inside an object goes
     nodes = 0
     line, line_start, last = 1, 0, 0
     for match in _JSON_TOKEN.finditer(text):
-        token = match.group()
-        first = token[0]
-        if first == ",":
-            expect_key = bool(stack) and stack[-1][0]
-            continue
-        if first == ":":
-            continue
-        if first in "}]":
+        start = match.start(1)
+        first = text[start]
+        if first == "}" or first == "]":
             if stack:
                 stack.pop()
-            expect_key = False
             continue
-        start = match.start()
         newlines = text.count("\n", last, start)
         if newlines:
             line += newlines
             line_start = text.rfind("\n", last, start) + 1
         last = start
         position = (line, start - line_start + 1)
-        if expect_key and stack:
-            expect_key = False
+        if match.group(3) is not None:  # a string followed by `:` is a key
+            if not stack or not stack[-1][0]:
+                continue  # not valid JSON; json.loads says so
             frame = stack[-1]
+            token = match.group(2)
             try:
                 key = token[1:-1] if "\\" not in token else json.loads(token)
             except ValueError:
                 key = token
             parent = frame[1]
             seen = frame[3]
+            path = None if parent is None else (f"{parent}.{key}" if parent else key)
             if key in seen:
                 if len(problems) < _MAX_PROBLEMS:
                     problems.append(
                         PlanProblem(
-                            f"duplicate key '{key}' (first defined at line {seen[key]})",
-                            *position,
-                            None if parent is None else (f"{parent}.{key}" if parent else key),
+                            f"duplicate key '{key}' (first defined at line {seen[key]})", *position, path
                         )
                     )
-                value_path = None
+                value_path = None  # the duplicate's value gets no positions: the first one stands
             else:
                 seen[key] = line
-                value_path = None if parent is None else (f"{parent}.{key}" if parent else key)
-                if value_path is not None:
-                    positions[value_path] = position
+                value_path = path
+                if path is not None:
+                    positions[path] = position
             continue
-        # A value: scalar token or the opening of a collection.
+        # A value: a scalar or the opening of a collection.
         if stack and not stack[-1][0]:
             frame = stack[-1]
             path = None if frame[1] is None else f"{frame[1]}[{frame[2]}]"
@@ -881,12 +902,13 @@ def _json_positions(text: str, max_depth: int, max_nodes: int):
             path = value_path
         nodes += 1
         if nodes > max_nodes:
-            raise _fail(f"the plan has too many values (limit {max_nodes:,}): a plan is far smaller than this", *position, path)
+            message = f"the plan has too many values (limit {max_nodes:,}): a plan is far smaller than this"
+            raise _fail(message, *position, path)
         if first == "{" or first == "[":
             if len(stack) >= max_depth:
                 raise _fail(f"the plan is nested too deeply (more than {max_depth} levels)", *position, path)
             stack.append([first == "{", path, 0, {}])
-            expect_key = first == "{"
-        elif token in ("NaN", "Infinity", "-Infinity"):
-            problems.append(PlanProblem(f"{token} is not valid JSON: write a number", *position, path))
+        elif first in "NI-" and match.group(1) in ("NaN", "Infinity", "-Infinity"):
+            message = f"{match.group(1)} is not valid JSON: write a number"
+            problems.append(PlanProblem(message, *position, path))
     return positions, problems
