@@ -6,9 +6,10 @@ fingerprint, the SHA-256 of
 
     account ID, rule ID, subject kind, subject ID, location path
 
-(NUL-separated), never its line or file name: adding a contact above an opportunity, or
-renaming the plan file, does not turn old findings into new ones; editing the finding's own
-subject (another opportunity ID) does. Matching counts: if the baseline holds a fingerprint
+(NUL-separated), never its line or file name, and with the subject's list index in the path
+replaced by its ID (`opportunities[omni-platform].buying_unit`): adding a contact above an
+opportunity, moving opportunities around, or renaming the plan file does not turn old findings
+into new ones; editing the finding's own subject (another opportunity ID) does. Matching counts: if the baseline holds a fingerprint
 twice and the run finds it three times, one finding is new.
 
 The file is JSON, sorted, one entry per finding, so that it diffs well in review:
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
@@ -42,10 +44,22 @@ from ssm_rules.errors import UsageError
 VERSION = 1
 
 
+# Subjects with an ID: their position in the list is not part of who they are.
+_LISTS_BY_KIND = {"contact": "contacts", "opportunity": "opportunities", "initiative": "initiatives"}
+
+
 def fingerprint(account: str | None, rule: str, subject_kind: str | None, subject_id: Any,
                 path: str | None) -> str:
-    parts = [account or "", rule, subject_kind or "", "" if subject_id is None else str(subject_id), path or ""]
+    parts = [account or "", rule, subject_kind or "", "" if subject_id is None else str(subject_id),
+             _position_free(subject_kind, subject_id, path or "")]
     return hashlib.sha256("\0".join(parts).encode("utf-8")).hexdigest()
+
+
+def _position_free(subject_kind: str | None, subject_id: Any, path: str) -> str:
+    list_name = _LISTS_BY_KIND.get(subject_kind or "")
+    if list_name and subject_id is not None:
+        return re.sub(rf"^{list_name}\[\d+\]", f"{list_name}[{subject_id}]", path)
+    return path
 
 
 def finding_fingerprint(account: str | None, finding) -> str:

@@ -47,6 +47,19 @@ def test_matching_survives_moved_lines_and_renamed_files(tmp_path):
     assert outcome.known == 3 and outcome.new == 0
 
 
+def test_matching_survives_reordered_opportunities(tmp_path):
+    path = tmp_path / "baseline.json"
+    baseline.write(str(path), sample_report())
+    reordered = sample_report()
+    northwind = reordered.results[0]
+    # The opportunity moved from first to third place: its findings' paths change index.
+    reordered.results[0] = replace(northwind, findings=[
+        replace(f, path=f.path.replace("opportunities[0]", "opportunities[2]")) for f in northwind.findings])
+    assert any("opportunities[2]" in f.path for f in reordered.results[0].findings)
+    filtered, outcome = baseline.apply(reordered, baseline.load(str(path)))
+    assert outcome.known == 3 and outcome.new == 0
+
+
 def test_a_new_subject_or_rule_is_new_and_fixed_ones_are_counted(tmp_path):
     path = tmp_path / "baseline.json"
     baseline.write(str(path), sample_report())
