@@ -23,8 +23,8 @@ one directory `.ssm.toml` wins); nothing is merged. `--config FILE` names the fi
     "accounts/archive/**" = ["ALL"]
     "accounts/new-*.yaml" = ["SSM-PLAN-001"]
 
-    [tool.ssm.salesforce]                  # passed untouched to `ssm import salesforce`
-    instance = "https://example.my.salesforce.com"
+    [tool.ssm.salesforce.roles]            # read by `ssm import salesforce`
+    Champion = "sponsor"
 
 Selectors: `ALL`; a rule ID (`SSM-BDU-001`); an ID prefix (`SSM-BDU`, `SSM-B`); a guidance
 ID (`G60`: every rule enforcing it). When a rule matches both `select` and `ignore` (or two

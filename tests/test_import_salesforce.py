@@ -277,6 +277,25 @@ def test_mapping_can_live_in_pyproject(tmp_path):
     assert sf.load_mapping_file(pyproject).role("Champion") == (True, "sponsor")
 
 
+def test_mapping_is_read_from_the_configuration_ssm_check_uses(runner, tmp_path, monkeypatch):
+    directory = small_export(tmp_path / "e", stages=["Discovery"], roles=[(1, 1, "Champion")])
+    project = tmp_path / "project"
+    project.mkdir()
+    (project / ".ssm.toml").write_text('[salesforce.roles]\nChampion = "sponsor"\n\n'
+                                       '[salesforce.stages]\nDiscovery = "validated"\n')
+    monkeypatch.chdir(project)
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    (opportunity,) = plan_data(out / "acme-corp.yaml")["opportunities"]
+    assert opportunity["stage"] == "validated"
+    assert opportunity["buying_unit"] == {"sponsor": ["first1-last1"]}
+
+    (project / ".ssm.toml").write_text('[salesforce.roles]\nChampion = "hero"\n')
+    bad = invoke(runner, directory, tmp_path / "other")
+    assert bad.exit_code == 2 and ".ssm.toml" in bad.stderr and "hero" in bad.stderr
+
+
 @pytest.mark.parametrize("content, message", [
     ('[salesforce.roles]\nChampion = "hero"\n', "unknown plan role"),
     ("[salesforce\n", "not valid TOML"),

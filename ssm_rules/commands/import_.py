@@ -79,7 +79,8 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     from Salesforce are reported, not deleted.
 
     \b
-    Default mappings (override with --mapping):
+    Default mappings (override with --mapping, or [tool.ssm.salesforce.roles] and
+    [tool.ssm.salesforce.stages] in the configuration that `ssm check` finds):
       roles:  Decision Maker, Economic Decision Maker -> key_decision_leader;
               Economic Buyer -> approver; Executive Sponsor -> sponsor;
               Evaluator, Technical Buyer -> evaluator; Influencer -> influencer;
@@ -102,7 +103,7 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     from ssm_rules.importers import salesforce as sf
 
     files = _export_files(from_dir, accounts, contacts, opportunities, contact_roles, users)
-    mapping = sf.load_mapping_file(mapping_file) if mapping_file else sf.SalesforceMapping()
+    mapping = sf.load_mapping_file(mapping_file) if mapping_file else _mapping_from_configuration(sf)
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out_dir}: not a directory")
@@ -222,3 +223,14 @@ def _summary(result, problems, invalid, out_dir: str, dry_run: bool) -> None:
         echo(f"Next: `ssm check {out_dir}` shows what to fill in first.")
     if dry_run:
         echo("Dry run: nothing was written.")
+
+
+def _mapping_from_configuration(sf):
+    """The `salesforce` table of the nearest `[tool.ssm]` / `.ssm.toml`, merged over the defaults."""
+    from ssm_rules import config
+
+    configuration = config.load()
+    if not configuration.salesforce:
+        return sf.SalesforceMapping()
+    source = f"{configuration.path}: [tool.ssm.salesforce]" if configuration.path else "[tool.ssm.salesforce]"
+    return sf.parse_mapping_overrides(dict(configuration.salesforce), source)
