@@ -13,7 +13,14 @@ from datetime import date
 
 import click
 
-from ssm_rules.commands.common import as_of_option, exit_on_usage_error, paths_argument, rule_pack_options
+from ssm_rules.commands.common import (
+    as_of_option,
+    cache_options,
+    exit_on_usage_error,
+    open_cache,
+    paths_argument,
+    rule_pack_options,
+)
 from ssm_rules.errors import UsageError
 from ssm_rules.formats import FORMATS, render
 from ssm_rules.report import SEVERITIES, Report
@@ -35,6 +42,7 @@ STDIN = "-"
               help="Colour the text format. Default: on a terminal only, and never when NO_COLOR is set.")
 @as_of_option
 @rule_pack_options
+@cache_options
 @click.option("--fail-on", type=click.Choice(FAIL_ON), default=None,
               help="Exit 1 when a finding of this severity or worse is found; with `never`, findings "
                    "never fail (an invalid plan still does). Default: `fail-on` of the configuration, "
@@ -53,14 +61,14 @@ STDIN = "-"
 def check(paths: tuple[str, ...], output_format: str, output_file: str | None, color: bool | None, as_of: date,
           rule_dirs: tuple[str, ...], no_builtin: bool, fail_on: str | None, config_file: str | None,
           isolated: bool, baseline_file: str | None, write_baseline_file: str | None,
-          stdin_filename: str | None) -> None:
+          stdin_filename: str | None, cache_dir: str | None, no_cache: bool) -> None:
     """Check plans against the SSM rules and print findings with next actions.
 
     PATHS are plan files or directories (searched recursively for *.yaml, *.yml, *.json),
     or `-` for one plan on standard input. Each plan is validated first; an invalid plan is
     reported with its errors and the others are still checked. Findings can be suppressed in
     the plan with a `# ssm: ignore[RULE] reason` comment, and selected, re-graded and
-    configured in `[tool.ssm]` of pyproject.toml or in .ssm.toml (see docs/ci.md).
+    configured in `[tool.ssm]` of pyproject.toml or in .ssm.toml (see the README).
 
     \b
     Examples:
@@ -77,21 +85,22 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     from ssm_rules import baseline, config, suppressions
     from ssm_rules.atomic import write_text_atomic
     from ssm_rules.discovery import plan_files
+    from ssm_rules.cache import load_packs
     from ssm_rules.pipeline import Checker
-    from ssm_rules.rulepack import load_packs
 
     if baseline_file and write_baseline_file:
         raise UsageError("--baseline and --write-baseline cannot be used together")
     settings = config.load(config_file, isolated=isolated)
     fail_on = fail_on or settings.fail_on
 
-    packs = load_packs([*settings.packs, *rule_dirs], settings.builtin and not no_builtin)
+    cache = open_cache(cache_dir, no_cache)
+    packs = load_packs(cache, [*settings.packs, *rule_dirs], settings.builtin and not no_builtin)
     known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
     known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
     declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
     declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
     settings.check_against(known_rules, declared)
-    checker = Checker(packs=packs, settings=dict(settings.settings))
+    checker = Checker(packs=packs, settings=dict(settings.settings), cache=cache)
 
     stdin_text: bytes | None = None
     if STDIN in paths:
