@@ -207,3 +207,15 @@ def test_rules_command_reports_a_broken_pack(runner, tmp_path):
     result = runner.invoke(main, ["rules", "--rules", str(tmp_path)])
     assert result.exit_code == 2
     assert "r.yaml:3:" in result.output and "severity" in result.output
+
+
+def test_the_rule_reference_page_is_up_to_date():
+    """docs/rules.md is what SARIF's helpUri links to: regenerate it when a rule changes."""
+    from click.testing import CliRunner
+
+    from ssm_rules.cli import main
+
+    generated = CliRunner().invoke(main, ["rules", "--format", "markdown"])
+    assert generated.exit_code == 0
+    committed = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
+    assert generated.output == committed, "run: ssm rules --format markdown > docs/rules.md"
