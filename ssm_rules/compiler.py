@@ -441,24 +441,34 @@ def _alias(name: str) -> str:
 
 
 def _python_check(patterns: list[tuple[int, Pattern]], rule: Rule, settings: Mapping[str, Any]) -> Check:
-    bound_before = {index: [p.name for p in rule.when[:index] if not p.negated]
+    bound_before = {index: tuple(p.name for p in rule.when[:index] if not p.negated)
                     for index, _ in patterns}
+    return _PythonCheck(tuple(patterns), bound_before, dict(settings))
 
-    def check(bindings: Mapping[str, Mapping[str, Any]],
-              facts_by_kind: Mapping[str, Sequence[Mapping[str, Any]]]) -> bool:
-        for index, pattern in patterns:
+
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity, like the closure it replaces
+class _PythonCheck:
+    """The patterns (or parts of them) of one rule that Python decides. A class rather than a
+    closure so that compiled rules can be pickled (ssm_rules.cache keeps them between runs)."""
+
+    patterns: tuple[tuple[int, Pattern], ...]
+    bound_before: Mapping[int, tuple[str, ...]]  # pattern index -> names bound before it
+    settings: Mapping[str, Any]
+
+    def __call__(self, bindings: Mapping[str, Mapping[str, Any]],
+                 facts_by_kind: Mapping[str, Sequence[Mapping[str, Any]]]) -> bool:
+        settings = self.settings
+        for index, pattern in self.patterns:
             if not pattern.negated:
                 if not pattern_holds(pattern, bindings[pattern.name], bindings, settings):
                     return False
                 continue
             # Like the engine, a negation never counts a fact already bound in the match.
-            taken = {id(bindings[name]) for name in bound_before[index]}
+            taken = {id(bindings[name]) for name in self.bound_before[index]}
             for fact in facts_by_kind.get(pattern.kind, ()):
                 if id(fact) not in taken and pattern_holds(pattern, fact, bindings, settings):
                     return False
         return True
-
-    return check
 
 
 def pattern_holds(pattern: Pattern, fact: Mapping[str, Any], bindings: Mapping[str, Mapping[str, Any]],

@@ -46,19 +46,46 @@ class LoadedPlan:
     document: Any = None
     plan: Any = None  # ssm_rules.model.Plan when valid
     problems: list[PlanProblem] = field(default_factory=list)
+    key: str | None = None  # the cache key of the file's content, when a cache is used
 
 
-def load_plan(file: str, raw: bytes | None = None) -> LoadedPlan:
-    """Read and validate one plan file (or `raw` bytes named `file`, e.g. from stdin)."""
-    from ssm_rules import loader, model
+def load_plan(file: str, raw: bytes | None = None, cache: Any = None) -> LoadedPlan:
+    """Read and validate one plan file (or `raw` bytes named `file`, e.g. from stdin).
+
+    With a `cache` (ssm_rules.cache.Cache), a file whose bytes were loaded before is not
+    parsed or validated again: what it came to does not depend on anything else.
+    """
+    from ssm_rules import loader
 
     loaded = LoadedPlan(file)
+    if cache is None:
+        _load_and_validate(loaded, raw)
+        return loaded
+    from ssm_rules.cache import plan_key
+
     try:
-        loaded.document = loader.load_path(file) if raw is None else loader.load_bytes(raw, file)
+        raw = loader.read_path(file) if raw is None else raw
+    except PlanError as error:  # missing, unreadable, too big: nothing to cache
+        loaded.problems = error.problems
+        return loaded
+    loaded.key = plan_key(raw, file)
+    entry = cache.get("plan", loaded.key)
+    if isinstance(entry, tuple) and len(entry) == 3:
+        loaded.document, loaded.plan, loaded.problems = entry
+        return loaded
+    _load_and_validate(loaded, raw)
+    cache.put("plan", loaded.key, (loaded.document, loaded.plan, loaded.problems))
+    return loaded
+
+
+def _load_and_validate(loaded: LoadedPlan, raw: bytes | None) -> None:
+    from ssm_rules import loader, model
+
+    try:
+        loaded.document = loader.load_path(loaded.file) if raw is None else loader.load_bytes(raw, loaded.file)
         loaded.plan = model.validate(loaded.document)
     except PlanError as error:
         loaded.problems = error.problems
-    return loaded
 
 
 def account_id_of(loaded: LoadedPlan) -> str | None:
@@ -84,19 +111,21 @@ class Checker:
     """
 
     def __init__(self, *, rule_dirs=(), include_builtin: bool = True, packs=None,
-                 settings: dict | None = None, severity: dict | None = None, selected=None):
-        from ssm_rules.compiler import compile_packs
+                 settings: dict | None = None, severity: dict | None = None, selected=None, cache=None):
+        """`cache` (an ssm_rules.cache.Cache, or None for none) keeps loaded packs, compiled
+        rules, validated plans and results between runs."""
+        from ssm_rules import cache as caching
         from ssm_rules.engine import RuleEngine
-        from ssm_rules.rulepack import load_packs
 
-        self.packs = list(packs) if packs is not None else load_packs(list(rule_dirs), include_builtin)
-        self.compiled = compile_packs(self.packs, settings=settings, severity_overrides=severity, selected=selected)
+        self.cache = cache
+        self.packs = list(packs) if packs is not None else caching.load_packs(cache, rule_dirs, include_builtin)
+        self.compiled, self._rules_key = caching.compile_packs(cache, self.packs, settings, severity, selected)
         self.engine = RuleEngine(self.compiled)
         self.rules = {rule_id: compiled.rule for rule_id, compiled in self.compiled.rules.items()
                       if compiled.rule.has_finding}
 
     def check_file(self, file: str, as_of: date, raw: bytes | None = None) -> PlanResult:
-        return self.check_loaded(load_plan(file, raw), as_of)
+        return self.check_loaded(load_plan(file, raw, self.cache), as_of)
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
         """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
@@ -111,6 +140,17 @@ class Checker:
         result = validation_result(loaded)
         if loaded.plan is None:
             return result
+        # Same file content, rules, as-of date and name: the same findings (ssm_rules.cache).
+        key = None
+        if loaded.key is not None and self._rules_key is not None:
+            from ssm_rules.cache import digest
+
+            key = digest("result", loaded.key, self._rules_key, as_of.isoformat(), loaded.file)
+            cached = self.cache.get("result", key)
+            if isinstance(cached, tuple) and len(cached) == 2:
+                result.findings, result.outcome = cached
+                result.account_owner = loaded.plan.account.owner
+                return result
         facts = plan_facts(loaded.plan, as_of)
         engine_result = self.engine.run(facts)
         if engine_result.errors:
@@ -120,4 +160,6 @@ class Checker:
         result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
         result.outcome = outcome(self.packs, engine_result.derived)
         result.account_owner = loaded.plan.account.owner
+        if key is not None:
+            self.cache.put("result", key, (result.findings, result.outcome))
         return result

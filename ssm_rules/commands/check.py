@@ -82,8 +82,8 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     Exit codes: 0 nothing at or above --fail-on was found and every plan is valid;
     1 otherwise; 2 usage error, missing path, bad configuration or rule pack.
     """
-    from ssm_rules import baseline, config, suppressions
-    from ssm_rules.atomic import write_text_atomic
+    # Only what every run needs: the baseline and atomic output are imported when asked for.
+    from ssm_rules import config, suppressions
     from ssm_rules.discovery import plan_files
     from ssm_rules.cache import load_packs
     from ssm_rules.pipeline import Checker
@@ -118,6 +118,8 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
                                                                      text=stdin_text))
                for result in results]
     report = Report(as_of=as_of, results=results, rules=checker.rules)
+    if write_baseline_file or baseline_file:
+        from ssm_rules import baseline
     if write_baseline_file:
         count = baseline.write(write_baseline_file, report)
         click.echo(f"ssm: recorded {count} finding{'s' if count != 1 else ''} in baseline {write_baseline_file}",
@@ -137,6 +139,8 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     options = {"color": color} if output_format == "text" else {"fail_on": fail_on}
     text = render(report, output_format, **options)
     if output_file:
+        from ssm_rules.atomic import write_text_atomic
+
         try:
             write_text_atomic(output_file, text)
         except OSError as error:

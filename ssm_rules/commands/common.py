@@ -63,3 +63,21 @@ def rule_pack_options(command: Callable) -> Callable:
                            type=click.Path(file_okay=False),
                            help="Add a rule pack directory (repeatable). See docs/rule-language.md.")(command)
     return command
+
+
+def cache_options(command: Callable) -> Callable:
+    """--no-cache and --cache-dir: the cache of validated plans, compiled rules and results."""
+    command = click.option("--no-cache", is_flag=True,
+                           help="Neither read nor write the cache (see --cache-dir).")(command)
+    command = click.option("--cache-dir", metavar="DIR", type=click.Path(file_okay=False),
+                           help="Keep the cache of parsed and validated plans, compiled rules and results in DIR "
+                                "(default: $SSM_CACHE_DIR, else .ssm_cache in the current directory). Entries are "
+                                "keyed by content: a changed plan, rule or ssm version is never served from it. "
+                                "Delete it at any time.")(command)
+    return command
+
+
+def open_cache(cache_dir: str | None, no_cache: bool):
+    from ssm_rules.cache import open_cache as open_
+
+    return open_(cache_dir, enabled=not no_cache)
