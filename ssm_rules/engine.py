@@ -65,7 +65,7 @@ def _unavailable_message(exc: ImportError) -> str:
     if "PyEval_CallObject" in cause:
         return (f"the rule engine durable-rules cannot load ({cause}): it was built for a Python "
                 f"older than 3.13. Rebuild it: CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject "
-                f"pip install --force-reinstall --no-binary durable-rules durable-rules "
+                f"pip install --no-cache-dir --force-reinstall --no-binary durable-rules durable-rules "
                 f"(or run ssm with Python 3.11 or 3.12)")
     return (f"the rule engine durable-rules cannot load ({cause}); install it with "
             f"`pip install durable-rules==2.0.28` (it builds from source: it needs a C compiler), "
