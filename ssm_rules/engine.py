@@ -63,8 +63,8 @@ def _durable():
 def _unavailable_message(exc: ImportError) -> str:
     cause = str(exc) or type(exc).__name__
     if "PyEval_CallObject" in cause:
-        return (f"the rule engine durable-rules cannot load ({cause}): it was built for a Python "
-                f"older than 3.13. Rebuild it: CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject "
+        return (f"the rule engine durable-rules cannot load ({cause}): its C core calls "
+                f"PyEval_CallObject, which Python 3.13 removed. Rebuild it: CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject "
                 f"pip install --no-cache-dir --force-reinstall --no-binary durable-rules durable-rules "
                 f"(or run ssm with Python 3.11 or 3.12)")
     return (f"the rule engine durable-rules cannot load ({cause}); install it with "
