@@ -87,7 +87,7 @@ def test_the_ci_snippets_in_the_docs_are_consistent():
     """The snippets teams copy: valid YAML, the files they write are the files they upload."""
     import re
 
-    text = (ROOT / "docs" / "ci.md").read_text(encoding="utf-8")
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = {}
     for block in re.findall(r"```yaml\n(.*?)```", text, re.S):
         first = block.splitlines()[0]

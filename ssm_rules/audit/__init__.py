@@ -1,0 +1,58 @@
+"""The nightly portfolio audit: check every plan in parallel, keep history, write reports.
+
+    runner   plans -> AuditedPlan results, in worker processes (one Checker per process)
+    history  SQLite: runs, plans and findings per run; what is new, resolved, open since when
+    report   results + history -> view model -> index.html, summary.md, audit.json
+    files    writes the report directory as one unit (old or new, never half)
+
+`run_audit` wires them; `ssm audit` (commands/audit.py) is its command line.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Callable
+
+
+@dataclass
+class AuditOutcome:
+    """What `run_audit` did: the results, the history delta (None without history), the files."""
+
+    as_of: date
+    plans: list  # list[runner.AuditedPlan], in file order
+    delta: object | None  # history.RunDelta
+    written: list[Path] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db: str | Path | None = None,
+              jobs: int | None = None, checker_options: dict | None = None,
+              on_progress: Callable[[int, int], None] | None = None) -> AuditOutcome:
+    """Check `files`, record the run in `history_db` (when given), write the reports into `out_dir`.
+
+    The order is: check everything (nothing is written yet); then, in one history transaction,
+    record the run and render the reports; commit; then swap the report directory into place.
+    A crash while checking or rendering leaves both the history and the old report untouched.
+    """
+    from ssm_rules.audit import files as report_files
+    from ssm_rules.audit import report, runner
+
+    out = Path(out_dir)
+    report_files.check_target(out)  # refuse a bad --out before spending minutes checking
+    plans, rules = runner.check_plans(files, as_of, jobs=jobs, checker_options=checker_options,
+                                      on_progress=on_progress)
+    generated_at = datetime.now().astimezone()
+    if history_db is None:
+        view = report.build_view(as_of, plans, rules, generated_at=generated_at)
+        rendered = report.render_all(view, as_of, plans)
+        delta = None
+    else:
+        from ssm_rules.audit.history import History
+
+        with History(history_db) as history, history.recording(as_of, plans) as delta:
+            view = report.build_view(as_of, plans, rules, delta=delta, generated_at=generated_at)
+            rendered = report.render_all(view, as_of, plans, delta=delta)
+    written = report_files.replace_directory(out, rendered)
+    return AuditOutcome(as_of=as_of, plans=plans, delta=delta, written=written, summary=view["summary"])

@@ -1,0 +1,130 @@
+"""Write the report directory as one unit: readers see the old report or the new one, whole.
+
+`ssm_rules.atomic.write_text_atomic` makes one file atomic; a report is three files that must
+agree with each other, so the whole directory is swapped instead. Every file is written and
+fsynced into a temporary directory beside REPORT_DIR (same file system), which then takes
+REPORT_DIR's place: on Linux with one atomic `renameat2(RENAME_EXCHANGE)`; elsewhere with two
+renames (between which, for a moment, there is no REPORT_DIR at all, but never a half one).
+
+REPORT_DIR is replaced whole, so the audit refuses to write into a directory that it did not
+create (it leaves a marker file in its reports): `--out ~` must not wipe a home directory.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from ssm_rules.errors import UsageError
+
+MARKER = ".ssm-audit-report"
+_STALE_SECONDS = 3600  # temporary directories left by a crash are removed after an hour
+
+
+def check_target(target: Path) -> None:
+    """Refuse a REPORT_DIR that is a file, or a directory of something other than our reports."""
+    if target.is_symlink() or (target.exists() and not target.is_dir()):
+        raise UsageError(f"{target}: exists and is not a directory")
+    if target.is_dir() and not (target / MARKER).exists() and any(target.iterdir()):
+        raise UsageError(f"{target}: exists and is not an ssm audit report (it has no {MARKER} file); "
+                         "it would be replaced whole, so choose another --out or empty it first")
+    parent = target.absolute().parent
+    if not parent.is_dir():
+        raise UsageError(f"{parent}: no such directory (for --out {target})")
+
+
+def replace_directory(target: str | Path, files: dict[str, str]) -> list[Path]:
+    """Make `target` a directory holding exactly `files` (name -> text), atomically.
+
+    Returns the paths written. Raises UsageError for a target that is not ours (see
+    `check_target`); OSError when the parent cannot be written. A failure at any point
+    leaves the old directory as it was and no temporary directory behind.
+    """
+    target = Path(target)
+    check_target(target)
+    parent = target.absolute().parent
+    _remove_stale(parent, target.name)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+    try:
+        for name, text in files.items():
+            _write(staging / name, text)
+        _write(staging / MARKER, "Written by `ssm audit`; this directory is replaced whole by the next run.\n")
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is meant to be read
+        _fsync(staging)
+        if target.exists():
+            if _exchange(staging, target):
+                shutil.rmtree(staging)  # now the old report
+            else:
+                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old.tmp", dir=parent))
+                os.rename(target, old / "report")
+                os.rename(staging, target)
+                shutil.rmtree(old)
+        else:
+            os.rename(staging, target)
+        _fsync(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return [target / name for name in files]
+
+
+def _write(path: Path, text: str) -> None:
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        stream.write(text)
+        stream.flush()
+        os.fsync(stream.fileno())
+    os.chmod(path, 0o666 & ~_umask())
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux renameat2 RENAME_EXCHANGE); False where unsupported."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    renameat2.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    at_fdcwd, rename_exchange = -100, 2
+    if renameat2(at_fdcwd, os.fsencode(first), at_fdcwd, os.fsencode(second), rename_exchange) == 0:
+        return True
+    error = ctypes.get_errno()
+    if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot; fall back
+        return False
+    raise OSError(error, os.strerror(error), str(second))
+
+
+def _fsync(directory: Path) -> None:
+    try:
+        descriptor = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(descriptor)
+    except OSError:
+        pass
+    finally:
+        os.close(descriptor)
+
+
+def _remove_stale(parent: Path, name: str) -> None:
+    """Remove temporary directories that an earlier, crashed run left beside the report."""
+    now = time.time()
+    for candidate in parent.glob(f".{name}.*.tmp"):
+        try:
+            if candidate.is_dir() and now - candidate.stat().st_mtime > _STALE_SECONDS:
+                shutil.rmtree(candidate, ignore_errors=True)
+        except OSError:
+            pass

@@ -1,0 +1,315 @@
+"""Check many plans in worker processes, in a deterministic order, with progress.
+
+The rule engine (durable-rules, a C core) holds the GIL and allows one live session per
+process, so the audit runs in processes, not threads. Each worker builds one Checker when it
+starts (compiling the rule packs is the expensive part) and then checks batches of files.
+
+What crosses the process boundary is an `AuditedPlan`: plain data in the output contract's
+shape, never engine objects. The result list is in the order of the input files, however the
+workers finish. One bad plan never stops the audit: a plan the checker rejects carries its
+errors; a plan that crashes the checker (an exception, or a worker process that dies) is
+reported as an invalid plan with the reason, and every other plan is still checked.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any, Callable
+
+from ssm_rules.errors import UsageError
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@dataclass
+class AuditedPlan:
+    """One plan's result as plain data (picklable, JSON-ready): the audit's unit of work."""
+
+    file: str
+    account: str | None = None
+    account_name: str | None = None
+    account_owner: str | None = None
+    errors: list[dict] = field(default_factory=list)  # contract shape: {message, location}
+    findings: list[dict] = field(default_factory=list)  # contract shape of `ssm check --format json`
+    outcome: dict | None = None  # {"met": [...], "missing": [...]}
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+    @property
+    def key(self) -> str:
+        """The plan's identity across runs: its account ID, or its file when it names none."""
+        return self.account or self.file
+
+    def to_json(self) -> dict:
+        """The contract's plan object (as `PlanResult.to_json`)."""
+        result: dict[str, Any] = {"file": self.file, "account": self.account}
+        if self.errors:
+            result["errors"] = self.errors
+            result["findings"] = []
+            return result
+        if self.outcome is not None:
+            result["outcome"] = self.outcome
+        result["findings"] = self.findings
+        return result
+
+    @classmethod
+    def from_plan_result(cls, result) -> AuditedPlan:
+        """From a `pipeline.PlanResult` (in the worker, where the engine objects live)."""
+        data = getattr(getattr(result, "document", None), "data", None)
+        account = data.get("account") if isinstance(data, dict) else None
+        name = account.get("name") if isinstance(account, dict) else None
+        owner = result.account_owner
+        if owner is None and isinstance(account, dict) and isinstance(account.get("owner"), str):
+            owner = account["owner"]
+        as_json = result.to_json()
+        return cls(file=result.file, account=result.account, account_name=name if isinstance(name, str) else None,
+                   account_owner=owner, errors=as_json.get("errors", []), findings=as_json.get("findings", []),
+                   outcome=as_json.get("outcome"))
+
+    @classmethod
+    def crashed(cls, file: str, reason: str) -> AuditedPlan:
+        return cls(file=file, errors=[{"message": f"the checker failed on this plan: {reason}",
+                                       "location": {"file": file, "line": None, "column": None, "path": None}}])
+
+
+def default_jobs() -> int:
+    """All the cores this process may use."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def make_checker(options: dict):
+    """The default checker factory: a `pipeline.Checker` wired as `ssm check` wires it.
+
+    `options`: `config_file`, `isolated`, `cwd` (which configuration: `[tool.ssm]` or
+    .ssm.toml, see ssm_rules.config), `rule_dirs`, `include_builtin`. The configuration's
+    packs, settings, select/ignore, severities and per-file ignores apply, and so do the
+    plans' `# ssm: ignore[...]` suppressions, so the audit reports what `ssm check` reports.
+    Runs in each worker: a configuration cannot cross a process boundary (it is not
+    picklable), so each worker reads it again (the files are small).
+    """
+    from ssm_rules import config, suppressions
+    from ssm_rules.pipeline import Checker
+    from ssm_rules.rulepack import load_packs
+
+    settings = config.load(options.get("config_file"), isolated=bool(options.get("isolated")), cwd=options.get("cwd"))
+    packs = load_packs([*settings.packs, *options.get("rule_dirs", ())],
+                       settings.builtin and options.get("include_builtin", True))
+    known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
+    known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
+    declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
+    declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
+    settings.check_against(known_rules, declared)
+    return ConfiguredChecker(Checker(packs=packs, settings=dict(settings.settings)), settings, known_rules)
+
+
+class ConfiguredChecker:
+    """A Checker whose results pass through the plans' suppressions and the configuration."""
+
+    def __init__(self, checker, settings, known_rules):
+        from ssm_rules import suppressions
+
+        self.checker, self.settings, self.known_rules = checker, settings, known_rules
+        self.rules = dict(checker.rules)
+        for rule_id, (title, *_rest) in suppressions.META_RULES.items():
+            self.rules.setdefault(rule_id, _MetaRule(title))
+
+    def check_file(self, file: str, as_of: date):
+        from ssm_rules import suppressions
+
+        result = self.checker.check_file(file, as_of)
+        return self.settings.apply_to_result(suppressions.apply_to_result(result, known_rules=self.known_rules))
+
+
+@dataclass
+class _MetaRule:
+    title: str
+    severity: str = "warning"
+    guidance: tuple = ()
+
+
+def rule_catalog(checker) -> dict[str, dict]:
+    """Rule ID -> {title, severity, guidance}: what the report says about each rule."""
+    catalog = {}
+    for rule_id, rule in (getattr(checker, "rules", None) or {}).items():
+        catalog[rule_id] = {
+            "title": getattr(rule, "title", None) or "",
+            "severity": getattr(rule, "severity", None),
+            "guidance": list(getattr(rule, "guidance", None) or []),
+        }
+    return catalog
+
+
+# --- inside a worker process ------------------------------------------------------------------
+
+_worker: dict[str, Any] = {}
+
+
+def _init_worker(factory: Callable[[dict], Any], options: dict) -> None:
+    """Build this process's Checker; keep a failure to report it from the first task."""
+    _worker.clear()
+    try:
+        _worker["checker"] = factory(options)
+    except UsageError as error:
+        _worker["error"] = str(error)
+    except Exception as error:  # noqa: BLE001 - reported by the parent as a usage error
+        _worker["error"] = f"cannot build the checker: {type(error).__name__}: {error}"
+
+
+def _checker():
+    if "error" in _worker:
+        raise UsageError(_worker["error"])
+    return _worker["checker"]
+
+
+def _check_one(checker, file: str, as_of: date) -> AuditedPlan:
+    try:
+        return AuditedPlan.from_plan_result(checker.check_file(file, as_of))
+    except UsageError:
+        raise
+    except Exception as error:  # noqa: BLE001 - one plan's crash must not stop the audit
+        return AuditedPlan.crashed(file, f"{type(error).__name__}: {error}")
+
+
+def _check_batch(files: list[str], as_of: date) -> list[AuditedPlan]:
+    checker = _checker()
+    return [_check_one(checker, file, as_of) for file in files]
+
+
+def _catalog() -> dict[str, dict]:
+    return rule_catalog(_checker())
+
+
+# --- in the parent ----------------------------------------------------------------------------
+
+def check_plans(files: list[str], as_of: date, *, jobs: int | None = None, checker_options: dict | None = None,
+                checker_factory: Callable[[dict], Any] | None = None,
+                on_progress: Callable[[int, int], None] | None = None) -> tuple[list[AuditedPlan], dict]:
+    """Check `files`; return their results in the same order, and the rule catalog.
+
+    `jobs` worker processes (default: all cores; never more than there are files). With one
+    job the plans are checked in this process. `on_progress(done, total)` is called as plans
+    finish. `checker_factory(options)` builds the Checker in each worker (a module-level
+    function, so that it can be sent to a worker). A checker that cannot be built (a broken
+    rule pack) is a UsageError.
+    """
+    options = dict(checker_options or {})
+    checker_factory = checker_factory or make_checker
+    total = len(files)
+    jobs = max(1, min(jobs or default_jobs(), total or 1))
+    progress = on_progress or (lambda done, total: None)
+    if jobs == 1:
+        return _check_here(files, as_of, options, checker_factory, progress)
+    return _check_in_pool(files, as_of, jobs, options, checker_factory, progress)
+
+
+def _check_here(files, as_of, options, factory, progress):
+    _init_worker(factory, options)
+    try:
+        catalog = _catalog()
+        results = []
+        for done, file in enumerate(files, 1):
+            results.append(_check_one(_worker["checker"], file, as_of))
+            progress(done, len(files))
+        return results, catalog
+    finally:
+        _worker.clear()
+
+
+def _pool_context():
+    """Fresh worker processes: forked from a clean server process, not from this one.
+
+    Plain fork would copy whatever engine state this process holds (a Checker built by an
+    earlier command in the same process, the engine's threads); the engine allows one live
+    session per process and is not fork-safe, so workers start clean.
+    """
+    methods = multiprocessing.get_all_start_methods()
+    return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
+
+
+def _batches(files: list[str], jobs: int) -> list[list[str]]:
+    """Small enough batches to balance the load and move the progress bar; big enough to cut IPC."""
+    size = max(1, min(16, len(files) // (jobs * 8)))
+    return [files[start:start + size] for start in range(0, len(files), size)]
+
+
+def _check_in_pool(files, as_of, jobs, options, factory, progress):
+    """Parallel rounds; after a worker dies, find the plan that killed it one by one, then go on.
+
+    A dead worker breaks the whole pool: every unfinished batch fails. The culprit is among the
+    first unfinished batches (the pool works in order), so those are re-run in a one-worker pool,
+    one file per task: the first file that fails there is the culprit, reported as a failed plan.
+    """
+    results: dict[str, AuditedPlan] = {}
+    catalog: dict | None = None
+    queue = list(files)
+    suspects = 0  # > 0: the next round is serial, over this many files at the head of the queue
+    while queue:
+        if suspects:
+            head, queue = queue[:suspects], queue[suspects:]
+            unfinished, catalog = _round([[file] for file in head], 1, as_of, options, factory, results,
+                                         catalog, lambda: progress(len(results), len(files)), probe=True)
+            if unfinished:
+                culprit, *rest = unfinished
+                results[culprit] = AuditedPlan.crashed(culprit, "its worker process died (a crash in the rule engine?)")
+                progress(len(results), len(files))
+                queue = rest + queue
+            suspects = 0
+        else:
+            batches = _batches(queue, jobs)
+            unfinished, catalog = _round(batches, jobs, as_of, options, factory, results, catalog,
+                                         lambda: progress(len(results), len(files)))
+            queue = unfinished
+            if unfinished:
+                suspects = (jobs + 1) * len(batches[0])
+    return [results[file] for file in files], catalog or {}
+
+
+def _round(batches, workers, as_of, options, factory, results, catalog, progressed, *, probe=False):
+    """Run `batches` in a fresh pool; fill `results`; return (files not checked, in order; catalog).
+
+    With `probe` (one worker), the catalog is asked first whatever: a worker that dies before
+    answering it died building the checker, not on a plan, and the audit cannot run at all.
+    """
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_init_worker,
+                             initargs=(factory, options)) as pool:
+        catalog_future = pool.submit(_catalog) if catalog is None or probe else None
+        futures = [pool.submit(_check_batch, batch, as_of) for batch in batches]
+        if catalog_future is not None:
+            try:
+                catalog = catalog_future.result()
+            except BrokenProcessPool:
+                if probe:
+                    for future in futures:
+                        future.cancel()
+                    raise UsageError("a worker process died while building the checker "
+                                     "(the rule engine crashed before checking any plan)") from None
+                # asked again with the next pool
+        broken = False
+        for future in _as_finished(futures):
+            try:
+                for result in future.result():
+                    results[result.file] = result
+            except BrokenProcessPool:
+                broken = True
+                continue
+            progressed()
+    if not broken:
+        return [], catalog
+    return [file for batch in batches for file in batch if file not in results], catalog
+
+
+def _as_finished(futures):
+    not_done = set(futures)
+    while not_done:
+        done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
+        yield from sorted(done, key=futures.index)

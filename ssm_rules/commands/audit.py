@@ -1,0 +1,165 @@
+"""`ssm audit`: check a portfolio and write its reports; `ssm history`: list the recorded runs."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from datetime import date
+
+import click
+
+from ssm_rules.commands.common import as_of_option, exit_on_usage_error, rule_pack_options
+
+SEVERITIES = ("error", "warning", "info")
+
+
+@click.command()
+@click.argument("directory", metavar="DIR")
+@click.option("--out", "out_dir", required=True, metavar="REPORT_DIR",
+              help="Directory to write index.html, summary.md and audit.json into. It is replaced whole "
+                   "(atomically), so it must be new, empty, or an earlier audit report.")
+@click.option("--history", "history_db", metavar="DB",
+              help="SQLite file that keeps every run (created on first use): the report then shows what is "
+                   "new, what was resolved, how long findings have been open, and the trend.")
+@as_of_option
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
+              help="Worker processes checking plans in parallel. Default: all cores.")
+@rule_pack_options
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+              help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
+                   "instead of looking for one from the current directory upward.")
+@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="never", show_default=True,
+              help="Exit 1 when a finding of this severity or worse is open, or a plan is invalid. "
+                   "By default the audit exits 0 whenever it ran: findings are its output, not its failure.")
+@exit_on_usage_error
+def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, jobs: int | None,
+          rule_dirs: tuple[str, ...], no_builtin: bool, config_file: str | None, isolated: bool,
+          fail_on: str) -> None:
+    """Audit every plan under DIR and write the portfolio's reports into REPORT_DIR.
+
+    Plans are checked in parallel worker processes; one bad plan never stops the audit (it is
+    listed with its errors). The reports:
+
+    \b
+      index.html   one self-contained page: the portfolio at a glance, charts, what changed,
+                   each owner's action list, each account's findings and next actions
+      summary.md   a short digest for a chat message or an email
+      audit.json   every plan's result in the shape of `ssm check --format json`
+                   (with --history: first_seen on each finding, and a `history` block)
+
+    \b
+    Examples:
+      ssm audit plans/ --out report/
+      ssm audit plans/ --out /srv/www/ssm --history ssm-history.sqlite --jobs 4
+
+    \b
+    Exit codes: 0 the audit ran (whatever it found, unless --fail-on says otherwise);
+    1 --fail-on was met; 2 usage error, missing DIR, no plans under it, a bad rule pack,
+    an unusable REPORT_DIR or history database.
+    """
+    from ssm_rules.audit import run_audit
+    from ssm_rules.discovery import plan_files
+    from ssm_rules.errors import UsageError
+
+    report_dir = os.path.abspath(out_dir)
+    # The report's own audit.json is not a plan, when REPORT_DIR lies under DIR.
+    files = [file for file in plan_files([directory])
+             if not os.path.abspath(file).startswith(report_dir + os.sep)]
+    if not files:
+        raise UsageError(f"{directory}: no plan files (*.yaml, *.yml, *.json) found")
+    # The configuration ([tool.ssm] or .ssm.toml) and suppressions apply as in `ssm check`; each
+    # worker reads them (runner.make_checker). Its `fail-on` does not: findings are the audit's
+    # output, so only --fail-on makes the audit fail.
+    checker_options = {"rule_dirs": rule_dirs, "include_builtin": not no_builtin, "config_file": config_file,
+                       "isolated": isolated, "cwd": os.getcwd()}
+    with _progress_bar(len(files)) as on_progress:
+        outcome = run_audit(files, out_dir, as_of, history_db=history_db, jobs=jobs,
+                            checker_options=checker_options, on_progress=on_progress)
+    click.echo(_summary_line(outcome))
+    click.echo("Report: " + ", ".join(str(path) for path in outcome.written))
+    sys.exit(_exit_status(outcome, fail_on))
+
+
+class _progress_bar:
+    """A progress bar on stderr when stderr is a terminal; otherwise nothing at all."""
+
+    def __init__(self, total: int):
+        self.total = total
+        self.bar = None
+
+    def __enter__(self):
+        if sys.stderr.isatty() and self.total > 1:
+            self.bar = click.progressbar(length=self.total, label="Checking plans", file=sys.stderr,
+                                         show_pos=True, show_eta=True, width=30)
+            self.bar.__enter__()
+            self.done = 0
+            return self.update
+        return None
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
+
+
+def _summary_line(outcome) -> str:
+    summary, plans = outcome.summary, outcome.summary["plans"]
+    text = (f"Audited {plans} plan{'s' if plans != 1 else ''} as of {outcome.as_of.isoformat()}: "
+            f"{summary['invalid']} invalid, {summary['error']} error{'s' if summary['error'] != 1 else ''}, "
+            f"{summary['warning']} warning{'s' if summary['warning'] != 1 else ''}, {summary['info']} info")
+    delta = outcome.delta
+    if delta is not None:
+        if delta.previous_run:
+            text += f"; since {delta.previous_run.isoformat()}: {len(delta.new)} new, {len(delta.resolved)} resolved"
+        else:
+            text += "; first recorded run"
+    return text + "."
+
+
+def _exit_status(outcome, fail_on: str) -> int:
+    if fail_on == "never":
+        return 0
+    if outcome.summary["invalid"]:
+        return 1
+    failing = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
+    return 1 if any(outcome.summary[severity] for severity in failing) else 0
+
+
+@click.command()
+@click.option("--db", "db", required=True, metavar="FILE", help="The history database written by `ssm audit --history`.")
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
+              help="text: a table, one run a line; json: {\"version\": 1, \"runs\": [...]}.")
+@exit_on_usage_error
+def history(db: str, output_format: str) -> None:
+    """List the audit runs kept in a history database, oldest first.
+
+    For each run: the as-of date, the plans checked (and how many were invalid), the open
+    findings by severity, and how many findings were new and resolved since the run before.
+
+    \b
+    Exit codes: 0 listed; 2 the database does not exist or is not an ssm history database.
+    """
+    from ssm_rules.audit.history import History
+
+    with History(db, create=False) as database:
+        runs = database.runs()
+    if output_format == "json":
+        click.echo(json.dumps({"version": 1, "runs": runs}, indent=2))
+        return
+    if not runs:
+        click.echo("No runs recorded yet.")
+        return
+    columns = ("as_of", "plans", "invalid", "error", "warning", "info", "new", "resolved")
+    headers = ("as of", "plans", "invalid", "error", "warning", "info", "new", "resolved")
+    rows = [[str(run[column]) if not (column in ("new", "resolved") and run["previous_run"] is None) else "-"
+             for column in columns] for run in runs]
+    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    click.echo("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
+    for row in rows:
+        click.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))

@@ -1,0 +1,233 @@
+"""The audit history (SQLite): new, resolved, first seen, same-date re-runs, crash safety."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import date
+
+import pytest
+
+from ssm_rules import baseline
+from ssm_rules.audit.history import SCHEMA_VERSION, History, fingerprint
+from ssm_rules.audit.runner import AuditedPlan
+from ssm_rules.cli import main
+from ssm_rules.errors import UsageError
+
+NIGHT1, NIGHT2, NIGHT3 = date(2026, 11, 25), date(2026, 11, 26), date(2026, 11, 27)
+
+
+def finding(rule: str, subject: str = "omni", *, severity: str = "error", line: int = 10, path: str = "opportunities[0]",
+            message: str | None = None, owner: str = "jane.doe") -> dict:
+    return {"rule": rule, "severity": severity, "guidance": ["G60"], "message": message or f"{rule} on {subject}",
+            "subject": {"kind": "opportunity", "id": subject},
+            "location": {"file": "plans/x.yaml", "line": line, "column": 5, "path": path},
+            "next_action": {"text": f"Fix {rule}", "owner": owner}}
+
+
+def plan(account: str, *findings: dict, valid: bool = True) -> AuditedPlan:
+    if not valid:
+        return AuditedPlan(file=f"plans/{account}.yaml", account=account, account_owner="sam",
+                           errors=[{"message": "unknown key `ownr`", "location": {"file": f"plans/{account}.yaml",
+                                                                                  "line": 5, "column": 3, "path": "account.ownr"}}])
+    return AuditedPlan(file=f"plans/{account}.yaml", account=account, account_owner="sam", findings=list(findings),
+                       outcome={"met": ["G80"], "missing": ["G81"]})
+
+
+def record(db, as_of, plans):
+    with History(db) as history, history.recording(as_of, plans) as delta:
+        return delta
+
+
+def test_fingerprint_ignores_the_line_and_is_the_baselines():
+    acme = plan("acme")
+    assert fingerprint(acme, finding("SSM-BDU-001", line=10)) == fingerprint(acme, finding("SSM-BDU-001", line=99))
+    assert fingerprint(acme, finding("SSM-BDU-001")) != fingerprint(acme, finding("SSM-BDU-001", subject="other"))
+    assert fingerprint(acme, finding("SSM-BDU-001")) != fingerprint(plan("globex"), finding("SSM-BDU-001"))
+    assert fingerprint(acme, finding("SSM-BDU-001")) == baseline.fingerprint(
+        "acme", "SSM-BDU-001", "opportunity", "omni", "opportunities[0]")
+
+
+def test_first_run_everything_is_new(tmp_path):
+    delta = record(tmp_path / "h.db", NIGHT1, [plan("acme", finding("SSM-BDU-001")), plan("globex")])
+    assert delta.previous_run is None
+    assert delta.to_json() == {"previous_run": None, "new": 1, "resolved": 0, "newly_invalid": 0, "repaired": 0,
+                               "runs": 1}
+    assert delta.first_seen == {("plans/acme.yaml", 0): NIGHT1}
+
+
+def test_two_nights_one_plan_fixed_one_plan_broken(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"), finding("SSM-REL-002", severity="warning")),
+                        plan("globex")])
+    # Night 2: acme fixed its error (the warning stays, on another line); globex got a new error.
+    delta = record(db, NIGHT2, [plan("acme", finding("SSM-REL-002", severity="warning", line=40)),
+                                plan("globex", finding("SSM-BDU-003", subject="cloud"))])
+    assert delta.previous_run == NIGHT1
+    assert delta.to_json()["new"] == 1 and delta.to_json()["resolved"] == 1
+    assert delta.new == [{"file": "plans/globex.yaml", "index": 0}]
+    [resolved] = delta.resolved
+    assert (resolved["account"], resolved["rule"], resolved["days_open"]) == ("acme", "SSM-BDU-001", 1)
+    assert resolved["first_seen"] == NIGHT1
+    assert delta.first_seen[("plans/acme.yaml", 0)] == NIGHT1  # still open since night 1
+    assert delta.first_seen[("plans/globex.yaml", 0)] == NIGHT2
+    with History(db) as history:
+        runs = history.runs()
+    assert [(r["as_of"], r["error"], r["warning"], r["new"], r["resolved"]) for r in runs] == [
+        ("2026-11-25", 1, 1, 2, 0), ("2026-11-26", 1, 1, 1, 1)]
+
+
+def test_an_invalid_plan_resolves_nothing_and_keeps_its_findings_age(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    delta = record(db, NIGHT2, [plan("acme", valid=False)])
+    assert delta.resolved == [] and delta.new == []
+    assert delta.invalid_since == {"plans/acme.yaml": NIGHT2}
+    assert delta.to_json()["newly_invalid"] == 1
+    delta = record(db, NIGHT3, [plan("acme", finding("SSM-BDU-001"))])
+    assert delta.new == [] and delta.resolved == []
+    assert delta.first_seen[("plans/acme.yaml", 0)] == NIGHT1  # not new: the plan was only unreadable
+    assert delta.repaired == ["acme"]
+
+
+def test_an_invalid_streak_counts_from_its_first_night(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", valid=False)])
+    delta = record(db, NIGHT2, [plan("acme", valid=False)])
+    assert delta.invalid_since == {"plans/acme.yaml": NIGHT1}
+    assert delta.to_json()["newly_invalid"] == 0
+
+
+def test_a_rerun_for_the_same_date_replaces_the_run(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001")), plan("globex", finding("SSM-BDU-002"))])
+    delta = record(db, NIGHT2, [plan("acme"), plan("globex", finding("SSM-BDU-002"))])
+    with History(db) as history:
+        runs = history.runs()
+    assert [run["as_of"] for run in runs] == ["2026-11-25", "2026-11-26"]
+    assert (runs[1]["error"], runs[1]["new"], runs[1]["resolved"]) == (1, 1, 1)
+    assert delta.previous_run == NIGHT1  # compared with the night before, not with the replaced run
+    rows = sqlite3.connect(db).execute("SELECT count(*) FROM findings f JOIN runs r ON r.id = f.run_id "
+                                       "WHERE r.as_of = '2026-11-26'").fetchone()
+    assert rows == (1,)  # the replaced run's findings are gone with it
+
+
+def test_a_run_for_an_earlier_date_updates_the_later_runs(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    record(db, NIGHT3, [plan("acme", finding("SSM-BDU-001"))])
+    record(db, NIGHT2, [plan("acme")])  # recorded late: the finding was gone on night 2
+    with History(db) as history:
+        runs = history.runs()
+    assert [(r["as_of"], r["new"], r["resolved"], r["previous_run"]) for r in runs] == [
+        ("2026-11-25", 1, 0, None), ("2026-11-26", 0, 1, "2026-11-25"), ("2026-11-27", 1, 0, "2026-11-26")]
+    first_seen = sqlite3.connect(db).execute(
+        "SELECT first_seen FROM findings f JOIN runs r ON r.id = f.run_id WHERE r.as_of = '2026-11-27'").fetchall()
+    assert first_seen == [("2026-11-27",)]
+
+
+def test_a_new_fingerprint_function_does_not_make_old_findings_new(tmp_path, monkeypatch):
+    db = tmp_path / "h.db"
+    real = baseline.fingerprint
+    monkeypatch.setattr(baseline, "fingerprint", lambda *parts: "old-" + real(*parts)[:20])
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"), finding("SSM-BDU-002"))])
+    monkeypatch.setattr(baseline, "fingerprint", real)  # a new version of ssm
+    delta = record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001"), finding("SSM-BDU-003"))])
+    assert [item["rule"] for item in delta.resolved] == ["SSM-BDU-002"]
+    assert delta.new == [{"file": "plans/acme.yaml", "index": 1}]
+    assert delta.first_seen[("plans/acme.yaml", 0)] == NIGHT1
+
+
+def test_repeated_fingerprints_in_one_plan_do_not_collide(tmp_path):
+    twice = plan("acme", finding("SSM-BDU-001", message="one"), finding("SSM-BDU-001", message="two"))
+    delta = record(tmp_path / "h.db", NIGHT1, [twice])
+    assert len(delta.new) == 2 and len(delta.first_seen) == 2
+
+
+def test_an_exception_mid_run_leaves_the_history_as_it_was(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001"))])
+    with pytest.raises(RuntimeError), History(db) as history, history.recording(NIGHT2, [plan("acme")]):
+        raise RuntimeError("the report could not be rendered")
+    with History(db) as history:
+        runs = history.runs()
+    assert [(r["as_of"], r["error"]) for r in runs] == [("2026-11-25", 1), ("2026-11-26", 1)]
+
+
+def test_a_process_killed_mid_run_leaves_the_history_as_it_was(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    before = sqlite3.connect(db).execute("SELECT * FROM runs").fetchall()
+    # The child replaces night 1 and dies (no cleanup, no rollback) before committing.
+    script = textwrap.dedent(f"""
+        import os
+        from datetime import date
+        from ssm_rules.audit.history import History
+        from ssm_rules.audit.runner import AuditedPlan
+        with History({str(db)!r}) as history, history.recording(date(2026, 11, 25), [AuditedPlan(file="x.yaml", account="x")]):
+            os._exit(9)
+    """)
+    child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert child.returncode == 9, child.stderr
+    assert sqlite3.connect(db).execute("SELECT * FROM runs").fetchall() == before
+    with History(db) as history:
+        assert [run["plans"] for run in history.runs()] == [1]
+
+
+def test_the_schema_version_is_kept_and_checked(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme")])
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+    connection = sqlite3.connect(db)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.commit()
+    connection.close()
+    with pytest.raises(UsageError, match="schema version"):
+        History(db)
+
+
+def test_other_files_are_refused(tmp_path):
+    other = tmp_path / "other.db"
+    connection = sqlite3.connect(other)
+    connection.execute("CREATE TABLE customers (id INTEGER)")
+    connection.commit()
+    connection.close()
+    with pytest.raises(UsageError, match="not an ssm history database"):
+        History(other)
+    text = tmp_path / "notes.txt"
+    text.write_text("hello, this is not SQLite at all " * 50)
+    with pytest.raises(UsageError, match="not an ssm history database"):
+        History(text)
+    with pytest.raises(UsageError, match="no such directory"):
+        History(tmp_path / "missing" / "h.db")
+
+
+def test_history_command_lists_the_runs(runner, tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"), finding("SSM-REL-002", severity="warning")),
+                        plan("globex", valid=False)])
+    record(db, NIGHT2, [plan("acme", finding("SSM-REL-002", severity="warning")), plan("globex", valid=False)])
+    result = runner.invoke(main, ["history", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0].split() == ["as", "of", "plans", "invalid", "error", "warning", "info", "new", "resolved"]
+    assert lines[1].split() == ["2026-11-25", "2", "1", "1", "1", "0", "-", "-"]
+    assert lines[2].split() == ["2026-11-26", "2", "1", "0", "1", "0", "0", "1"]
+    result = runner.invoke(main, ["history", "--db", str(db), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["version"] == 1
+    assert [(r["as_of"], r["error"], r["warning"], r["new"], r["resolved"]) for r in document["runs"]] == [
+        ("2026-11-25", 1, 1, 2, 0), ("2026-11-26", 0, 1, 0, 1)]
+
+
+def test_history_command_needs_an_existing_database(runner, tmp_path):
+    result = runner.invoke(main, ["history", "--db", str(tmp_path / "nope.db")])
+    assert result.exit_code == 2
+    assert "no such history database" in result.output
+    assert not (tmp_path / "nope.db").exists()  # listing never creates one
