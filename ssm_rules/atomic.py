@@ -35,7 +35,7 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "ut
         except OSError:
             pass
         raise
-    _fsync_directory(directory)
+    fsync_directory(directory)
 
 
 def _mode_for(target: Path) -> int:
@@ -47,7 +47,7 @@ def _mode_for(target: Path) -> int:
         return 0o666 & ~umask
 
 
-def _fsync_directory(directory: Path) -> None:
+def fsync_directory(directory: Path) -> None:
     """Make the rename itself durable (POSIX); harmless where directories cannot be opened."""
     try:
         descriptor = os.open(directory, os.O_RDONLY)

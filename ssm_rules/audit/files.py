@@ -20,6 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from ssm_rules.atomic import fsync_directory
 from ssm_rules.errors import UsageError
 
 MARKER = ".ssm-audit-report"
@@ -55,7 +56,7 @@ def replace_directory(target: str | Path, files: dict[str, str]) -> list[Path]:
             _write(staging / name, text)
         _write(staging / MARKER, "Written by `ssm audit`; this directory is replaced whole by the next run.\n")
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is meant to be read
-        _fsync(staging)
+        fsync_directory(staging)
         if target.exists():
             if _exchange(staging, target):
                 shutil.rmtree(staging)  # now the old report
@@ -66,7 +67,7 @@ def replace_directory(target: str | Path, files: dict[str, str]) -> list[Path]:
                 shutil.rmtree(old)
         else:
             os.rename(staging, target)
-        _fsync(parent)
+        fsync_directory(parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -104,19 +105,6 @@ def _exchange(first: Path, second: Path) -> bool:
     if error in (22, 38, 95):  # EINVAL, ENOSYS, EOPNOTSUPP: this file system cannot; fall back
         return False
     raise OSError(error, os.strerror(error), str(second))
-
-
-def _fsync(directory: Path) -> None:
-    try:
-        descriptor = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(descriptor)
-    except OSError:
-        pass
-    finally:
-        os.close(descriptor)
 
 
 def _remove_stale(parent: Path, name: str) -> None:
