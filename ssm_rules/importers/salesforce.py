@@ -1411,78 +1411,61 @@ class _Merge:
         return matched, vanished
 
     def merge_contacts(self) -> None:
-        from ruamel.yaml.comments import CommentedMap
-
-        records = self.account.contacts
-        if not records:
-            items = self.doc.get("contacts")
-            if isinstance(items, list):
-                self.report_vanished(self.match(items, [], self.account.seen_contacts)[1], "contact")
-            return
-        items = self.section("contacts")
-        matched, vanished = self.match(items, records, self.account.seen_contacts)
-        taken = {item.get("id") for item in items if _is_map(item) and isinstance(item.get("id"), str)}
-        for record in records:
-            item = matched.get(record.key)
-            if item is None:
-                item = CommentedMap()
-                item["id"] = unique_slug(slugify(record.name) or f"contact-{record.sf_id.lower()}", taken)
-                _set_tag(item, "id", record.sf_id)
-                what = "new"
-                self.changes.append(f"contact `{item['id']}` added ({record.name})")
-            else:
-                if not isinstance(item.get("id"), str):
-                    raise _MergeError(f"a contact ({record.name}) has no `id`")
-                what = f"contact `{item['id']}`"
-                if _tag_of(item, "id") is None:
-                    _tag_item(items, item, record.sf_id)
-                    self.changes.append(f"{what}: linked to Salesforce (sf:{record.sf_id})")
+        def refresh(item, record, what: str) -> None:
             self.set(item, "name", record.name, "Contact", what)
             if "contact.title" in self.fields:
                 self.set(item, "title", record.title, "Contact", what)
             if "contact.owner" in self.fields:
                 self.set(item, "owner", record.owner, "Contact", what)
-            if what == "new":
-                _append_block(items, item, self.separated)
             self.contact_ids[record.key] = item["id"]
             self.tracked_contacts.add(item["id"])
-        self.report_vanished(vanished, "contact")
+
+        self.merge_items("contacts", "contact", "a contact", self.account.contacts, self.account.seen_contacts,
+                         refresh)
 
     def merge_opportunities(self) -> None:
-        from ruamel.yaml.comments import CommentedMap
-
-        records = self.account.opportunities
-        if not records:
-            items = self.doc.get("opportunities")
-            if isinstance(items, list):
-                self.report_vanished(self.match(items, [], self.account.seen_opportunities)[1], "opportunity")
-            return
-        items = self.section("opportunities")
-        matched, vanished = self.match(items, records, self.account.seen_opportunities)
-        taken = {item.get("id") for item in items if _is_map(item) and isinstance(item.get("id"), str)}
-        for record in records:
-            item = matched.get(record.key)
-            if item is None:
-                item = CommentedMap()
-                item["id"] = unique_slug(slugify(record.name) or f"opportunity-{record.sf_id.lower()}", taken)
-                _set_tag(item, "id", record.sf_id)
-                what = "new"
-                self.changes.append(f"opportunity `{item['id']}` added ({record.name})")
-            else:
-                if not isinstance(item.get("id"), str):
-                    raise _MergeError(f"an opportunity ({record.name}) has no `id`")
-                what = f"opportunity `{item['id']}`"
-                if _tag_of(item, "id") is None:
-                    _tag_item(items, item, record.sf_id)
-                    self.changes.append(f"{what}: linked to Salesforce (sf:{record.sf_id})")
+        def refresh(item, record, what: str) -> None:
             self.set(item, "name", record.name, "Opportunity", what)
             if "opportunity.value" in self.fields:
                 self.set(item, "value", record.value, "Opportunity", what)
             self.set(item, "stage", record.stage, "Opportunity", what)
             self.merge_buying_unit(item, record, what)
+
+        self.merge_items("opportunities", "opportunity", "an opportunity", self.account.opportunities,
+                         self.account.seen_opportunities, refresh)
+
+    def merge_items(self, section: str, noun: str, a_noun: str, records, seen, refresh) -> None:
+        """Match the CRM's records to the plan's items (by `# sf:` tag, then name or ID), add new
+        ones at the end, let `refresh` update the fields the CRM owns, report vanished ones."""
+        from ruamel.yaml.comments import CommentedMap
+
+        if not records:
+            items = self.doc.get(section)
+            if isinstance(items, list):
+                self.report_vanished(self.match(items, [], seen)[1], noun)
+            return
+        items = self.section(section)
+        matched, vanished = self.match(items, records, seen)
+        taken = {item.get("id") for item in items if _is_map(item) and isinstance(item.get("id"), str)}
+        for record in records:
+            item = matched.get(record.key)
+            if item is None:
+                item = CommentedMap()
+                item["id"] = unique_slug(slugify(record.name) or f"{noun}-{record.sf_id.lower()}", taken)
+                _set_tag(item, "id", record.sf_id)
+                what = "new"
+                self.changes.append(f"{noun} `{item['id']}` added ({record.name})")
+            else:
+                if not isinstance(item.get("id"), str):
+                    raise _MergeError(f"{a_noun} ({record.name}) has no `id`")
+                what = f"{noun} `{item['id']}`"
+                if _tag_of(item, "id") is None:
+                    _tag_item(items, item, record.sf_id)
+                    self.changes.append(f"{what}: linked to Salesforce (sf:{record.sf_id})")
+            refresh(item, record, what)
             if what == "new":
                 _append_block(items, item, self.separated)
-        self.report_vanished(vanished, "opportunity")
+        self.report_vanished(vanished, noun)
 
     def report_vanished(self, items: list, what: str) -> None:
         for item in items:
