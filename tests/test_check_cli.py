@@ -180,3 +180,17 @@ def test_explain_reads_like_rule_documentation(runner):
         assert heading in result.output
     unknown = runner.invoke(main, ["explain", "SSM-BDU-999"])
     assert unknown.exit_code == 2
+
+
+def test_rule_authors_can_check_their_packs_examples(runner, tmp_path):
+    pack = write_pack(tmp_path / "extras", CUSTOM_PACK)
+    good = runner.invoke(main, ["rules", "--rules", str(pack), "--no-builtin", "--check-examples"])
+    assert good.exit_code == 0, good.output
+    assert good.output.strip() == "2 examples of 1 rule checked (as of 2026-06-30): 0 failed."
+
+    wrong = dict(CUSTOM_PACK)
+    wrong["big-must-win.yaml"] = CUSTOM_PACK["big-must-win.yaml"].replace("value: 500000", "value: 500")
+    pack = write_pack(tmp_path / "wrong", wrong)
+    bad = runner.invoke(main, ["rules", "--rules", str(pack), "--no-builtin", "--check-examples"])
+    assert bad.exit_code == 1
+    assert "TEAM-X-001-pass-1: fired on a pass example: Must-win 'big' is worth only 500." in bad.output

@@ -99,9 +99,12 @@ def _severity_label(rule) -> str:
               show_default=True,
               help="text: one line per rule; json: every rule with its pack, severity, title, guidance; "
                    "markdown: a reference page with every rule's documentation (docs/rules.md).")
+@click.option("--check-examples", is_flag=True,
+              help="Run every rule's fail and pass examples through the engine and report the ones "
+                   "that do not behave as they say (exit 1). For authors of rule packs.")
 @rule_pack_options
 @exit_on_usage_error
-def rules(output_format: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
+def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
     """List every rule: ID, severity, title and the guidance it enforces.
 
     Rules are listed pack by pack, in the order of the SSM guidance catalogue. A rule whose
@@ -113,9 +116,13 @@ def rules(output_format: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> N
       ssm rules
       ssm rules --format json | jq '.rules[] | select(.severity == "error") | .id'
       ssm rules --rules my-team-rules/
+      ssm rules --rules my-team-rules/ --no-builtin --check-examples
       ssm explain SSM-BDU-001
     """
     packs = _load(rule_dirs, no_builtin)
+    if check_examples:
+        _check_examples(packs)
+        return
     ordered = _rules_in_order(packs)
     if output_format == "json":
         document = {
@@ -143,6 +150,27 @@ def rules(output_format: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> N
                        + (f"  [{guidance}]" if guidance else ""))
     click.echo(f"{_count(len(ordered), 'rule')} in {_count(len(packs), 'pack')}. "
                f"`ssm explain RULE` shows one rule's documentation.")
+
+
+def _check_examples(packs) -> None:
+    import sys
+
+    from ssm_rules import examples
+    from ssm_rules.pipeline import Checker
+
+    checker = Checker(packs=packs)
+    cases = examples.cases(packs)
+    failed = 0
+    for case in cases:
+        problems = examples.problems_of(case, checker)
+        if problems:
+            failed += 1
+            for problem in problems:
+                click.echo(f"{case.rule.file}: {case.name}: {problem}")
+    rule_count = len({case.rule.id for case in cases})
+    click.echo(f"{_count(len(cases), 'example')} of {_count(rule_count, 'rule')} checked "
+               f"(as of {examples.AS_OF.isoformat()}): {failed} failed.")
+    sys.exit(1 if failed else 0)
 
 
 def rules_reference(packs, ordered) -> str:
