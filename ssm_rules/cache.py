@@ -7,14 +7,18 @@ the same answer again. Four kinds of entry, each under a SHA-256 of its inputs:
                                                                       validated Plan, or its problems
     packs     the rule pack directories: every file's path and bytes -> the loaded rule packs
     compiled  the packs' key, settings, severities, selected rules   -> the compiled rules
-    result    the plan's key, the compiled key, the as-of date and
-              the file's name                                        -> the findings and the outcome
+    result    the plan's key, the compiled key, the file's name      -> the as-of date last checked,
+                                                                      the findings and the outcome
 
 A plan entry does not depend on the as-of date, so it serves every later run until the file
-changes; a result entry serves re-runs on the same day (pre-commit on every commit, CI
-re-runs). Every key also covers the tool: its version and the names, sizes and modification
-times of its own source files, so a new release or an edited checkout starts afresh. A changed
-file, rule or tool therefore never meets an old entry; nothing is ever invalidated in place.
+changes; a result entry serves re-runs with the same as-of date (pre-commit on every commit,
+CI re-runs, a second audit the same day), and the next day's run replaces it, so a nightly
+audit does not add an entry a night. The directory grows by about 15 KB for each version of
+a plan it has seen; nothing is evicted (delete the directory to start afresh).
+
+Every key also covers the tool: its version and the names, sizes and modification times of
+its own source files, so a new release or an edited checkout starts afresh. A changed file,
+rule or tool therefore never meets an old entry.
 
 Where: `--cache-dir DIR`, else `$SSM_CACHE_DIR`, else `.ssm_cache/` in the current directory.
 The directory can be moved or deleted at any time (`--no-cache` bypasses it); it holds a

@@ -144,15 +144,18 @@ class CompiledRules:
     def engine_view(self, fact: Mapping[str, Any]) -> dict[str, Any] | None:
         """The fields of `fact` the engine needs, as the engine compares them; None if no rule
         matches its kind."""
-        fields = self.fields.get(fact.get("kind"))
+        kind = fact.get("kind")
+        fields = self.fields.get(kind)
         if fields is None:
             return None
-        view = {"kind": fact["kind"]}
+        view = {"kind": kind}
         for name, value in fact.items():
             if name in fields:
-                value = value if type(value) in _SCALARS and value != "" else engine_value(value)
-                if value is not None:
-                    view[name] = value
+                if type(value) not in _SCALAR_TYPES or value == "":
+                    value = engine_value(value)
+                    if value is None:
+                        continue
+                view[name] = value
         return view
 
     def derived_fact(self, rule_id: str, bindings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -185,7 +188,7 @@ def _never(c: Any) -> None:  # the catch-all rule's action; it cannot fire
     return None
 
 
-_SCALARS = (int, str, bool, float)
+_SCALAR_TYPES = frozenset((int, str, bool, float))
 
 
 def engine_value(value: Any) -> str | int | float | bool | None:

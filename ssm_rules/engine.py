@@ -131,11 +131,14 @@ class _IdAllocator:
         self._next = 0
 
     def take(self) -> str:
+        ids, hashes = _FACT_IDS.ids, _FACT_IDS.hashes  # read directly: this runs for every fact
         while True:
-            fact_id, value = _FACT_IDS.at(self._next)
-            self._next += 1
-            if value not in self._forbidden:
-                return fact_id
+            index = self._next
+            if index >= len(ids):
+                _FACT_IDS.at(index)
+            self._next = index + 1
+            if hashes[index] not in self._forbidden:
+                return ids[index]
 
 
 # ---- one plan -------------------------------------------------------------------------------

@@ -242,9 +242,21 @@ def _plan_fact(plan: Plan, as_of: date) -> dict[str, Any]:
 def _compact(kind: str, path: str, key: Any, fields: dict[str, Any]) -> dict[str, Any]:
     fact: dict[str, Any] = {"kind": kind, "path": path, "key": key}
     for name, value in fields.items():
-        value = _present(value)
-        if value is not None:
-            fact[name] = _number(value) if isinstance(value, float) else value
+        # The common types inline (this runs for every field of every fact of every plan);
+        # the same rules as `_present` and `_number`, which handle the rest.
+        if value is None:
+            continue
+        cls = type(value)
+        if cls is str:
+            if not value or value.isspace():  # blank text is absent, like `not value.strip()`
+                continue
+        elif cls is not bool and cls is not int:
+            value = _present(value)
+            if value is None:
+                continue
+            if isinstance(value, float):
+                value = _number(value)
+        fact[name] = value
     return fact
 
 

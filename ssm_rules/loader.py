@@ -21,6 +21,7 @@ import os
 import re
 import stat
 from dataclasses import dataclass
+from datetime import date
 
 import yaml
 from yaml.constructor import SafeConstructor
@@ -74,6 +75,18 @@ _VALUE = _T + "value"  # a plain `=`: YAML 1.1 calls it a "value key", for a pla
 _constructor = SafeConstructor()
 _BOOLS = SafeConstructor.bool_values
 
+
+def _timestamp(node):
+    """A YAML timestamp as PyYAML builds it; the common `YYYY-MM-DD` without its regex."""
+    value = node.value
+    if len(value) == 10 and value[4] == "-" and value[7] == "-" and value.isascii():
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass  # `2026-02-30`: PyYAML's constructor raises the error the user is shown
+    return _constructor.construct_yaml_timestamp(node)
+
+
 # Scalar tags a plan may use, with how to build the value. Everything else (python/*, binary,
 # set, omap, local `!tags`) is refused: a plan is data, and those tags either run code under an
 # unsafe loader or produce values no later stage expects.
@@ -84,8 +97,10 @@ _SCALARS = {
     _BOOL: lambda node: _BOOLS[node.value.lower()],
     _INT: _constructor.construct_yaml_int,
     _FLOAT: _constructor.construct_yaml_float,
-    _TIMESTAMP: _constructor.construct_yaml_timestamp,
+    _TIMESTAMP: _timestamp,
 }
+
+
 _SCALAR_KINDS = {
     _STR: "text",
     _VALUE: "text",

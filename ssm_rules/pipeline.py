@@ -140,15 +140,17 @@ class Checker:
         result = validation_result(loaded)
         if loaded.plan is None:
             return result
-        # Same file content, rules, as-of date and name: the same findings (ssm_rules.cache).
+        # Same file content, rules, name and as-of date: the same findings (ssm_rules.cache).
+        # One entry per file version, holding the last as-of date checked: re-runs on the same
+        # day find it, and a nightly audit overwrites it instead of adding one a night.
         key = None
         if loaded.key is not None and self._rules_key is not None:
             from ssm_rules.cache import digest
 
-            key = digest("result", loaded.key, self._rules_key, as_of.isoformat(), loaded.file)
+            key = digest("result", loaded.key, self._rules_key, loaded.file)
             cached = self.cache.get("result", key)
-            if isinstance(cached, tuple) and len(cached) == 2:
-                result.findings, result.outcome = cached
+            if isinstance(cached, tuple) and len(cached) == 3 and cached[0] == as_of.isoformat():
+                _, result.findings, result.outcome = cached
                 result.account_owner = loaded.plan.account.owner
                 return result
         facts = plan_facts(loaded.plan, as_of)
@@ -161,5 +163,5 @@ class Checker:
         result.outcome = outcome(self.packs, engine_result.derived)
         result.account_owner = loaded.plan.account.owner
         if key is not None:
-            self.cache.put("result", key, (result.findings, result.outcome))
+            self.cache.put("result", key, (as_of.isoformat(), result.findings, result.outcome))
         return result

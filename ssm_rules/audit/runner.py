@@ -91,25 +91,28 @@ def make_checker(options: dict):
     """The default checker factory: a `pipeline.Checker` wired as `ssm check` wires it.
 
     `options`: `config_file`, `isolated`, `cwd` (which configuration: `[tool.ssm]` or
-    .ssm.toml, see ssm_rules.config), `rule_dirs`, `include_builtin`. The configuration's
+    .ssm.toml, see ssm_rules.config), `rule_dirs`, `include_builtin`, `cache_dir` (the
+    ssm_rules.cache directory; absent or None: no cache). The configuration's
     packs, settings, select/ignore, severities and per-file ignores apply, and so do the
     plans' `# ssm: ignore[...]` suppressions, so the audit reports what `ssm check` reports.
     Runs in each worker: a configuration cannot cross a process boundary (it is not
     picklable), so each worker reads it again (the files are small).
     """
     from ssm_rules import config, suppressions
+    from ssm_rules.cache import load_packs, open_cache
     from ssm_rules.pipeline import Checker
-    from ssm_rules.rulepack import load_packs
 
     settings = config.load(options.get("config_file"), isolated=bool(options.get("isolated")), cwd=options.get("cwd"))
-    packs = load_packs([*settings.packs, *options.get("rule_dirs", ())],
+    cache = open_cache(options["cache_dir"]) if options.get("cache_dir") else None
+    packs = load_packs(cache, [*settings.packs, *options.get("rule_dirs", ())],
                        settings.builtin and options.get("include_builtin", True))
     known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
     known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
     declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
     declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
     settings.check_against(known_rules, declared)
-    return ConfiguredChecker(Checker(packs=packs, settings=dict(settings.settings)), settings, known_rules)
+    return ConfiguredChecker(Checker(packs=packs, settings=dict(settings.settings), cache=cache), settings,
+                             known_rules)
 
 
 class ConfiguredChecker:

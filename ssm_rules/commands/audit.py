@@ -9,7 +9,7 @@ from datetime import date
 
 import click
 
-from ssm_rules.commands.common import as_of_option, exit_on_usage_error, rule_pack_options
+from ssm_rules.commands.common import as_of_option, cache_options, exit_on_usage_error, rule_pack_options
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -26,6 +26,7 @@ SEVERITIES = ("error", "warning", "info")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes checking plans in parallel. Default: all cores.")
 @rule_pack_options
+@cache_options
 @click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
                    "instead of looking for one from the current directory upward.")
@@ -35,8 +36,8 @@ SEVERITIES = ("error", "warning", "info")
                    "By default the audit exits 0 whenever it ran: findings are its output, not its failure.")
 @exit_on_usage_error
 def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, jobs: int | None,
-          rule_dirs: tuple[str, ...], no_builtin: bool, config_file: str | None, isolated: bool,
-          fail_on: str) -> None:
+          rule_dirs: tuple[str, ...], no_builtin: bool, cache_dir: str | None, no_cache: bool,
+          config_file: str | None, isolated: bool, fail_on: str) -> None:
     """Audit every plan under DIR and write the portfolio's reports into REPORT_DIR.
 
     Plans are checked in parallel worker processes; one bad plan never stops the audit (it is
@@ -60,6 +61,7 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     an unusable REPORT_DIR or history database.
     """
     from ssm_rules.audit import run_audit
+    from ssm_rules.cache import directory_for
     from ssm_rules.discovery import plan_files
     from ssm_rules.errors import UsageError
 
@@ -73,7 +75,9 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     # worker reads them (runner.make_checker). Its `fail-on` does not: findings are the audit's
     # output, so only --fail-on makes the audit fail.
     checker_options = {"rule_dirs": rule_dirs, "include_builtin": not no_builtin, "config_file": config_file,
-                       "isolated": isolated, "cwd": os.getcwd()}
+                       "isolated": isolated, "cwd": os.getcwd(),
+                       # Workers open the cache themselves; a relative directory means this one's.
+                       "cache_dir": None if no_cache else str(directory_for(cache_dir).absolute())}
     with _progress_bar(len(files)) as on_progress:
         outcome = run_audit(files, out_dir, as_of, history_db=history_db, jobs=jobs,
                             checker_options=checker_options, on_progress=on_progress)
