@@ -534,18 +534,23 @@ class _Joiner:
             seen[key] = row
         return value
 
-    # -- users ----------------------------------------------------------------------------------
-
-    def read_users(self, table: Table) -> None:
-        self.users = {}
+    def live_records(self, table: Table):
+        """(row, Salesforce Id) of every row that is not deleted and has a usable, new `Id`
+        (deleted rows are counted; a missing or duplicate Id is reported by `record_id`)."""
         seen: dict[str, Row] = {}
         for row in table.rows:
             if _deleted(row):
                 self.deleted += 1
                 continue
             sf_id = self.record_id(table, row, "Id", seen)
-            if sf_id is None:
-                continue
+            if sf_id is not None:
+                yield row, sf_id
+
+    # -- users ----------------------------------------------------------------------------------
+
+    def read_users(self, table: Table) -> None:
+        self.users = {}
+        for row, sf_id in self.live_records(table):
             email = row.get("Email")
             local = email.split("@", 1)[0].strip().lower() if "@" in email else ""
             if not local:
@@ -574,15 +579,8 @@ class _Joiner:
     # -- accounts -------------------------------------------------------------------------------
 
     def read_accounts(self, table: Table) -> None:
-        seen: dict[str, Row] = {}
         wanted = {value: False for value in self.select}
-        for row in table.rows:
-            if _deleted(row):
-                self.deleted += 1
-                continue
-            sf_id = self.record_id(table, row, "Id", seen)
-            if sf_id is None:
-                continue
+        for row, sf_id in self.live_records(table):
             key = sf_key(sf_id)
             name = _clean(row.get("Name"))
             if self.select:
@@ -627,14 +625,7 @@ class _Joiner:
     # -- contacts -------------------------------------------------------------------------------
 
     def read_contacts(self, table: Table) -> None:
-        seen: dict[str, Row] = {}
-        for row in table.rows:
-            if _deleted(row):
-                self.deleted += 1
-                continue
-            sf_id = self.record_id(table, row, "Id", seen)
-            if sf_id is None:
-                continue
+        for row, sf_id in self.live_records(table):
             key = sf_key(sf_id)
             if not row.get("AccountId"):
                 self.private_contacts += 1
@@ -659,15 +650,8 @@ class _Joiner:
     # -- opportunities --------------------------------------------------------------------------
 
     def read_opportunities(self, table: Table) -> None:
-        seen: dict[str, Row] = {}
         known_stages = ", ".join(label for label, target in self.mapping.stages.items())
-        for row in table.rows:
-            if _deleted(row):
-                self.deleted += 1
-                continue
-            sf_id = self.record_id(table, row, "Id", seen)
-            if sf_id is None:
-                continue
+        for row, sf_id in self.live_records(table):
             key = sf_key(sf_id)
             account = self.account_of(table, row, "opportunities")
             if account is None:
