@@ -165,3 +165,19 @@ class Checker:
         if key is not None:
             self.cache.put("result", key, (as_of.isoformat(), result.findings, result.outcome))
         return result
+
+
+def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool = True):
+    """A Checker wired as `ssm check` and `ssm audit` both wire it: the configuration's packs and
+    settings, checked against the rules actually loaded. Returns (checker, known_rules), where
+    known_rules maps every rule ID a suppression or selector may name to its guidance."""
+    from ssm_rules import suppressions
+    from ssm_rules.cache import load_packs
+
+    packs = load_packs(cache, [*configuration.packs, *rule_dirs], configuration.builtin and include_builtin)
+    known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
+    known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
+    declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
+    declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
+    configuration.check_against(known_rules, declared)
+    return Checker(packs=packs, settings=dict(configuration.settings), cache=cache), known_rules

@@ -98,21 +98,15 @@ def make_checker(options: dict):
     Runs in each worker: a configuration cannot cross a process boundary (it is not
     picklable), so each worker reads it again (the files are small).
     """
-    from ssm_rules import config, suppressions
-    from ssm_rules.cache import load_packs, open_cache
-    from ssm_rules.pipeline import Checker
+    from ssm_rules import config
+    from ssm_rules.cache import open_cache
+    from ssm_rules.pipeline import configured_checker
 
     settings = config.load(options.get("config_file"), isolated=bool(options.get("isolated")), cwd=options.get("cwd"))
     cache = open_cache(options["cache_dir"]) if options.get("cache_dir") else None
-    packs = load_packs(cache, [*settings.packs, *options.get("rule_dirs", ())],
-                       settings.builtin and options.get("include_builtin", True))
-    known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
-    known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
-    declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
-    declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
-    settings.check_against(known_rules, declared)
-    return ConfiguredChecker(Checker(packs=packs, settings=dict(settings.settings), cache=cache), settings,
-                             known_rules)
+    checker, known_rules = configured_checker(settings, cache, options.get("rule_dirs", ()),
+                                              include_builtin=options.get("include_builtin", True))
+    return ConfiguredChecker(checker, settings, known_rules)
 
 
 class ConfiguredChecker:

@@ -85,22 +85,15 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     # Only what every run needs: the baseline and atomic output are imported when asked for.
     from ssm_rules import config, suppressions
     from ssm_rules.discovery import plan_files
-    from ssm_rules.cache import load_packs
-    from ssm_rules.pipeline import Checker
+    from ssm_rules.pipeline import configured_checker
 
     if baseline_file and write_baseline_file:
         raise UsageError("--baseline and --write-baseline cannot be used together")
     settings = config.load(config_file, isolated=isolated)
     fail_on = fail_on or settings.fail_on
 
-    cache = open_cache(cache_dir, no_cache)
-    packs = load_packs(cache, [*settings.packs, *rule_dirs], settings.builtin and not no_builtin)
-    known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
-    known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
-    declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
-    declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
-    settings.check_against(known_rules, declared)
-    checker = Checker(packs=packs, settings=dict(settings.settings), cache=cache)
+    checker, known_rules = configured_checker(settings, open_cache(cache_dir, no_cache), rule_dirs,
+                                              include_builtin=not no_builtin)
 
     stdin_text: bytes | None = None
     if STDIN in paths:
