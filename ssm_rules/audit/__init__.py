@@ -44,15 +44,25 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
     plans, rules = runner.check_plans(files, as_of, jobs=jobs, checker_options=checker_options,
                                       on_progress=on_progress)
     generated_at = datetime.now().astimezone()
+    # The reports are written (staged) before the history commits, so that a crash while
+    # rendering leaves both untouched; the staged directory takes the old one's place last.
     if history_db is None:
         view = report.build_view(as_of, plans, rules, generated_at=generated_at)
-        rendered = report.render_all(view, as_of, plans)
+        files = report.render_all(view, as_of, plans)
+        staging = report_files.stage(out, files)
         delta = None
     else:
         from ssm_rules.audit.history import History
 
-        with History(history_db) as history, history.recording(as_of, plans) as delta:
-            view = report.build_view(as_of, plans, rules, delta=delta, generated_at=generated_at)
-            rendered = report.render_all(view, as_of, plans, delta=delta)
-    written = report_files.replace_directory(out, rendered)
+        staging = None
+        try:
+            with History(history_db) as history, history.recording(as_of, plans) as delta:
+                view = report.build_view(as_of, plans, rules, delta=delta, generated_at=generated_at)
+                files = report.render_all(view, as_of, plans, delta=delta)
+                staging = report_files.stage(out, files)
+        except BaseException:
+            if staging is not None:
+                report_files.discard(staging)
+            raise
+    written = report_files.swap(staging, out, list(files))
     return AuditOutcome(as_of=as_of, plans=plans, delta=delta, written=written, summary=view["summary"])

@@ -19,11 +19,13 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable, TextIO, Union
 
 from ssm_rules.atomic import fsync_directory
 from ssm_rules.errors import UsageError
 
 MARKER = ".ssm-audit-report"
+Content = Union[str, Callable[[TextIO], None]]  # text, or a function that writes it to a stream
 _STALE_SECONDS = 3600  # temporary directories left by a crash are removed after an hour
 
 
@@ -39,24 +41,47 @@ def check_target(target: Path) -> None:
         raise UsageError(f"{parent}: no such directory (for --out {target})")
 
 
-def replace_directory(target: str | Path, files: dict[str, str]) -> list[Path]:
-    """Make `target` a directory holding exactly `files` (name -> text), atomically.
+def replace_directory(target: str | Path, files: dict[str, Content]) -> list[Path]:
+    """Make `target` a directory holding exactly `files` (name -> content), atomically.
 
     Returns the paths written. Raises UsageError for a target that is not ours (see
     `check_target`); OSError when the parent cannot be written. A failure at any point
     leaves the old directory as it was and no temporary directory behind.
     """
+    staging = stage(target, files)
+    return swap(staging, target, list(files))
+
+
+def stage(target: str | Path, files: dict[str, Content]) -> Path:
+    """Write `files` into a new temporary directory beside `target` and return it. A content
+    is text, or a function that writes to a text stream (so a large report is never held in
+    memory whole). On failure nothing is left behind."""
     target = Path(target)
     check_target(target)
     parent = target.absolute().parent
     _remove_stale(parent, target.name)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
     try:
-        for name, text in files.items():
-            _write(staging / name, text)
+        for name, content in files.items():
+            _write(staging / name, content)
         _write(staging / MARKER, "Written by `ssm audit`; this directory is replaced whole by the next run.\n")
         os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is meant to be read
         fsync_directory(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return staging
+
+
+def discard(staging: Path) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def swap(staging: Path, target: str | Path, names: list[str]) -> list[Path]:
+    """Put a staged directory in the place of `target` in one step (readers see old or new)."""
+    target = Path(target)
+    parent = target.absolute().parent
+    try:
         if target.exists():
             if _exchange(staging, target):
                 shutil.rmtree(staging)  # now the old report
@@ -71,12 +96,15 @@ def replace_directory(target: str | Path, files: dict[str, str]) -> list[Path]:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return [target / name for name in files]
+    return [target / name for name in names]
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, content: Content) -> None:
     with open(path, "w", encoding="utf-8", newline="") as stream:
-        stream.write(text)
+        if callable(content):
+            content(stream)
+        else:
+            stream.write(content)
         stream.flush()
         os.fsync(stream.fileno())
     os.chmod(path, 0o666 & ~_umask())

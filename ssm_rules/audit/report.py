@@ -470,10 +470,22 @@ def audit_json(as_of: date, plans: list, *, delta=None) -> dict:
     return result
 
 
-def render_all(view: dict, as_of: date, plans: list, *, delta=None) -> dict[str, str]:
-    """The report directory's files: name -> text."""
+def render_all(view: dict, as_of: date, plans: list, *, delta=None) -> dict:
+    """The report directory's files: name -> text, or a function that streams it to a file.
+
+    The page and the JSON of a large portfolio run to tens of megabytes: they are written
+    piece by piece instead of being built as strings first.
+    """
+    html, _ = _environments()
+    page = html.get_template("index.html.j2")
+    document = audit_json(as_of, plans, delta=delta)
+
+    def write_json(stream) -> None:
+        json.dump(document, stream, indent=2, ensure_ascii=False)
+        stream.write("\n")
+
     return {
-        "index.html": render_html(view),
+        "index.html": lambda stream: page.stream(**view).dump(stream),
         "summary.md": render_markdown(view),
-        "audit.json": json.dumps(audit_json(as_of, plans, delta=delta), indent=2, ensure_ascii=False) + "\n",
+        "audit.json": write_json,
     }
