@@ -206,14 +206,8 @@ def apply(findings: Iterable, suppressions: list[Suppression], *, file: str, acc
 
 
 def source_text(result) -> str | None:
-    """The raw text of a plan result's file: from its loaded document, else from disk."""
-    document = getattr(result, "document", None)
-    for name in ("text", "source", "raw"):
-        value = getattr(document, name, None)
-        if isinstance(value, bytes):
-            return value.decode("utf-8", errors="replace")
-        if isinstance(value, str):
-            return value
+    """The raw text of a plan result's file, read from disk (a loaded Document keeps only data
+    and positions)."""
     if result.file in ("-", "") or result.file.startswith("<"):
         return None
     try:
