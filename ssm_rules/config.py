@@ -40,7 +40,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
@@ -222,6 +221,8 @@ def read(path: Path, *, explicit: bool = False) -> Config:
 
 
 def _parse_toml(path: Path) -> dict[str, Any]:
+    import tomllib  # only when a configuration file exists: start-up time counts in hooks
+
     try:
         with open(path, "rb") as stream:
             return tomllib.load(stream)

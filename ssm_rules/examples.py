@@ -85,10 +85,10 @@ def _finding_problems(case: ExampleCase, findings: list[dict]) -> list[str]:
 
 def _derivation_problems(case: ExampleCase, checker, data: dict, outcome: dict | None) -> list[str]:
     from ssm_rules.facts import plan_facts
-    from ssm_rules.model import Plan
+    from ssm_rules.model import Plan, to_record
 
     rule = case.rule
-    matches = [m for m in checker.engine.run(plan_facts(Plan.model_validate(data), AS_OF)).matches
+    matches = [m for m in checker.engine.run(plan_facts(to_record(Plan.model_validate(data)), AS_OF)).matches
                if m.rule_id == rule.id]
     problems = []
     if case.which == "pass":

@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from ssm_rules.model import ACTIVITIES, ROLES, Plan
+from ssm_rules.plan_shape import ACTIVITIES, ROLES, Record
 
 # kind -> field -> description. The rule compiler rejects any field not listed here, so a
 # typo in a rule can never silently switch a check off. Every fact also has `kind` and `path`.
@@ -127,7 +127,7 @@ FACT_FIELDS: dict[str, dict[str, str]] = {
 STAGES_PAST_IDENTIFIED = {"validated", "qualified", "proposed", "won", "completed"}
 
 
-def plan_facts(plan: Plan, as_of: date) -> list[dict[str, Any]]:
+def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
     """Every fact of one plan, in plan order (the order findings are reported in)."""
     contacts = plan.contacts or []
     opportunities = plan.opportunities or []
@@ -186,7 +186,7 @@ def plan_facts(plan: Plan, as_of: date) -> list[dict[str, Any]]:
     return facts
 
 
-def _plan_fact(plan: Plan, as_of: date) -> dict[str, Any]:
+def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
     section = plan.plan
     insight = plan.insight
     research = insight.research if insight else None

@@ -7,15 +7,17 @@ problem located at the key or item a person must fix.
 from __future__ import annotations
 
 import difflib
+import json
 from datetime import date
-from typing import Annotated, Any, Literal, get_args
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 
 from ssm_rules.errors import PlanError, PlanProblem
-
-FORMAT = "ssm-plan/1"
+from ssm_rules.plan_shape import (ACTIVITIES, FORMAT, ROLES, Record, check_format,  # noqa: F401 - the format's names
+                                  check_identity_and_references)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Text = str
@@ -25,8 +27,6 @@ ActivityStatus = Literal["not_started", "in_progress", "done"]
 SourceKind = Literal["client", "internal", "partner"]
 Component = Literal["strategy_design", "applications", "middleware", "platform", "infrastructure", "deployment"]
 Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
-ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
-ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")  # in the order SSM sets (G07)
 
 
 class Model(BaseModel):
@@ -188,31 +188,36 @@ class Plan(Model):
 
 
 def validate(document: Any) -> Plan:
-    """Validate a loaded document (`ssm_rules.loader.Document`) into a Plan, or raise PlanError."""
-    data = document.data
-    format_problem = _check_format(data, document)
+    """Validate a loaded document (`ssm_rules.loader.Document`) into a Plan, or raise PlanError.
+
+    The pipeline calls `ssm_rules.plan_shape.validate`, which comes here only for plans that
+    are not plain; the checks and the messages are the same.
+    """
+    format_problem = check_format(document.data, document)
     if format_problem:
         raise PlanError([format_problem])
-    try:
-        plan = Plan.model_validate(data)
-    except ValidationError as error:
-        raise PlanError(_problems_from(error, document)) from None
-    problems = _check_identity_and_references(plan, document)
+    plan = validate_fields(document.data, document)
+    problems = check_identity_and_references(plan, document)
     if problems:
         raise PlanError(problems)
     return plan
 
 
-def _check_format(data: dict, document: Any) -> PlanProblem | None:
-    if "format" not in data:
-        return PlanProblem(f"missing `format: {FORMAT}`: add it as the first line of the plan", 1, 1, "")
-    if data["format"] != FORMAT:
-        line, column = document.locate("format")
-        return PlanProblem(
-            f"unsupported format {data['format']!r}: this version of ssm reads `format: {FORMAT}`",
-            line, column, "format",
-        )
-    return None
+def validate_fields(data: dict, document: Any) -> Plan:
+    """Every key and value against the models (not IDs and references); PlanError if any is wrong."""
+    try:
+        return Plan.model_validate(data)
+    except ValidationError as error:
+        raise PlanError(_problems_from(error, document)) from None
+
+
+def to_record(value: Any) -> Any:
+    """A validated Plan (or a part of it) as the `Record`s `ssm_rules.plan_shape` returns."""
+    if isinstance(value, BaseModel):
+        return Record({name: to_record(getattr(value, name)) for name in type(value).model_fields})
+    if isinstance(value, list):
+        return [to_record(item) for item in value]
+    return value
 
 
 def _path(loc: tuple) -> str:
@@ -310,39 +315,72 @@ def _type_name(value: Any) -> str:
             bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
-def _check_identity_and_references(plan: Plan, document: Any) -> list[PlanProblem]:
-    problems: list[PlanProblem] = []
+# --- the models' shape as plain data (plan_shape.json) ------------------------------------------
 
-    def problem(message: str, path: str) -> None:
-        line, column = document.locate(path)
-        problems.append(PlanProblem(message, line, column, path))
+_SCALAR_TYPES = {str: "str", bool: "bool", int: "int", float: "float", date: "date"}
 
-    for list_name in ("initiatives", "contacts", "opportunities"):
-        first_index: dict[str, int] = {}
-        for index, item in enumerate(getattr(plan, list_name) or []):
-            if item.id in first_index:
-                line, _ = document.locate(f"{list_name}[{first_index[item.id]}]")
-                problem(f"duplicate ID `{item.id}` in {list_name} (first used at line {line}): IDs must be unique",
-                        f"{list_name}[{index}].id")
+
+def shape() -> dict:
+    """Every model's fields as plain data: what `ssm_rules.plan_shape` validates plain plans with.
+
+    Written to ssm_rules/plan_shape.json by `python -m ssm_rules.model --shape` (a test fails
+    when the file differs). A field type this cannot express stops the generation, so a change
+    to the models can never leave the plain path checking less than pydantic does.
+    """
+    models: dict[str, dict] = {}
+
+    def visit(cls: type[BaseModel]) -> None:
+        if cls.__name__ in models:
+            return
+        fields: dict[str, dict] = {}
+        models[cls.__name__] = fields
+        for name, info in cls.model_fields.items():
+            spec = _type_shape(info.annotation, info.metadata, visit)
+            spec["required"] = info.is_required()
+            if not spec["required"]:
+                if info.default is not None and not isinstance(info.default, (str, int, float, bool)):
+                    raise TypeError(f"{cls.__name__}.{name}: only scalar defaults can be shared by every plan")
+                spec["default"] = info.default
+            fields[name] = spec
+
+    visit(Plan)
+    return {"format": FORMAT, "root": Plan.__name__, "models": models}
+
+
+def _type_shape(annotation: Any, metadata: list, visit) -> dict:
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin in (Union, UnionType) and type(None) in args:
+        rest = [arg for arg in args if arg is not type(None)]
+        if len(rest) != 1:
+            raise TypeError(f"unions other than `X | None` have no plain shape: {annotation}")
+        return {**_type_shape(rest[0], metadata, visit), "nullable": True}
+    if origin is Annotated:
+        return _type_shape(args[0], [*metadata, *annotation.__metadata__], visit)
+    if origin is Literal:
+        return {"type": "choice", "choices": list(args)}
+    if origin is list:
+        return {"type": "list", "items": _type_shape(args[0], [], visit)}
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        visit(annotation)
+        return {"type": "model", "model": annotation.__name__}
+    if annotation in _SCALAR_TYPES:
+        spec: dict[str, Any] = {"type": _SCALAR_TYPES[annotation]}
+        for constraint in metadata:
+            if isinstance(constraint, StringConstraints) and constraint.pattern and annotation is str:
+                spec["pattern"] = constraint.pattern
             else:
-                first_index[item.id] = index
-
-    contact_ids = [contact.id for contact in plan.contacts or []]
-    initiative_ids = [initiative.id for initiative in plan.initiatives or []]
-    for index, opportunity in enumerate(plan.opportunities or []):
-        if opportunity.initiative is not None and opportunity.initiative not in initiative_ids:
-            problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
-                    f"opportunities[{index}].initiative")
-        for role in ROLES:
-            for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or []):
-                if contact_id not in contact_ids:
-                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
-                            f"opportunities[{index}].buying_unit.{role}[{position}]")
-    return problems
+                raise TypeError(f"a constraint with no plain shape: {constraint!r}")
+        return spec
+    raise TypeError(f"a field type with no plain shape: {annotation!r}")
 
 
-def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:
-    close = difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
-    hint = f"did you mean `{close[0]}`? " if close else ""
-    listing = ", ".join(known) if known else f"none: the plan has no {list_name}"
-    return f"unknown {what} `{ref}`: {hint}known {list_name}: {listing}"
+def shape_json() -> str:
+    return json.dumps(shape(), indent=2) + "\n"
+
+
+if __name__ == "__main__":
+    import sys
+
+    if sys.argv[1:] != ["--shape"]:
+        sys.exit("usage: python -m ssm_rules.model --shape > ssm_rules/plan_shape.json")
+    sys.stdout.write(shape_json())

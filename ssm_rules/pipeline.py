@@ -44,7 +44,7 @@ class PlanResult:
 class LoadedPlan:
     file: str
     document: Any = None
-    plan: Any = None  # ssm_rules.model.Plan when valid
+    plan: Any = None  # ssm_rules.plan_shape.Record when valid
     problems: list[PlanProblem] = field(default_factory=list)
     key: str | None = None  # the cache key of the file's content, when a cache is used
 
@@ -79,11 +79,11 @@ def load_plan(file: str, raw: bytes | None = None, cache: Any = None) -> LoadedP
 
 
 def _load_and_validate(loaded: LoadedPlan, raw: bytes | None) -> None:
-    from ssm_rules import loader, model
+    from ssm_rules import loader, plan_shape
 
     try:
         loaded.document = loader.load_path(loaded.file) if raw is None else loader.load_bytes(raw, loaded.file)
-        loaded.plan = model.validate(loaded.document)
+        loaded.plan = plan_shape.validate(loaded.document)
     except PlanError as error:
         loaded.problems = error.problems
 

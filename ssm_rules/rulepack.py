@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict
 
 from ssm_rules import templates
 from ssm_rules.errors import UsageError
@@ -65,24 +64,29 @@ class RulePackError(UsageError):
 # ---- the model ------------------------------------------------------------------------------
 
 
-class _Model(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+# Plain frozen dataclasses, not pydantic models: the reader below validates every value (with
+# the line to fix), and a cached pack is unpickled on every `ssm check`, which must not have to
+# import pydantic to do so (start-up time: bench/README.md).
+_model = dataclass(frozen=True, kw_only=True)
 
 
-class Const(_Model):
+@_model
+class Const:
     """A literal value in a test or a derived field."""
 
     value: str | int | float | bool
 
 
-class FieldRef(_Model):
+@_model
+class FieldRef:
     """`$NAME.FIELD`: a field of the fact bound to NAME by an earlier pattern."""
 
     name: str
     field: str
 
 
-class SettingRef(_Model):
+@_model
+class SettingRef:
     """`$settings.NAME`: a pack setting, fixed when the rules are compiled."""
 
     setting: str
@@ -91,7 +95,8 @@ class SettingRef(_Model):
 Operand = Const | FieldRef | SettingRef
 
 
-class Test(_Model):
+@_model
+class Test:
     """One test on one field. `value` is an operand, a list of them (in, not_in) or a bool (exists)."""
 
     field: str
@@ -106,7 +111,8 @@ class Test(_Model):
         return self.value if isinstance(self.value, tuple) else (self.value,)
 
 
-class Pattern(_Model):
+@_model
+class Pattern:
     """`KIND: NAME` (a fact that must exist) or `not: KIND` (no such fact), with its tests.
 
     The pattern holds when every `where` test holds and, if `any` is given, every test of at
@@ -126,29 +132,34 @@ class Pattern(_Model):
             yield from branch
 
 
-class Derive(_Model):
+@_model
+class Derive:
     kind: str
     fields: dict[str, Operand]
     line: int = 0
 
 
-class Description(_Model):
+@_model
+class Description:
     what: str | None = None
     why: str | None = None
     example: str | None = None
 
 
-class Example(_Model):
+@_model
+class Example:
     plan: dict[str, Any]
     subjects: tuple[str | int, ...] | None = None
 
 
-class Examples(_Model):
+@_model
+class Examples:
     fail: tuple[Example, ...] = ()
     pass_: tuple[Example, ...] = ()
 
 
-class Rule(_Model):
+@_model
+class Rule:
     id: str
     title: str
     severity: Literal["error", "warning", "info"] | None = None
@@ -164,7 +175,7 @@ class Rule(_Model):
     examples: Examples | None = None
     pack: str
     file: str
-    lines: dict[str, int] = {}  # top-level key -> line, for later messages (the compiler's)
+    lines: dict[str, int] = field(default_factory=dict)  # top-level key -> line, for later messages (the compiler's)
 
     @property
     def has_finding(self) -> bool:
@@ -184,12 +195,14 @@ class Rule(_Model):
         return f"{self.file}:{self.lines.get(key, 1)}"
 
 
-class Setting(_Model):
+@_model
+class Setting:
     default: str | int | float | bool
     description: str | None = None
 
 
-class Outcome(_Model):
+@_model
+class Outcome:
     """The derived facts that make up the verifiable outcome: items with a `kind` fact whose
     `field` equals the item are met, the others missing."""
 
@@ -198,11 +211,12 @@ class Outcome(_Model):
     items: tuple[str, ...]
 
 
-class Pack(_Model):
+@_model
+class Pack:
     name: str
     title: str
     description: str | None = None
-    settings: dict[str, Setting] = {}
+    settings: dict[str, Setting] = field(default_factory=dict)
     outcome: Outcome | None = None
     rules: tuple[Rule, ...] = ()
     directory: str

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import textwrap
@@ -287,9 +288,9 @@ def test_references_and_literal_dollars(tmp_path):
     text = text.replace("{opportunity: $o.key,", "{opportunity: {in: [$$cash, $o.key]},")
     (loaded,) = load_packs([write_pack(tmp_path / "p", {"r.yaml": text})], include_builtin=False)
     value = loaded.rules[0].when[0].where[1]
-    assert value.operands[0].model_dump() == {"setting": "review_days"}
+    assert dataclasses.asdict(value.operands[0]) == {"setting": "review_days"}
     opportunity = loaded.rules[0].when[1].where[0]
-    assert [o.model_dump() for o in opportunity.operands] == [{"value": "$cash"}, {"name": "o", "field": "key"}]
+    assert [dataclasses.asdict(o) for o in opportunity.operands] == [{"value": "$cash"}, {"name": "o", "field": "key"}]
 
 
 def test_rules_load_in_path_order_and_dates_become_iso_text(tmp_path):

@@ -1,0 +1,258 @@
+"""Validated plans as plain records, checked without importing pydantic when the plan is plain.
+
+`validate(document)` is what the pipeline calls: it returns the plan as `Record`s (one per
+mapping, an attribute for every key the model declares) or raises `PlanError`.
+
+The plan model in `ssm_rules.model` (pydantic) is the one source of truth for the format. Its
+shape, as plain data, is generated into `plan_shape.json` (`python -m ssm_rules.model
+--shape`; a test keeps the file current). Most plans are plain: every value already has the
+type its field wants (YAML gives dates, numbers and booleans typed). For those, walking the
+shape here gives exactly what pydantic would give, a few times faster to start: importing
+pydantic and building the models costs more than a whole yamllint run, and `ssm check` in a
+pre-commit hook pays start-up on every commit. Anything else (a date written as a quoted
+string, a number where text is expected, an unknown key, a missing one) goes to pydantic,
+which accepts what it can coerce and words the errors. So the fast path only ever accepts a
+plan pydantic accepts, with the same values (tests compare both on every sample, benchmark
+and rule-example plan), and every error message still comes from one place.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from datetime import date
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable
+
+from ssm_rules.errors import PlanError, PlanProblem
+
+FORMAT = "ssm-plan/1"
+ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
+ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")  # in the order SSM sets (G07)
+SHAPE_FILE = Path(__file__).with_name("plan_shape.json")
+
+
+class Record:
+    """One validated mapping of a plan: an attribute for each key its model declares.
+
+    Keys the plan leaves out hold the model's default (None for optional sections). Read-only,
+    like the frozen pydantic models it stands for; picklable, so the plan cache can keep it.
+    """
+
+    def __init__(self, fields: dict[str, Any]):
+        self.__dict__.update(fields)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"a validated plan is read-only (setting {name!r})")
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is Record and self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Record(" + ", ".join(f"{name}={value!r}" for name, value in self.__dict__.items()) + ")"
+
+
+def validate(document: Any) -> Record:
+    """A loaded `ssm_rules.loader.Document` -> the plan as Records, or PlanError with every problem."""
+    data = document.data
+    problem = check_format(data, document)
+    if problem:
+        raise PlanError([problem])
+    plan = plain_plan(data)
+    if plan is None:
+        from ssm_rules import model  # pydantic: coerces what it can, and words every error
+
+        plan = model.to_record(model.validate_fields(data, document))
+    problems = check_identity_and_references(plan, document)
+    if problems:
+        raise PlanError(problems)
+    return plan
+
+
+def plain_plan(data: Any) -> Record | None:
+    """The plan as Records when every value has its field's own type; None for anything else."""
+    try:
+        return _validators()[0](data)
+    except _NotPlain:
+        return None
+
+
+def check_format(data: dict, document: Any) -> PlanProblem | None:
+    """The `format:` line first: a plan of another format gets one clear message, not fifty."""
+    if "format" not in data:
+        return PlanProblem(f"missing `format: {FORMAT}`: add it as the first line of the plan", 1, 1, "")
+    if data["format"] != FORMAT:
+        line, column = document.locate("format")
+        return PlanProblem(
+            f"unsupported format {data['format']!r}: this version of ssm reads `format: {FORMAT}`",
+            line, column, "format",
+        )
+    return None
+
+
+def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]:
+    """Unique IDs in each list, and references to initiatives and contacts that exist.
+
+    `plan` is a Record tree or the pydantic Plan: both answer the same attribute names.
+    """
+    problems: list[PlanProblem] = []
+
+    def problem(message: str, path: str) -> None:
+        line, column = document.locate(path)
+        problems.append(PlanProblem(message, line, column, path))
+
+    for list_name in ("initiatives", "contacts", "opportunities"):
+        first_index: dict[str, int] = {}
+        for index, item in enumerate(getattr(plan, list_name) or []):
+            if item.id in first_index:
+                line, _ = document.locate(f"{list_name}[{first_index[item.id]}]")
+                problem(f"duplicate ID `{item.id}` in {list_name} (first used at line {line}): IDs must be unique",
+                        f"{list_name}[{index}].id")
+            else:
+                first_index[item.id] = index
+
+    contact_ids = [contact.id for contact in plan.contacts or []]
+    initiative_ids = [initiative.id for initiative in plan.initiatives or []]
+    for index, opportunity in enumerate(plan.opportunities or []):
+        if opportunity.initiative is not None and opportunity.initiative not in initiative_ids:
+            problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
+                    f"opportunities[{index}].initiative")
+        for role in ROLES:
+            for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or []):
+                if contact_id not in contact_ids:
+                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
+                            f"opportunities[{index}].buying_unit.{role}[{position}]")
+    return problems
+
+
+def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:
+    close = difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
+    hint = f"did you mean `{close[0]}`? " if close else ""
+    listing = ", ".join(known) if known else f"none: the plan has no {list_name}"
+    return f"unknown {what} `{ref}`: {hint}known {list_name}: {listing}"
+
+
+# --- the plain-plan validator, built from plan_shape.json ----------------------------------------
+
+class _NotPlain(Exception):
+    """A value the plain path does not take: pydantic decides."""
+
+
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _text(value: Any) -> str:
+    if type(value) is str:
+        return value
+    raise _NotPlain
+
+
+def _boolean(value: Any) -> bool:
+    if type(value) is bool:
+        return value
+    raise _NotPlain
+
+
+def _integer(value: Any) -> int:
+    if type(value) is int:
+        return value
+    raise _NotPlain
+
+
+def _number(value: Any) -> float:
+    kind = type(value)
+    if kind is float:
+        return value
+    if kind is int:
+        return float(value)  # what pydantic gives a float field for 70
+    raise _NotPlain
+
+
+def _date(value: Any) -> date:
+    if type(value) is date:
+        return value
+    # A quoted date (or any date in a JSON plan): the one spelling pydantic reads the same way.
+    if type(value) is str and _ISO_DATE.fullmatch(value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _NotPlain
+
+
+_SCALARS: dict[str, Callable[[Any], Any]] = {"str": _text, "bool": _boolean, "int": _integer, "float": _number,
+                                             "date": _date}
+
+
+@lru_cache(maxsize=None)
+def _validators() -> tuple[Callable[[Any], Record], dict]:
+    """(validator of the root model, the shape it was built from), built once per process."""
+    shape = json.loads(SHAPE_FILE.read_text(encoding="utf-8"))
+    built: dict[str, Callable[[Any], Record]] = {}
+
+    def model(name: str) -> Callable[[Any], Record]:
+        if name not in built:
+            built[name] = lambda value: built_model(value)  # a forward reference while building
+            built_model = _model_validator(shape["models"][name], field_validator)
+            built[name] = built_model
+        return built[name]
+
+    def field_validator(spec: dict) -> Callable[[Any], Any]:
+        kind = spec["type"]
+        if kind == "model":
+            check = model(spec["model"])
+        elif kind == "list":
+            item = field_validator(spec["items"])
+
+            def check(value: Any) -> list:
+                if type(value) is not list:
+                    raise _NotPlain
+                return [item(element) for element in value]
+        elif kind == "choice":
+            choices = frozenset(spec["choices"])
+
+            def check(value: Any) -> str:
+                if type(value) is str and value in choices:
+                    return value
+                raise _NotPlain
+        elif kind == "str" and spec.get("pattern"):
+            pattern = re.compile(spec["pattern"])
+
+            def check(value: Any) -> str:
+                if type(value) is str and pattern.fullmatch(value):
+                    return value
+                raise _NotPlain
+        else:
+            check = _SCALARS[kind]
+        if spec.get("nullable"):
+            inner = check
+
+            def check(value: Any) -> Any:
+                return None if value is None else inner(value)
+        return check
+
+    return model(shape["root"]), shape
+
+
+def _model_validator(fields: dict[str, dict], field_validator) -> Callable[[Any], Record]:
+    known = frozenset(fields)
+    plan = [(name, field_validator(spec), spec["required"], spec.get("default")) for name, spec in fields.items()]
+
+    def check(value: Any) -> Record:
+        if type(value) is not dict or not known.issuperset(value):
+            raise _NotPlain
+        out = {}
+        for name, check_field, required, default in plan:
+            if name in value:
+                out[name] = check_field(value[name])
+            elif required:
+                raise _NotPlain
+            else:
+                out[name] = default
+        return Record(out)
+
+    return check
