@@ -23,6 +23,7 @@ class PlanResult:
     outcome: dict | None = None
     account_owner: str | None = None
     document: Any = None  # the loaded Document, for formats that quote the source (suppressions)
+    suppressions: list = field(default_factory=list)  # ssm_rules.suppressions.Suppression, read at load
 
     @property
     def valid(self) -> bool:
@@ -46,46 +47,50 @@ class LoadedPlan:
     document: Any = None
     plan: Any = None  # ssm_rules.plan_shape.Record when valid
     problems: list[PlanProblem] = field(default_factory=list)
+    suppressions: list = field(default_factory=list)  # its `# ssm: ignore` comments, when valid
     key: str | None = None  # the cache key of the file's content, when a cache is used
 
 
 def load_plan(file: str, raw: bytes | None = None, cache: Any = None) -> LoadedPlan:
     """Read and validate one plan file (or `raw` bytes named `file`, e.g. from stdin).
 
-    With a `cache` (ssm_rules.cache.Cache), a file whose bytes were loaded before is not
+    The file is read once: its bytes are parsed, scanned for suppression comments and (with a
+    `cache`, an ssm_rules.cache.Cache) hashed. A file whose bytes were loaded before is not
     parsed or validated again: what it came to does not depend on anything else.
     """
     from ssm_rules import loader
 
     loaded = LoadedPlan(file)
-    if cache is None:
-        _load_and_validate(loaded, raw)
-        return loaded
-    from ssm_rules.cache import plan_key
-
     try:
         raw = loader.read_path(file) if raw is None else raw
     except PlanError as error:  # missing, unreadable, too big: nothing to cache
         loaded.problems = error.problems
         return loaded
+    if cache is None:
+        _load_and_validate(loaded, raw)
+        return loaded
+    from ssm_rules.cache import plan_key
+
     loaded.key = plan_key(raw, file)
     entry = cache.get("plan", loaded.key)
-    if isinstance(entry, tuple) and len(entry) == 3:
-        loaded.document, loaded.plan, loaded.problems = entry
+    if isinstance(entry, tuple) and len(entry) == 4:
+        loaded.document, loaded.plan, loaded.problems, loaded.suppressions = entry
         return loaded
     _load_and_validate(loaded, raw)
-    cache.put("plan", loaded.key, (loaded.document, loaded.plan, loaded.problems))
+    cache.put("plan", loaded.key, (loaded.document, loaded.plan, loaded.problems, loaded.suppressions))
     return loaded
 
 
-def _load_and_validate(loaded: LoadedPlan, raw: bytes | None) -> None:
-    from ssm_rules import loader, plan_shape
+def _load_and_validate(loaded: LoadedPlan, raw: bytes) -> None:
+    from ssm_rules import loader, plan_shape, suppressions
 
     try:
-        loaded.document = loader.load_path(loaded.file) if raw is None else loader.load_bytes(raw, loaded.file)
+        loaded.document = loader.load_bytes(raw, loaded.file)
         loaded.plan = plan_shape.validate(loaded.document)
     except PlanError as error:
         loaded.problems = error.problems
+        return
+    loaded.suppressions = suppressions.read(raw)
 
 
 def account_id_of(loaded: LoadedPlan) -> str | None:
@@ -100,7 +105,7 @@ def account_id_of(loaded: LoadedPlan) -> str | None:
 
 def validation_result(loaded: LoadedPlan) -> PlanResult:
     return PlanResult(file=loaded.file, account=account_id_of(loaded), errors=list(loaded.problems),
-                      document=loaded.document)
+                      document=loaded.document, suppressions=loaded.suppressions)
 
 
 class Checker:

@@ -46,7 +46,7 @@ META_RULES: dict[str, tuple[str, str, str]] = {
     ),
 }
 
-_ANY_DIRECTIVE = re.compile(r"#\s*ssm\s*:\s*ignore", re.IGNORECASE)
+_ANY_DIRECTIVE_BYTES = re.compile(rb"#\s*ssm\s*:\s*ignore", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^#\s*ssm\s*:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
 _BRACKETS = re.compile(r"^\[(?P<rules>[^\]]*)\](?P<reason>.*)$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -205,37 +205,23 @@ def apply(findings: Iterable, suppressions: list[Suppression], *, file: str, acc
     return kept, meta
 
 
-def source_text(result) -> str | None:
-    """The raw text of a plan result's file, read from disk (a loaded Document keeps only data
-    and positions)."""
-    if result.file in ("-", "") or result.file.startswith("<"):
-        return None
-    try:
-        with open(result.file, "rb") as stream:
-            return stream.read().decode("utf-8", errors="replace")
-    except OSError:
-        return None
+def read(raw: bytes) -> list[Suppression]:
+    """The suppressions of a plan file's bytes; the pipeline calls it when it loads the plan,
+    so they travel with the result (and the plan cache) and the file is never read again."""
+    if not _ANY_DIRECTIVE_BYTES.search(raw):
+        return []
+    return parse(raw.decode("utf-8", errors="replace"))
 
 
-def apply_to_result(result, *, known_rules: Iterable[str] | None = None, text: str | bytes | None = None):
+def apply_to_result(result, *, known_rules: Iterable[str] | None = None):
     """A PlanResult with its suppressed findings removed and the meta findings added (in line order).
 
-    `text` is the plan's raw text when it was not read from a file (stdin); otherwise it is
-    taken from the loaded document or the file. An invalid plan is returned as it is: it has
-    no findings to suppress.
+    The suppressions are the ones `read` found when the plan was loaded (`result.suppressions`).
+    An invalid plan is returned as it is: it has no findings to suppress.
     """
-    if not result.valid:
+    if not result.valid or not result.suppressions:
         return result
-    if isinstance(text, bytes):
-        text = text.decode("utf-8", errors="replace")
-    if text is None:
-        text = source_text(result)
-    if not text or not _ANY_DIRECTIVE.search(text):
-        return result
-    suppressions = parse(text)
-    if not suppressions:
-        return result
-    kept, meta = apply(result.findings, suppressions, file=result.file, account=result.account,
+    kept, meta = apply(result.findings, result.suppressions, file=result.file, account=result.account,
                        owner=getattr(result, "account_owner", None), known_rules=known_rules)
     findings = [*kept, *meta]
     if all(hasattr(finding, "sort_key") for finding in findings):

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
 from ci_fakes import FakeFinding
 from ssm_rules.pipeline import PlanResult
-from ssm_rules.suppressions import REASONLESS_RULE, UNUSED_RULE, apply, apply_to_result, parse
+from ssm_rules.suppressions import REASONLESS_RULE, UNUSED_RULE, apply, apply_to_result, parse, read
 
 PLAN = textwrap.dedent("""\
     format: ssm-plan/1
@@ -27,6 +28,8 @@ PLAN = textwrap.dedent("""\
         name: Third   #ssm:ignore [SSM-BDU-001] no space is fine too
       - id: fourth  # ssm: ignore everything
     """)
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_parse_finds_comments_their_targets_and_reasons():
@@ -88,32 +91,61 @@ def test_unused_and_unknown_suppressions_are_reported():
     ]
 
 
-def test_apply_to_result_reads_the_file_and_appends_meta_findings(tmp_path):
+def test_apply_to_result_appends_meta_findings(tmp_path):
     path = tmp_path / "acme.yaml"
-    path.write_text(PLAN, encoding="utf-8")
     result = PlanResult(file=str(path), account="acme", account_owner="jane.doe", outcome={"met": [], "missing": []},
-                        findings=[finding("SSM-BDU-001", 12), finding("SSM-REL-001", 3)])
+                        findings=[finding("SSM-BDU-001", 12), finding("SSM-REL-001", 3)],
+                        suppressions=read(PLAN.encode()))
     after = apply_to_result(result)
     # meta findings follow the findings, in the order of the comments
     assert [(f.rule, f.line) for f in after.findings] == [
         ("SSM-REL-001", 3), (UNUSED_RULE, 11), (UNUSED_RULE, 11), (UNUSED_RULE, 12), (REASONLESS_RULE, 14),
         (UNUSED_RULE, 16), (REASONLESS_RULE, 17)]
     assert after.findings[1].to_json()["location"]["file"] == str(path)
-    # stdin: the text is given, there is no file to read
-    piped = PlanResult(file="-", account="acme", findings=[finding("SSM-BDU-001", 12)])
-    assert apply_to_result(piped).findings == piped.findings
-    assert len(apply_to_result(piped, text=PLAN).findings) == 6
+
+
+def test_suppressions_come_from_the_bytes_that_were_checked(tmp_path):
+    """The file is read once: comments and findings always describe the same version of it,
+    even when an editor saves the file again while a hook is checking it."""
+    from datetime import date
+
+    from ssm_rules.pipeline import Checker
+
+    checker = Checker()
+    path = tmp_path / "acme.yaml"
+    lines = (ROOT / "facts" / "adriatel.yaml").read_text(encoding="utf-8").splitlines()
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    target = next(f for f in checker.check_file(str(path), date(2026, 11, 27)).findings if f.line)
+    lines[target.line - 1] += f"  # ssm: ignore[{target.rule}] accepted for this test"
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = checker.check_file(str(path), date(2026, 11, 27))
+    path.write_text("format: ssm-plan/1\n", encoding="utf-8")  # saved again, without the comment
+    after = apply_to_result(result)
+    assert (target.rule, target.line) in [(f.rule, f.line) for f in result.findings]
+    assert (target.rule, target.line) not in [(f.rule, f.line) for f in after.findings]
+
+
+def test_a_plan_on_standard_input_has_its_suppressions(tmp_path):
+    from datetime import date
+
+    from ssm_rules.pipeline import Checker
+
+    raw = (ROOT / "facts" / "adriatel.yaml").read_bytes()
+    piped = Checker().check_file("-", date(2026, 11, 27), raw=raw)
+    assert piped.suppressions == read(raw)
 
 
 def test_invalid_plans_and_plans_without_comments_are_left_alone(tmp_path):
     path = tmp_path / "plain.yaml"
     path.write_text("format: ssm-plan/1\n", encoding="utf-8")
-    result = PlanResult(file=str(path), account="x", findings=[finding("SSM-BDU-001", 1)])
+    result = PlanResult(file=str(path), account="x", findings=[finding("SSM-BDU-001", 1)],
+                        suppressions=read(path.read_bytes()))
     assert apply_to_result(result) is result
     from ssm_rules.errors import PlanProblem
 
-    invalid = PlanResult(file=str(tmp_path / "acme.yaml"), errors=[PlanProblem("bad", 1, 1)])
-    assert apply_to_result(invalid, text=PLAN) is invalid
+    invalid = PlanResult(file=str(tmp_path / "acme.yaml"), errors=[PlanProblem("bad", 1, 1)],
+                         suppressions=read(PLAN.encode()))
+    assert apply_to_result(invalid) is invalid
 
 
 def test_comment_detection_respects_quotes():

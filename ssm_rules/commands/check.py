@@ -107,8 +107,7 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     else:
         results = [checker.check_file(file, as_of) for file in plan_files(list(paths))]
 
-    results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules,
-                                                                     text=stdin_text))
+    results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
                for result in results]
     report = Report(as_of=as_of, results=results, rules=checker.rules)
     if write_baseline_file or baseline_file:
