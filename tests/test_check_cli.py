@@ -194,3 +194,37 @@ def test_rule_authors_can_check_their_packs_examples(runner, tmp_path):
     bad = runner.invoke(main, ["rules", "--rules", str(pack), "--no-builtin", "--check-examples"])
     assert bad.exit_code == 1
     assert "TEAM-X-001-pass-1: fired on a pass example: Must-win 'big' is worth only 500." in bad.output
+
+
+def test_a_long_check_shows_progress_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    for copy in range(9):  # 54 plans: enough for a progress bar
+        for plan in FACTS.glob("*.yaml"):
+            shutil.copy(plan, plans / f"{copy}-{plan.name}")
+    command = [sys.executable, "-m", "ssm_rules", "check", str(plans), "--as-of", "2026-11-27",
+               "--format", "json", "--fail-on", "never", "--isolated", "--no-cache"]
+    leader, follower = pty.openpty()
+    with open(tmp_path / "report.json", "wb") as report, \
+            subprocess.Popen(command, stdout=report, stderr=follower) as process:
+        os.close(follower)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(leader, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            terminal += chunk
+    os.close(leader)
+    stdout = (tmp_path / "report.json").read_bytes()
+    assert b"Checking plans" in terminal and b"54/54" in terminal
+    assert len(json.loads(stdout)["plans"]) == 54  # the report on stdout is untouched
+    piped = subprocess.run(command, capture_output=True)
+    assert piped.stderr == b""

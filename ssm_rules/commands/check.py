@@ -19,6 +19,7 @@ from ssm_rules.commands.common import (
     exit_on_usage_error,
     open_cache,
     paths_argument,
+    progress_bar,
     rule_pack_options,
 )
 from ssm_rules.errors import UsageError
@@ -27,6 +28,7 @@ from ssm_rules.report import SEVERITIES, Report
 
 FAIL_ON = (*SEVERITIES, "never")
 STDIN = "-"
+PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar would only flicker
 
 
 @click.command()
@@ -105,7 +107,13 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     elif stdin_filename:
         raise UsageError("--stdin-filename names a plan read from standard input: give `-` as the path")
     else:
-        results = [checker.check_file(file, as_of) for file in plan_files(list(paths))]
+        files = plan_files(list(paths))
+        results = []
+        with progress_bar(len(files) if len(files) >= PROGRESS_FROM else 0, "Checking plans") as progressed:
+            for done, file in enumerate(files, 1):
+                results.append(checker.check_file(file, as_of))
+                if progressed:
+                    progressed(done, len(files))
 
     results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
                for result in results]

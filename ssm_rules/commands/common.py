@@ -81,3 +81,33 @@ def open_cache(cache_dir: str | None, no_cache: bool):
     from ssm_rules.cache import open_cache as open_
 
     return open_(cache_dir, enabled=not no_cache)
+
+
+class progress_bar:
+    """`with progress_bar(total, label) as update:` a bar on stderr, only when stderr is a terminal.
+
+    `update(done, total)` moves it (None when there is no bar: output piped to a file or a CI
+    log stays free of control characters). Long runs show how far they are; one plan shows nothing.
+    """
+
+    def __init__(self, total: int, label: str):
+        self.total, self.label = total, label
+        self.bar = None
+        self.done = 0
+
+    def __enter__(self):
+        if sys.stderr.isatty() and self.total > 1:
+            self.bar = click.progressbar(length=self.total, label=self.label, file=sys.stderr,
+                                         show_pos=True, show_eta=True, width=30)
+            self.bar.__enter__()
+            return self.update
+        return None
+
+    def update(self, done: int, total: int) -> None:
+        self.bar.update(done - self.done)
+        self.done = done
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+        return False
