@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 
 import click
-
-from datetime import date
 
 from ssm_rules.commands.common import exit_on_usage_error, paths_argument
 from ssm_rules.discovery import plan_files
