@@ -113,6 +113,19 @@ def portfolio(directory: Path) -> Path:
     return plans
 
 
+def check_all(files, **options):
+    """`runner.check_plans`, collecting the results in file order (as the spool does with ORDER BY)."""
+    results: dict[int, runner.AuditedPlan] = {}
+
+    def keep(position, result):
+        assert position not in results  # every file gets exactly one result
+        results[position] = result
+
+    catalog = runner.check_plans(files, AS_OF, on_result=keep, checker_factory=fake_factory, **options)
+    assert sorted(results) == list(range(len(files)))
+    return [results[position] for position in range(len(files))], catalog
+
+
 def audit(runner_, *args):
     """`ssm audit ARGS`, in this process unless ARGS ask for --jobs (worker processes cost ~1 s)."""
     args = [str(arg) for arg in args]
@@ -125,20 +138,19 @@ def test_results_come_back_in_file_order_whatever_the_workers_do(tmp_path):
     files = [write_plan(tmp_path, f"p{i:02}", account=f"p{i:02}", owner="jo", sleep=0.05 if i % 3 == 0 else 0,
                         findings=[{"rule": "SSM-BDU-001"}]) for i in range(24)]
     seen = []
-    results, catalog = runner.check_plans(files, AS_OF, jobs=2, checker_factory=fake_factory,
-                                          on_progress=lambda done, total: seen.append((done, total)))
+    results, catalog = check_all(files, jobs=2, on_progress=lambda done, total: seen.append((done, total)))
     assert [result.file for result in results] == files
     assert all(result.findings[0]["rule"] == "SSM-BDU-001" for result in results)
     assert catalog["SSM-BDU-001"]["title"] == "Every opportunity has a key decision leader"
     assert seen[-1] == (24, 24) and [done for done, _ in seen] == sorted(done for done, _ in seen)
-    serial, _ = runner.check_plans(files, AS_OF, jobs=1, checker_factory=fake_factory)
+    serial, _ = check_all(files, jobs=1)
     assert [r.to_json() for r in serial] == [r.to_json() for r in results]
 
 
 def test_a_plan_that_crashes_the_checker_does_not_stop_the_audit(tmp_path):
     files = [write_plan(tmp_path, "a", account="a", owner="jo"), write_plan(tmp_path, "b", explode=True),
              write_plan(tmp_path, "c", account="c", owner="jo")]
-    results, _ = runner.check_plans(files, AS_OF, jobs=1, checker_factory=fake_factory)
+    results, _ = check_all(files, jobs=1)
     assert [result.valid for result in results] == [True, False, True]
     assert "the checker failed on this plan: RuntimeError: boom" in results[1].errors[0]["message"]
 
@@ -146,7 +158,7 @@ def test_a_plan_that_crashes_the_checker_does_not_stop_the_audit(tmp_path):
 def test_a_plan_that_kills_its_worker_is_reported_and_the_others_are_checked(tmp_path):
     files = [write_plan(tmp_path, f"p{i:02}", account=f"p{i:02}", owner="jo", die=(i == 7),
                         findings=[{"rule": "SSM-BDU-001"}]) for i in range(30)]
-    results, _ = runner.check_plans(files, AS_OF, jobs=2, checker_factory=fake_factory)
+    results, _ = check_all(files, jobs=2)
     assert [result.file for result in results] == files
     assert [i for i, result in enumerate(results) if not result.valid] == [7]
     assert "worker process died" in results[7].errors[0]["message"]
@@ -157,11 +169,9 @@ def test_a_checker_that_cannot_be_built_is_a_usage_error(tmp_path):
     files = [write_plan(tmp_path, f"p{i}", account=f"p{i}", owner="jo") for i in range(3)]
     for jobs in (1, 2):
         with pytest.raises(UsageError, match="not a rule pack"):
-            runner.check_plans(files, AS_OF, jobs=jobs, checker_options={"rule_dirs": ("broken",)},
-                               checker_factory=fake_factory)
+            check_all(files, jobs=jobs, checker_options={"rule_dirs": ("broken",)})
     with pytest.raises(UsageError, match="died while building the checker"):
-        runner.check_plans(files, AS_OF, jobs=2, checker_options={"rule_dirs": ("segfault",)},
-                           checker_factory=fake_factory)
+        check_all(files, jobs=2, checker_options={"rule_dirs": ("segfault",)})
 
 
 # --- the command and its reports --------------------------------------------------------------
@@ -337,7 +347,8 @@ def test_a_process_killed_while_writing_leaves_the_old_report(tmp_path):
     assert (out / "index.html").read_text() == "old page" and (out / "summary.md").read_text() == "old summary"
     leftovers = [p for p in tmp_path.iterdir() if p.name != "report"]
     assert len(leftovers) == 1 and leftovers[0].name.startswith(".report.")  # hidden, and cleaned up later
-    os.utime(leftovers[0], (time.time() - 7200, time.time() - 7200))
+    for path in [*leftovers[0].iterdir(), leftovers[0]]:  # nothing in it changed for two hours
+        os.utime(path, (time.time() - 7200, time.time() - 7200))
     report_files.replace_directory(out, {"index.html": "new page"})
     assert [p.name for p in tmp_path.iterdir()] == ["report"]
 

@@ -6,14 +6,19 @@ import json
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import textwrap
+from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from ssm_rules import baseline
-from ssm_rules.audit.history import SCHEMA_VERSION, History, fingerprint
+from ssm_rules.audit.history import SCHEMA_VERSION, History, RunDelta, fingerprint
 from ssm_rules.audit.runner import AuditedPlan
+from ssm_rules.audit.spool import Spool
 from ssm_rules.cli import main
 from ssm_rules.errors import UsageError
 
@@ -37,9 +42,47 @@ def plan(account: str, *findings: dict, valid: bool = True) -> AuditedPlan:
                        outcome={"met": ["G80"], "missing": ["G81"]})
 
 
-def record(db, as_of, plans):
-    with History(db) as history, history.recording(as_of, plans) as delta:
-        return delta
+@contextmanager
+def spooled(plans):
+    """A finished spool holding `plans`, as the audit builds it."""
+    with tempfile.TemporaryDirectory() as scratch, Spool(Path(scratch) / "spool.sqlite") as spool:
+        for seq, audited in enumerate(plans):
+            spool.add(seq, audited)
+        spool.finish()
+        yield spool
+
+
+@dataclass
+class Recorded:
+    """A recorded run: the delta, and what the history wrote into the spool for the reports."""
+
+    run: RunDelta
+    first_seen: dict  # (file, finding index) -> date
+    new: list  # [{file, index}] of the findings tagged new
+    resolved: list  # [{account, file, rule, severity, first_seen, days_open}], as the page lists them
+    invalid_since: dict  # file -> date
+    repaired: list  # plan keys
+
+
+def record(db, as_of, plans) -> Recorded:
+    with spooled(plans) as spool:
+        with History(db) as history, history.recording(as_of, spool) as delta:
+            pass
+        rows = spool.db.execute
+        return Recorded(
+            run=delta,
+            first_seen={(file, index): date.fromisoformat(seen) for file, index, seen in rows(
+                "SELECT p.file, f.idx, f.first_seen FROM audit_findings f JOIN audit_plans p ON p.seq = f.plan_seq")},
+            new=[{"file": file, "index": index} for file, index in rows(
+                "SELECT p.file, f.idx FROM audit_findings f JOIN audit_plans p ON p.seq = f.plan_seq"
+                " WHERE f.is_new ORDER BY f.plan_seq, f.idx")],
+            resolved=[{"account": account, "file": file, "rule": rule, "severity": severity,
+                       "first_seen": date.fromisoformat(seen), "days_open": (as_of - date.fromisoformat(seen)).days}
+                      for account, file, rule, severity, seen in rows(
+                          "SELECT account, file, rule, severity, first_seen FROM audit_resolved ORDER BY rowid")],
+            invalid_since={file: date.fromisoformat(since) for file, since in rows(
+                "SELECT file, invalid_since FROM audit_plans WHERE NOT valid")},
+            repaired=[key for key, in rows("SELECT plan_key FROM audit_repaired ORDER BY plan_key")])
 
 
 def test_fingerprint_ignores_the_line_and_is_the_baselines():
@@ -53,8 +96,8 @@ def test_fingerprint_ignores_the_line_and_is_the_baselines():
 
 def test_first_run_everything_is_new(tmp_path):
     delta = record(tmp_path / "h.db", NIGHT1, [plan("acme", finding("SSM-BDU-001")), plan("globex")])
-    assert delta.previous_run is None
-    assert delta.to_json() == {"previous_run": None, "new": 1, "resolved": 0, "newly_invalid": 0, "repaired": 0,
+    assert delta.run.previous_run is None
+    assert delta.run.to_json() == {"previous_run": None, "new": 1, "resolved": 0, "newly_invalid": 0, "repaired": 0,
                                "runs": 1}
     assert delta.first_seen == {("plans/acme.yaml", 0): NIGHT1}
 
@@ -66,8 +109,8 @@ def test_two_nights_one_plan_fixed_one_plan_broken(tmp_path):
     # Night 2: acme fixed its error (the warning stays, on another line); globex got a new error.
     delta = record(db, NIGHT2, [plan("acme", finding("SSM-REL-002", severity="warning", line=40)),
                                 plan("globex", finding("SSM-BDU-003", subject="cloud"))])
-    assert delta.previous_run == NIGHT1
-    assert delta.to_json()["new"] == 1 and delta.to_json()["resolved"] == 1
+    assert delta.run.previous_run == NIGHT1
+    assert delta.run.to_json()["new"] == 1 and delta.run.to_json()["resolved"] == 1
     assert delta.new == [{"file": "plans/globex.yaml", "index": 0}]
     [resolved] = delta.resolved
     assert (resolved["account"], resolved["rule"], resolved["days_open"]) == ("acme", "SSM-BDU-001", 1)
@@ -86,7 +129,7 @@ def test_an_invalid_plan_resolves_nothing_and_keeps_its_findings_age(tmp_path):
     delta = record(db, NIGHT2, [plan("acme", valid=False)])
     assert delta.resolved == [] and delta.new == []
     assert delta.invalid_since == {"plans/acme.yaml": NIGHT2}
-    assert delta.to_json()["newly_invalid"] == 1
+    assert delta.run.to_json()["newly_invalid"] == 1
     delta = record(db, NIGHT3, [plan("acme", finding("SSM-BDU-001"))])
     assert delta.new == [] and delta.resolved == []
     assert delta.first_seen[("plans/acme.yaml", 0)] == NIGHT1  # not new: the plan was only unreadable
@@ -98,7 +141,7 @@ def test_an_invalid_streak_counts_from_its_first_night(tmp_path):
     record(db, NIGHT1, [plan("acme", valid=False)])
     delta = record(db, NIGHT2, [plan("acme", valid=False)])
     assert delta.invalid_since == {"plans/acme.yaml": NIGHT1}
-    assert delta.to_json()["newly_invalid"] == 0
+    assert delta.run.to_json()["newly_invalid"] == 0
 
 
 def test_a_rerun_for_the_same_date_replaces_the_run(tmp_path):
@@ -110,7 +153,7 @@ def test_a_rerun_for_the_same_date_replaces_the_run(tmp_path):
         runs = history.runs()
     assert [run["as_of"] for run in runs] == ["2026-11-25", "2026-11-26"]
     assert (runs[1]["error"], runs[1]["new"], runs[1]["resolved"]) == (1, 1, 1)
-    assert delta.previous_run == NIGHT1  # compared with the night before, not with the replaced run
+    assert delta.run.previous_run == NIGHT1  # compared with the night before, not with the replaced run
     rows = sqlite3.connect(db).execute("SELECT count(*) FROM findings f JOIN runs r ON r.id = f.run_id "
                                        "WHERE r.as_of = '2026-11-26'").fetchone()
     assert rows == (1,)  # the replaced run's findings are gone with it
@@ -152,7 +195,8 @@ def test_an_exception_mid_run_leaves_the_history_as_it_was(tmp_path):
     db = tmp_path / "h.db"
     record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
     record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001"))])
-    with pytest.raises(RuntimeError), History(db) as history, history.recording(NIGHT2, [plan("acme")]):
+    with pytest.raises(RuntimeError), spooled([plan("acme")]) as spool, History(db) as history, \
+            history.recording(NIGHT2, spool):
         raise RuntimeError("the report could not be rendered")
     with History(db) as history:
         runs = history.runs()
@@ -169,7 +213,11 @@ def test_a_process_killed_mid_run_leaves_the_history_as_it_was(tmp_path):
         from datetime import date
         from ssm_rules.audit.history import History
         from ssm_rules.audit.runner import AuditedPlan
-        with History({str(db)!r}) as history, history.recording(date(2026, 11, 25), [AuditedPlan(file="x.yaml", account="x")]):
+        from ssm_rules.audit.spool import Spool
+        spool = Spool({str(tmp_path / "spool.sqlite")!r})
+        spool.add(0, AuditedPlan(file="x.yaml", account="x"))
+        spool.finish()
+        with History({str(db)!r}) as history, history.recording(date(2026, 11, 25), spool):
             os._exit(9)
     """)
     child = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)

@@ -1,8 +1,9 @@
 """The nightly portfolio audit: check every plan in parallel, keep history, write reports.
 
     runner   plans -> AuditedPlan results, in worker processes (one Checker per process)
+    spool    each result on disk (SQLite) as it arrives: memory stays flat in the number of plans
     history  SQLite: runs, plans and findings per run; what is new, resolved, open since when
-    report   results + history -> view model -> index.html, summary.md, audit.json
+    report   spool + history -> view model (queries) -> index.html, summary.md, audit.json
     files    writes the report directory as one unit (old or new, never half)
 
 `run_audit` wires them; `ssm audit` (commands/audit.py) is its command line.
@@ -18,10 +19,9 @@ from typing import Callable
 
 @dataclass
 class AuditOutcome:
-    """What `run_audit` did: the results, the history delta (None without history), the files."""
+    """What `run_audit` did: the counts, the history delta (None without history), the files."""
 
     as_of: date
-    plans: list  # list[runner.AuditedPlan], in file order
     delta: object | None  # history.RunDelta
     written: list[Path] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
@@ -32,37 +32,41 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
               on_progress: Callable[[int, int], None] | None = None) -> AuditOutcome:
     """Check `files`, record the run in `history_db` (when given), write the reports into `out_dir`.
 
-    The order is: check everything (nothing is written yet); then, in one history transaction,
-    record the run and render the reports; commit; then swap the report directory into place.
-    A crash while checking or rendering leaves both the history and the old report untouched.
+    The order is: check everything, spooling each result to disk as it comes (nothing is
+    written to the report or the history yet); then, in one history transaction, record the
+    run and render the reports; commit; then swap the report directory into place. A crash
+    while checking or rendering leaves both the history and the old report untouched.
     """
     from ssm_rules.audit import files as report_files
     from ssm_rules.audit import report, runner
+    from ssm_rules.audit.spool import Spool
 
     out = Path(out_dir)
     report_files.check_target(out)  # refuse a bad --out before spending minutes checking
-    plans, rules = runner.check_plans(files, as_of, jobs=jobs, checker_options=checker_options,
-                                      on_progress=on_progress)
-    generated_at = datetime.now().astimezone()
-    # The reports are written (staged) before the history commits, so that a crash while
-    # rendering leaves both untouched; the staged directory takes the old one's place last.
-    if history_db is None:
-        view = report.build_view(as_of, plans, rules, generated_at=generated_at)
-        files = report.render_all(view, as_of, plans)
-        staging = report_files.stage(out, files)
-        delta = None
-    else:
-        from ssm_rules.audit.history import History
+    with report_files.scratch_directory(out) as scratch, Spool(scratch / "spool.sqlite") as spool:
+        rules = runner.check_plans(files, as_of, on_result=spool.add, jobs=jobs, checker_options=checker_options,
+                                   on_progress=on_progress)
+        spool.finish()
+        generated_at = datetime.now().astimezone()
+        # The reports are written (staged) before the history commits, so that a crash while
+        # rendering leaves both untouched; the staged directory takes the old one's place last.
+        if history_db is None:
+            view = report.build_view(as_of, spool, rules, generated_at=generated_at)
+            reports = report.render_all(view, as_of, spool)
+            staging = report_files.stage(out, reports)
+            delta = None
+        else:
+            from ssm_rules.audit.history import History
 
-        staging = None
-        try:
-            with History(history_db) as history, history.recording(as_of, plans) as delta:
-                view = report.build_view(as_of, plans, rules, delta=delta, generated_at=generated_at)
-                files = report.render_all(view, as_of, plans, delta=delta)
-                staging = report_files.stage(out, files)
-        except BaseException:
-            if staging is not None:
-                report_files.discard(staging)
-            raise
-    written = report_files.swap(staging, out, list(files))
-    return AuditOutcome(as_of=as_of, plans=plans, delta=delta, written=written, summary=view["summary"])
+            staging = None
+            try:
+                with History(history_db) as history, history.recording(as_of, spool) as delta:
+                    view = report.build_view(as_of, spool, rules, delta=delta, generated_at=generated_at)
+                    reports = report.render_all(view, as_of, spool, delta=delta)
+                    staging = report_files.stage(out, reports)
+            except BaseException:
+                if staging is not None:
+                    report_files.discard(staging)
+                raise
+    written = report_files.swap(staging, out, list(reports))
+    return AuditOutcome(as_of=as_of, delta=delta, written=written, summary=view["summary"])

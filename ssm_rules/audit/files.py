@@ -18,8 +18,9 @@ import shutil
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, TextIO, Union
+from typing import Callable, Iterator, TextIO, Union
 
 from ssm_rules.atomic import fsync_directory
 from ssm_rules.errors import UsageError
@@ -71,6 +72,23 @@ def stage(target: str | Path, files: dict[str, Content]) -> Path:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return staging
+
+
+@contextmanager
+def scratch_directory(target: str | Path) -> Iterator[Path]:
+    """A private temporary directory beside `target` for the audit's spool, removed at the end.
+
+    Beside the report (not in /tmp, often a RAM disk) and named like a staging directory, so
+    that one left by a killed run is removed by a later run like any other.
+    """
+    target = Path(target)
+    parent = target.absolute().parent
+    _remove_stale(parent, target.name)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".spool.tmp", dir=parent))
+    try:
+        yield scratch
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def discard(staging: Path) -> None:
@@ -136,11 +154,16 @@ def _exchange(first: Path, second: Path) -> bool:
 
 
 def _remove_stale(parent: Path, name: str) -> None:
-    """Remove temporary directories that an earlier, crashed run left beside the report."""
+    """Remove temporary directories that an earlier, crashed run left beside the report: those
+    in which nothing has changed for an hour (a long audit's spool is still being written)."""
     now = time.time()
     for candidate in parent.glob(f".{name}.*.tmp"):
         try:
-            if candidate.is_dir() and now - candidate.stat().st_mtime > _STALE_SECONDS:
+            if candidate.is_dir() and now - _last_change(candidate) > _STALE_SECONDS:
                 shutil.rmtree(candidate, ignore_errors=True)
         except OSError:
             pass
+
+
+def _last_change(directory: Path) -> float:
+    return max([directory.stat().st_mtime, *(entry.stat().st_mtime for entry in directory.iterdir())])

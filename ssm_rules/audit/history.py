@@ -127,25 +127,24 @@ def plan_fingerprints(plan) -> list[str]:
 
 @dataclass
 class RunDelta:
-    """What one run changed, as recorded: the report's view of history."""
+    """What one run changed, in numbers (the findings themselves are in the spool)."""
 
     as_of: date
     previous_run: date | None
-    first_seen: dict[tuple[str, int], date]  # (file, finding index) -> date first seen
-    new: list[dict] = field(default_factory=list)  # findings first seen in this run (file, index)
-    resolved: list[dict] = field(default_factory=list)  # findings gone since the run before
-    invalid_since: dict[str, date] = field(default_factory=dict)  # invalid plan's file -> since
-    repaired: list[str] = field(default_factory=list)  # plan keys valid again after being invalid
+    new: int  # findings first seen in this run
+    resolved: int  # findings gone since the run before
+    newly_invalid: int  # plans invalid since this run
+    repaired: int  # plans valid again after being invalid
     trend: list[dict] = field(default_factory=list)  # runs up to this one, oldest first
 
     def to_json(self) -> dict:
         """The `history` block of audit.json."""
         return {
             "previous_run": self.previous_run.isoformat() if self.previous_run else None,
-            "new": len(self.new),
-            "resolved": len(self.resolved),
-            "newly_invalid": sum(1 for since in self.invalid_since.values() if since == self.as_of),
-            "repaired": len(self.repaired),
+            "new": self.new,
+            "resolved": self.resolved,
+            "newly_invalid": self.newly_invalid,
+            "repaired": self.repaired,
             "runs": len(self.trend),
         }
 
@@ -241,117 +240,127 @@ class History:
     # --- recording a run -----------------------------------------------------------------------
 
     @contextmanager
-    def recording(self, as_of: date, plans: list) -> Iterator[RunDelta]:
-        """Record a run (replacing one with the same as-of date) and yield what it changed.
+    def recording(self, as_of: date, spool) -> Iterator[RunDelta]:
+        """Record a run (replacing one with the same as-of date) from a finished `spool.Spool`,
+        and yield what it changed.
 
         Everything happens in one transaction, committed when the `with` block ends without an
         exception: the caller renders its reports inside the block, so that a crash anywhere
-        before the end leaves the history as it was.
+        before the end leaves the history as it was. Meanwhile the spool is attached to this
+        database and read through it (`spool.db`): each finding's `first_seen` and `is_new`, an
+        invalid plan's `invalid_since`, and the tables `audit_resolved` and `audit_repaired` are
+        written into the spool, for the reports.
         """
-        with self._transaction():
-            delta = self._record(as_of, plans)
+        with spool.attached_to(self.connection), self._transaction():
+            delta = self._record(as_of)
             yield delta
 
-    def _record(self, as_of: date, plans: list) -> RunDelta:
+    def _record(self, as_of: date) -> RunDelta:
+        """Record the attached spool's results as the run of `as_of`, all in SQL (nothing per
+        plan in Python memory)."""
         db = self.connection
         day = as_of.isoformat()
         db.execute("DELETE FROM runs WHERE as_of = ?", (day,))  # a re-run replaces (cascades)
-        counts = {severity: 0 for severity in SEVERITIES}
-        for plan in plans:
-            for finding in plan.findings:
-                counts[finding["severity"]] = counts.get(finding["severity"], 0) + 1
+        counts = dict(db.execute("SELECT severity, count(*) FROM audit_findings GROUP BY severity").fetchall())
         run_id = db.execute(
-            "INSERT INTO runs (as_of, recorded_at, plans, invalid, error, warning, info) VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (day, datetime.now(timezone.utc).isoformat(timespec="seconds"), len(plans),
-             sum(1 for plan in plans if not plan.valid), counts["error"], counts["warning"], counts["info"]),
+            """INSERT INTO runs (as_of, recorded_at, plans, invalid, error, warning, info)
+               SELECT ?, ?, count(*), coalesce(sum(NOT valid), 0), ?, ?, ? FROM audit_plans""",
+            (day, datetime.now(timezone.utc).isoformat(timespec="seconds"),
+             *(counts.get(severity, 0) for severity in SEVERITIES)),
         ).lastrowid
-        db.executemany(
-            "INSERT INTO plans (run_id, file, plan_key, account, owner, valid, problems, outcome_met, outcome_total)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(run_id, plan.file, plan.key, plan.account, plan.account_owner, int(plan.valid), len(plan.errors),
-              *_outcome_counts(plan)) for plan in plans])
-        rows = []
-        for plan in plans:
-            for finding, print_ in zip(plan.findings, plan_fingerprints(plan)):
-                subject = finding.get("subject") or {}
-                rows.append((run_id, print_, plan.key, finding["rule"], finding["severity"], subject.get("kind"),
-                             None if subject.get("id") is None else str(subject.get("id")),
-                             (finding.get("location") or {}).get("path"), finding.get("message") or "",
-                             (finding.get("next_action") or {}).get("owner"), day))
+        # Outcome counts of a valid plan with an outcome ('{}' is none).
+        db.execute("""INSERT INTO plans (run_id, file, plan_key, account, owner, valid, problems, outcome_met,
+                                         outcome_total)
+                      SELECT ?, file, plan_key, account, owner, valid, json_array_length(errors),
+                             iif(outcome <> '{}', met_count, NULL), iif(outcome <> '{}', outcome_total, NULL)
+                      FROM audit_plans ORDER BY seq""", (run_id,))
         # INSERT OR IGNORE: two plan files of one account may repeat a fingerprint; the first wins.
-        db.executemany("INSERT OR IGNORE INTO findings (run_id, fingerprint, plan_key, rule, severity, subject_kind,"
-                       " subject_id, path, message, owner, first_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
-        delta = self._derive(run_id, as_of)
+        db.execute("""INSERT OR IGNORE INTO findings (run_id, fingerprint, plan_key, rule, severity, subject_kind,
+                                                      subject_id, path, message, owner, first_seen)
+                      SELECT :run, f.fingerprint, p.plan_key, f.rule, f.severity, f.subject_kind, f.subject_id,
+                             f.path, coalesce(f.message, ''), f.action_owner, :day
+                      FROM audit_findings f JOIN audit_plans p ON p.seq = f.plan_seq
+                      ORDER BY f.plan_seq, f.idx""", {"run": run_id, "day": day})
+        previous, new, resolved = self._derive(run_id, as_of)
+        self._report_changes(run_id, as_of, previous)
         # A run recorded for an earlier date than runs already kept changes what those later runs
         # found new or resolved: derive them again, in date order.
         for later in db.execute("SELECT id, as_of FROM runs WHERE as_of > ? ORDER BY as_of", (day,)).fetchall():
             self._derive(later["id"], date.fromisoformat(later["as_of"]))
-        first_seen = {}
-        by_print = {row["fingerprint"]: date.fromisoformat(row["first_seen"]) for row in
-                    db.execute("SELECT fingerprint, first_seen FROM findings WHERE run_id = ?", (run_id,))}
-        new_prints = {item["fingerprint"] for item in delta.new}
-        delta.new = []
-        for plan in plans:
-            for index, print_ in enumerate(plan_fingerprints(plan)):
-                if print_ in by_print:
-                    first_seen[(plan.file, index)] = by_print[print_]
-                if print_ in new_prints:
-                    delta.new.append({"file": plan.file, "index": index})
-                    new_prints.discard(print_)
-        delta.first_seen = first_seen
-        delta.trend = [run for run in self.runs() if run["as_of"] <= day]
-        return delta
+        db.execute("DROP TABLE temp.known")
+        return RunDelta(
+            as_of=as_of, previous_run=date.fromisoformat(previous) if previous else None, new=new, resolved=resolved,
+            newly_invalid=db.execute("SELECT count(*) FROM audit_plans WHERE NOT valid AND invalid_since = ?",
+                                     (day,)).fetchone()[0],
+            repaired=db.execute("SELECT count(*) FROM audit_repaired").fetchone()[0],
+            trend=[run for run in self.runs() if run["as_of"] <= day])
 
-    def _derive(self, run_id: int, as_of: date) -> RunDelta:
-        """Compute first_seen, new, resolved and invalid_since of one run from the runs before it."""
+    def _derive(self, run_id: int, as_of: date) -> tuple[str | None, int, int]:
+        """Compute first_seen, new, resolved and invalid_since of one run from the runs before it.
+
+        Returns (the previous run's as-of date, new, resolved), and leaves in `temp.known` each
+        plan's open findings at its last valid check before this run.
+        """
         db = self.connection
-        day = as_of.isoformat()
-        previous = db.execute("SELECT max(as_of) FROM runs WHERE as_of < ?", (day,)).fetchone()[0]
-        # Each plan's open findings at its last valid check before this run.
-        known = {row["fingerprint"]: row for row in db.execute(
-            """WITH last_valid AS (
-                   SELECT p.plan_key, max(r.as_of) AS as_of
-                   FROM plans p JOIN runs r ON r.id = p.run_id
-                   WHERE r.as_of < :day AND p.valid
-                   GROUP BY p.plan_key)
-               SELECT f.fingerprint, f.plan_key, f.rule, f.severity, f.message, f.owner, f.first_seen,
-                      f.subject_kind, f.subject_id, f.path, p.account, p.file
-               FROM last_valid l
-               JOIN runs r ON r.as_of = l.as_of
-               JOIN findings f ON f.run_id = r.id AND f.plan_key = l.plan_key
-               LEFT JOIN plans p ON p.run_id = r.id AND p.plan_key = f.plan_key""", {"day": day})}
-        current = db.execute("SELECT fingerprint, plan_key FROM findings WHERE run_id = ?", (run_id,)).fetchall()
-        current_prints = {row["fingerprint"] for row in current}
-        valid_keys = {row[0] for row in db.execute("SELECT plan_key FROM plans WHERE run_id = ? AND valid", (run_id,))}
-        db.executemany("UPDATE findings SET first_seen = ? WHERE run_id = ? AND fingerprint = ?",
-                       [(known[row["fingerprint"]]["first_seen"] if row["fingerprint"] in known else day,
-                         run_id, row["fingerprint"]) for row in current])
-        new = [{"fingerprint": row["fingerprint"]} for row in current if row["fingerprint"] not in known]
-        resolved = [_resolved(row, as_of) for print_, row in known.items()
-                    if row["plan_key"] in valid_keys and print_ not in current_prints]
-        resolved.sort(key=lambda item: (SEVERITIES.index(item["severity"]) if item["severity"] in SEVERITIES else 9,
-                                        item["account"] or "", item["rule"]))
-        invalid_since: dict[str, date] = {}
-        for plan in db.execute("SELECT file, plan_key FROM plans WHERE run_id = ? AND NOT valid", (run_id,)).fetchall():
-            since = db.execute(
-                """SELECT min(r.as_of) FROM plans p JOIN runs r ON r.id = p.run_id
-                   WHERE p.plan_key = :key AND NOT p.valid AND r.as_of <= :day AND r.as_of > coalesce(
-                       (SELECT max(r2.as_of) FROM plans p2 JOIN runs r2 ON r2.id = p2.run_id
-                        WHERE p2.plan_key = :key AND p2.valid AND r2.as_of < :day), '')""",
-                {"key": plan["plan_key"], "day": day}).fetchone()[0]
-            invalid_since[plan["file"]] = date.fromisoformat(since or day)
-        db.executemany("UPDATE plans SET invalid_since = ? WHERE run_id = ? AND file = ?",
-                       [(since.isoformat(), run_id, file) for file, since in invalid_since.items()])
-        repaired = []
-        if previous:
-            was_invalid = {row[0] for row in db.execute(
-                "SELECT p.plan_key FROM plans p JOIN runs r ON r.id = p.run_id WHERE r.as_of = ? AND NOT p.valid",
-                (previous,))}
-            repaired = sorted(was_invalid & valid_keys)
+        params = {"run": run_id, "day": as_of.isoformat()}
+        previous = db.execute("SELECT max(as_of) FROM runs WHERE as_of < :day", params).fetchone()[0]
+        db.execute("DROP TABLE IF EXISTS temp.known")
+        db.execute("""CREATE TEMP TABLE known AS
+                      WITH last_valid AS (
+                          SELECT p.plan_key, max(r.as_of) AS as_of
+                          FROM plans p JOIN runs r ON r.id = p.run_id
+                          WHERE r.as_of < :day AND p.valid
+                          GROUP BY p.plan_key)
+                      SELECT f.*, f.rowid AS position
+                      FROM last_valid l
+                      JOIN runs r ON r.as_of = l.as_of
+                      JOIN findings f ON f.run_id = r.id AND f.plan_key = l.plan_key""", params)
+        db.execute("CREATE INDEX temp.known_by_print ON known (fingerprint)")
+        db.execute("""UPDATE findings SET first_seen = coalesce(
+                          (SELECT k.first_seen FROM known k WHERE k.fingerprint = findings.fingerprint), :day)
+                      WHERE run_id = :run""", params)
+        new = db.execute("""SELECT count(*) FROM findings f WHERE f.run_id = :run
+                            AND NOT EXISTS (SELECT 1 FROM known k WHERE k.fingerprint = f.fingerprint)""",
+                         params).fetchone()[0]
+        resolved = db.execute(f"SELECT count(*) FROM ({_RESOLVED})", params).fetchone()[0]
+        # An invalid plan: invalid since the first run after its last valid one.
+        db.execute("""UPDATE plans SET invalid_since = coalesce(
+                          (SELECT min(r.as_of) FROM plans p JOIN runs r ON r.id = p.run_id
+                           WHERE p.plan_key = plans.plan_key AND NOT p.valid AND r.as_of <= :day AND r.as_of > coalesce(
+                               (SELECT max(r2.as_of) FROM plans p2 JOIN runs r2 ON r2.id = p2.run_id
+                                WHERE p2.plan_key = plans.plan_key AND p2.valid AND r2.as_of < :day), '')), :day)
+                      WHERE run_id = :run AND NOT valid""", params)
         db.execute("UPDATE runs SET new = ?, resolved = ?, previous_as_of = ? WHERE id = ?",
-                   (len(new), len(resolved), previous, run_id))
-        return RunDelta(as_of=as_of, previous_run=date.fromisoformat(previous) if previous else None,
-                        first_seen={}, new=new, resolved=resolved, invalid_since=invalid_since, repaired=repaired)
+                   (new, resolved, previous, run_id))
+        return previous, new, resolved
+
+    def _report_changes(self, run_id: int, as_of: date, previous: str | None) -> None:
+        """Write what the reports show of this run's changes into the spool."""
+        db = self.connection
+        params = {"run": run_id, "day": as_of.isoformat(), "previous": previous}
+        db.execute("""UPDATE audit_findings SET first_seen = h.first_seen
+                      FROM findings h WHERE h.run_id = :run AND h.fingerprint = audit_findings.fingerprint""", params)
+        # New: the first finding (in input order) of each fingerprint first seen today.
+        db.execute("""UPDATE audit_findings SET is_new = 1
+                      WHERE first_seen = :day AND rowid = (SELECT f.rowid FROM audit_findings f
+                          WHERE f.fingerprint = audit_findings.fingerprint ORDER BY f.plan_seq, f.idx LIMIT 1)""",
+                   params)
+        db.execute("""UPDATE audit_plans SET invalid_since = h.invalid_since
+                      FROM plans h WHERE h.run_id = :run AND h.file = audit_plans.file AND NOT audit_plans.valid""",
+                   params)
+        db.execute(f"""INSERT INTO audit_resolved (severity, account, file, rule, message, first_seen)
+                       SELECT k.severity, (SELECT p.account FROM plans p WHERE p.run_id = k.run_id AND p.plan_key = k.plan_key),
+                              (SELECT p.file FROM plans p WHERE p.run_id = k.run_id AND p.plan_key = k.plan_key),
+                              k.rule, k.message, k.first_seen
+                       FROM ({_RESOLVED}) k
+                       ORDER BY CASE k.severity WHEN 'error' THEN 0 WHEN 'warning' THEN 1 WHEN 'info' THEN 2 ELSE 9 END,
+                                coalesce((SELECT p.account FROM plans p WHERE p.run_id = k.run_id AND p.plan_key = k.plan_key), ''),
+                                k.rule, k.plan_key, k.position""", params)
+        db.execute("""INSERT INTO audit_repaired (plan_key)
+                      SELECT DISTINCT p.plan_key FROM plans p JOIN runs r ON r.id = p.run_id
+                      WHERE r.as_of = :previous AND NOT p.valid
+                        AND p.plan_key IN (SELECT plan_key FROM plans WHERE run_id = :run AND valid)
+                      ORDER BY p.plan_key""", params)
 
     # --- reading -------------------------------------------------------------------------------
 
@@ -363,16 +372,8 @@ class History:
                 for row in self.connection.execute("SELECT * FROM runs ORDER BY as_of")]
 
 
-def _outcome_counts(plan) -> tuple[int | None, int | None]:
-    if not plan.valid or not plan.outcome:
-        return None, None
-    met, missing = len(plan.outcome.get("met", [])), len(plan.outcome.get("missing", []))
-    return met, met + missing
-
-
-def _resolved(row, as_of: date) -> dict:
-    first_seen = date.fromisoformat(row["first_seen"])
-    return {"account": row["account"], "file": row["file"], "rule": row["rule"], "severity": row["severity"],
-            "message": row["message"], "owner": row["owner"], "first_seen": first_seen,
-            "subject": {"kind": row["subject_kind"], "id": row["subject_id"]}, "path": row["path"],
-            "days_open": (as_of - first_seen).days}
+# Findings at their plan's last valid check (temp.known) that are gone now, in a plan valid now.
+_RESOLVED = """
+    SELECT k.* FROM known k
+    WHERE k.plan_key IN (SELECT plan_key FROM plans WHERE run_id = :run AND valid)
+      AND NOT EXISTS (SELECT 1 FROM findings f WHERE f.run_id = :run AND f.fingerprint = k.fingerprint)"""

@@ -1,8 +1,10 @@
 """The audit's reports: a view model of the portfolio, rendered to HTML, Markdown and JSON.
 
-`build_view` turns the results (and the history delta) into plain data: counts, accounts,
-owners' action lists, what is new and resolved, and the charts. The templates only lay it
-out: `templates/index.html.j2` (Jinja2, autoescaped: every value taken from a plan is shown
+`build_view` turns the results in the spool (and the history delta) into what the templates
+show: counts, accounts, owners' action lists, what is new and resolved, and the charts. The
+lists that grow with the portfolio are queries on the spool (`spool.Rows`), read while the
+page is streamed to its file, so memory stays flat however many plans there are; audit.json
+is likewise written plan by plan. The templates only lay it out: `templates/index.html.j2` (Jinja2, autoescaped: every value taken from a plan is shown
 as text) and `templates/summary.md.j2` (every value escaped for Markdown). Charts are pygal
 SVG, inlined in the page with pygal's script removed, so the page works offline and runs no
 code.
@@ -12,19 +14,19 @@ from __future__ import annotations
 
 import json
 import re
-from collections import Counter, defaultdict
+import sqlite3
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from json.encoder import encode_basestring
+from typing import Any, TextIO
 
 from markupsafe import Markup
 
 from ssm_rules import __version__
+from ssm_rules.audit.spool import NO_OWNER, SEVERITIES, Rows
 
-SEVERITIES = ("error", "warning", "info")
 SEVERITY_COLOURS = {"error": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 STALE_DAYS = 28  # an open finding this old is "open for weeks"
-NO_OWNER = "(no owner)"
 OUTCOME_EVIDENCE = {
     "G80": "Client approved the plan",
     "G81": "Client satisfied with assessment",
@@ -38,60 +40,54 @@ FONT_STACK = ('-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica
 
 
 # --- view model -------------------------------------------------------------------------------
+#
+# The view is plain data for the templates, except that every list as long as the portfolio is
+# a `Rows`: a query on the spool, run while the template iterates it. Each query's ORDER BY
+# reproduces a stable sort of the plans in input order (hence the final `seq`/`pos` keys):
+#
+#   accounts      by name (lower case), then file
+#   findings      worst first, then by rule and place: `pos`, fixed when spooled
+#   actions       worst first, then oldest, then by account (lower case) and rule
+#   attention     invalid first, then by errors, warnings, info (most first), then by name
 
-def build_view(as_of: date, plans: list, rules: dict[str, dict], *, delta=None,
+_FINDINGS = """
+    SELECT f.*, p.name AS account_name FROM audit_findings f JOIN audit_plans p ON p.seq = f.plan_seq"""
+# Each owner's actions: the findings, and an invalid plan as an action for its account owner.
+_ACTIONS = """
+    SELECT f.plan_seq, f.pos, f.sev_rank, f.severity, f.rule, f.guidance, f.message, f.path, f.line, f.action,
+           f.owner, f.owner_lower, f.first_seen, f.is_new, p.name AS account_name, p.name_lower,
+           NULL AS errors, NULL AS file
+    FROM audit_findings f JOIN audit_plans p ON p.seq = f.plan_seq
+    UNION ALL
+    SELECT seq, 0, 0, 'error', 'invalid plan', '[]', NULL, NULL, NULL, NULL, owner_label, owner_label_lower,
+           invalid_since, invalid_since = :as_of, name, name_lower, errors, file
+    FROM audit_plans WHERE NOT valid"""
+_ACTION_ORDER = "sev_rank, coalesce(first_seen, :as_of), name_lower, rule, plan_seq, pos"
+
+
+def build_view(as_of: date, spool, rules: dict[str, dict], *, delta=None,
                generated_at: datetime | None = None, charts: bool = True) -> dict[str, Any]:
-    """Everything the templates show, as plain data (plus chart SVG as Markup)."""
+    """Everything the templates show: plain data, chart SVG (Markup), and spool queries (Rows)."""
     generated_at = generated_at or datetime.now().astimezone()
-    first_seen = delta.first_seen if delta is not None else {}
-    # NEW tags only when there is a run to be new against (on the first run everything is).
-    new_keys = ({(item["file"], item["index"]) for item in delta.new}
-                if delta is not None and delta.previous_run is not None else set())
-    invalid_since = delta.invalid_since if delta is not None else {}
-
-    accounts = []
-    for number, plan in enumerate(plans, 1):
-        accounts.append(_account_view(number, plan, as_of, rules, first_seen, new_keys, invalid_since,
-                                      delta.previous_run if delta is not None else None))
-    all_findings = [finding for account in accounts for finding in account["findings"]]
-
-    counts = Counter(finding["severity"] for finding in all_findings)
-    outcome_met = sum(a["outcome"]["met_count"] for a in accounts if a["outcome"])
-    outcome_total = sum(a["outcome"]["total"] for a in accounts if a["outcome"])
-    invalid = [account for account in accounts if not account["valid"]]
-    summary = {
-        "plans": len(plans),
-        "valid": len(plans) - len(invalid),
-        "invalid": len(invalid),
-        "error": counts["error"],
-        "warning": counts["warning"],
-        "info": counts["info"],
-        "open": len(all_findings),
-        "new": len(delta.new) if delta is not None else None,
-        "resolved": len(delta.resolved) if delta is not None else None,
-        "stale": sum(1 for f in all_findings if f["is_stale"]) if delta is not None else None,
-        "outcome_met": outcome_met,
-        "outcome_total": outcome_total,
-        "outcome_pct": round(100 * outcome_met / outcome_total) if outcome_total else None,
-        "complete": sum(1 for a in accounts if a["outcome"] and not a["outcome"]["missing"]),
-        "clean": sum(1 for a in accounts if a["valid"] and not a["findings"]),
-        "with_errors": sum(1 for a in accounts if a["counts"]["error"] or not a["valid"]),
-    }
-    owners = _owner_views(accounts)
+    views = _Views(spool.db, as_of, rules, delta)
+    rows = views.rows
+    summary = _summary(spool.db, as_of, delta)
     history = None
     if delta is not None:
         history = {
             "previous_run": delta.previous_run,
             "previous_run_text": _day(delta.previous_run) if delta.previous_run else None,
             "runs": len(delta.trend),
-            "newly_invalid": [a for a in invalid if a["newly_invalid"]],
-            "repaired": delta.repaired,
-            "resolved": [_resolved_view(item, rules, accounts) for item in delta.resolved],
-            "new": sorted((f for f in all_findings if f["is_new"]), key=_finding_order),
+            "newly_invalid": rows("SELECT * FROM audit_plans WHERE NOT valid AND invalid_since = :as_of"
+                                  " AND :has_previous ORDER BY seq", views.account),
+            "repaired": rows("SELECT plan_key FROM audit_repaired ORDER BY plan_key", lambda row: row[0]),
+            "resolved": rows("""SELECT r.*, p.seq, p.name FROM audit_resolved r LEFT JOIN audit_plans p
+                                ON p.seq = (SELECT min(seq) FROM audit_plans WHERE account = r.account AND r.account <> '')
+                                ORDER BY r.rowid""", views.resolved),
+            "new": rows(_FINDINGS + " WHERE f.is_new AND :has_previous ORDER BY f.sev_rank, f.rule, f.location,"
+                        " f.plan_seq, f.pos", views.finding),
             "trend": delta.trend,
         }
-    ranked = sorted(accounts, key=lambda a: (a["valid"], -a["counts"]["error"], -a["counts"]["warning"],
-                                             -a["counts"]["info"], a["name"].lower()))
     view = {
         "title": "Account plan audit",
         "as_of": as_of,
@@ -100,114 +96,169 @@ def build_view(as_of: date, plans: list, rules: dict[str, dict], *, delta=None,
         "version": __version__,
         "summary": summary,
         "history": history,
-        "accounts": sorted(accounts, key=lambda a: (a["name"].lower(), a["file"])),
-        "attention": [a for a in ranked if not a["valid"] or a["findings"]][:15],
-        "owners": owners,
-        "invalid": invalid,
+        "accounts": rows("SELECT * FROM audit_plans ORDER BY name_lower, file", views.account),
+        "attention": rows("SELECT * FROM audit_plans WHERE NOT valid OR findings ORDER BY valid, error DESC,"
+                          " warning DESC, info DESC, name_lower, seq", views.account)[:15],
+        "owners": rows(f"""SELECT *, row_number() OVER (ORDER BY owner = :no_owner, first_lower, first_seq) AS number
+                           FROM (SELECT owner, min(owner_lower) AS first_lower, min(plan_seq * 1048576 + pos) AS first_seq,
+                                        sum(severity = 'error') AS error, sum(severity = 'warning') AS warning,
+                                        sum(severity = 'info') AS info, sum(is_new AND :has_previous) AS new,
+                                        count(DISTINCT plan_seq) AS accounts, count(*) AS actions
+                                 FROM ({_ACTIONS}) GROUP BY owner)
+                           ORDER BY number""", views.owner),
+        "invalid": rows("SELECT * FROM audit_plans WHERE NOT valid ORDER BY seq", views.account),
         "rules": rules,
-        "top_actions": sorted((f for f in all_findings), key=_action_order)[:10],
+        "top_actions": rows(_FINDINGS + " ORDER BY f.sev_rank, coalesce(f.first_seen, :as_of), p.name_lower, f.rule,"
+                            " f.plan_seq, f.pos", views.finding)[:10],
         "stale_days": STALE_DAYS,
         "evidence": OUTCOME_EVIDENCE,
     }
-    view["charts"] = make_charts(view, all_findings) if charts else {}
+    view["charts"] = make_charts(view, spool.db) if charts else {}
     return view
 
 
-def _account_view(number, plan, as_of, rules, first_seen, new_keys, invalid_since, previous_run) -> dict:
-    name = plan.account_name or plan.account or plan.file
-    anchor = f"account-{number}"
-    findings = []
-    for index, finding in enumerate(plan.findings):
-        seen = first_seen.get((plan.file, index))
-        findings.append(_finding_view(finding, plan, name, anchor, rules, as_of, seen,
-                                      (plan.file, index) in new_keys))
-    findings.sort(key=_finding_order)
-    outcome = None
-    if plan.valid and plan.outcome is not None:
-        met, missing = list(plan.outcome.get("met", [])), list(plan.outcome.get("missing", []))
-        total = len(met) + len(missing)
-        outcome = {"met": met, "missing": missing, "met_count": len(met), "total": total,
-                   "pct": round(100 * len(met) / total) if total else 0}
-    errors = [{"message": error.get("message", ""), "where": _where(error.get("location") or {}, plan.file)}
-              for error in plan.errors]
-    since = invalid_since.get(plan.file)
+def _summary(db, as_of: date, delta) -> dict[str, Any]:
+    plans = _one(db, """SELECT count(*) AS plans, coalesce(sum(NOT valid), 0) AS invalid,
+                               coalesce(sum(met_count), 0) AS outcome_met, coalesce(sum(outcome_total), 0) AS outcome_total,
+                               coalesce(sum(outcome IS NOT NULL AND met_count = outcome_total), 0) AS complete,
+                               coalesce(sum(valid AND NOT findings), 0) AS clean,
+                               coalesce(sum(error OR NOT valid), 0) AS with_errors
+                        FROM audit_plans""")
+    findings = _one(db, """SELECT count(*) AS open, coalesce(sum(severity = 'error'), 0) AS error,
+                                  coalesce(sum(severity = 'warning'), 0) AS warning,
+                                  coalesce(sum(severity = 'info'), 0) AS info,
+                                  coalesce(sum(julianday(:as_of) - julianday(first_seen) >= :stale), 0) AS stale
+                           FROM audit_findings""", {"as_of": as_of.isoformat(), "stale": STALE_DAYS})
+    total = plans["outcome_total"]
     return {
-        "anchor": anchor,
-        "name": name,
-        "id": plan.account,
-        "file": plan.file,
-        "owner": plan.account_owner,
-        "valid": plan.valid,
-        "errors": errors,
-        "invalid_since": since,
-        "invalid_days": (as_of - since).days if since else None,
-        "newly_invalid": bool(since and since == as_of and previous_run),
-        "findings": findings,
-        "counts": {severity: sum(1 for f in findings if f["severity"] == severity) for severity in SEVERITIES},
-        "new": sum(1 for f in findings if f["is_new"]),
-        "oldest_days": max((f["days_open"] for f in findings if f["days_open"] is not None), default=None),
-        "outcome": outcome,
+        "plans": plans["plans"],
+        "valid": plans["plans"] - plans["invalid"],
+        "invalid": plans["invalid"],
+        "error": findings["error"],
+        "warning": findings["warning"],
+        "info": findings["info"],
+        "open": findings["open"],
+        "new": delta.new if delta is not None else None,
+        "resolved": delta.resolved if delta is not None else None,
+        "stale": findings["stale"] if delta is not None else None,
+        "outcome_met": plans["outcome_met"],
+        "outcome_total": total,
+        "outcome_pct": round(100 * plans["outcome_met"] / total) if total else None,
+        "complete": plans["complete"],
+        "clean": plans["clean"],
+        "with_errors": plans["with_errors"],
     }
 
 
-def _finding_view(finding, plan, account_name, anchor, rules, as_of, first_seen, is_new) -> dict:
-    location = finding.get("location") or {}
-    action = finding.get("next_action") or {}
-    rule = rules.get(finding.get("rule"), {})
-    days = (as_of - first_seen).days if first_seen else None
-    subject = finding.get("subject") or {}
-    return {
-        "severity": finding.get("severity", "info"),
-        "rule": finding.get("rule", ""),
-        "rule_title": rule.get("title", ""),
-        "guidance": list(finding.get("guidance") or []),
-        "message": finding.get("message", ""),
-        "subject": f"{subject.get('kind')} {subject.get('id')}" if subject else "",
-        "where": _where(location, plan.file),
-        "path": location.get("path"),
-        "line": location.get("line"),
-        "action": action.get("text") or "",
-        "owner": action.get("owner") or plan.account_owner or NO_OWNER,
-        "account": account_name,
-        "account_id": plan.account,
-        "anchor": anchor,
-        "first_seen": first_seen,
-        "days_open": days,
-        "is_new": is_new,
-        "is_stale": days is not None and days >= STALE_DAYS,
-    }
+class _Views:
+    """Spool rows -> the dicts the templates show (one account, finding, action, owner at a time)."""
+
+    def __init__(self, db, as_of: date, rules: dict, delta):
+        self.db, self.as_of, self.rules = db, as_of, rules
+        # NEW tags only when there is a run to be new against (on the first run everything is).
+        self.has_previous = delta is not None and delta.previous_run is not None
+        self.params = {"as_of": as_of.isoformat(), "has_previous": int(self.has_previous), "no_owner": NO_OWNER}
+
+    def rows(self, sql: str, make, **params) -> Rows:
+        """A query on the spool, with the view's named parameters (sqlite3 ignores those it does not use)."""
+        return Rows(self.db, sql, {**self.params, **params}, make)
+
+    def account(self, row) -> dict:
+        findings = [finding for finding in self.rows(_FINDINGS + " WHERE f.plan_seq = :seq ORDER BY f.pos",
+                                                     self.finding, seq=row["seq"])]  # (list() would COUNT first)
+        since = _date(row["invalid_since"])
+        outcome = None
+        if row["outcome"] is not None:
+            data = json.loads(row["outcome"])
+            met, missing = list(data.get("met", [])), list(data.get("missing", []))
+            total = len(met) + len(missing)
+            outcome = {"met": met, "missing": missing, "met_count": len(met), "total": total,
+                       "pct": round(100 * len(met) / total) if total else 0}
+        return {
+            "anchor": f"account-{row['seq'] + 1}",
+            "name": row["name"],
+            "id": row["account"],
+            "file": row["file"],
+            "owner": row["owner"],
+            "valid": bool(row["valid"]),
+            "errors": json.loads(row["errors"]),
+            "invalid_since": since,
+            "invalid_days": (self.as_of - since).days if since else None,
+            "newly_invalid": bool(since and since == self.as_of and self.has_previous),
+            "findings": findings,
+            "counts": {severity: row[severity] for severity in SEVERITIES},
+            "new": sum(1 for f in findings if f["is_new"]),
+            "oldest_days": max((f["days_open"] for f in findings if f["days_open"] is not None), default=None),
+            "outcome": outcome,
+        }
+
+    def finding(self, row) -> dict:
+        first_seen = _date(row["first_seen"])
+        days = (self.as_of - first_seen).days if first_seen else None
+        return {
+            "severity": row["severity"],
+            "rule": row["rule"],
+            "rule_title": self.rules.get(row["rule"], {}).get("title", ""),
+            "guidance": json.loads(row["guidance"]),
+            "message": row["message"],
+            "path": row["path"],
+            "line": row["line"],
+            "action": row["action"],
+            "owner": row["owner"],
+            "account": row["account_name"],
+            "anchor": f"account-{row['plan_seq'] + 1}",
+            "first_seen": first_seen,
+            "days_open": days,
+            "is_new": bool(row["is_new"]) and self.has_previous,
+            "is_stale": days is not None and days >= STALE_DAYS,
+        }
+
+    def action(self, row) -> dict:
+        if row["errors"] is None:
+            return self.finding(row)
+        # An invalid plan: fixing the file is the account owner's action.
+        errors = json.loads(row["errors"])
+        since = _date(row["first_seen"])
+        days = (self.as_of - since).days if since else None
+        problems = len(errors)
+        return {
+            "severity": "error", "rule": "invalid plan", "message": errors[0]["message"] if errors else "",
+            "action": f"Fix the plan file {row['file']}: {problems} format problem{'s' if problems != 1 else ''}.",
+            "owner": row["owner"], "account": row["account_name"], "anchor": f"account-{row['plan_seq'] + 1}",
+            "first_seen": since, "days_open": days, "is_new": bool(since and since == self.as_of and self.has_previous),
+            "is_stale": (days or 0) >= STALE_DAYS,
+        }
+
+    def owner(self, row) -> dict:
+        return {
+            "name": row["owner"],
+            "initials": _initials(row["owner"]),
+            "anchor": f"owner-{row['number']}",
+            "actions": self.rows(f"SELECT * FROM ({_ACTIONS}) WHERE owner = :owner ORDER BY {_ACTION_ORDER}",
+                                 self.action, owner=row["owner"]),
+            "action_count": row["actions"],
+            "counts": {severity: row[severity] for severity in SEVERITIES},
+            "new": row["new"],
+            "accounts": row["accounts"],
+        }
+
+    def resolved(self, row) -> dict:
+        first_seen = _date(row["first_seen"])
+        return {"severity": row["severity"], "rule": row["rule"], "message": row["message"],
+                "account_name": row["name"] if row["seq"] is not None else (row["account"] or row["file"]),
+                "anchor": f"account-{row['seq'] + 1}" if row["seq"] is not None else None,
+                "days_open": (self.as_of - first_seen).days}
 
 
-def _owner_views(accounts: list[dict]) -> list[dict]:
-    actions: dict[str, list[dict]] = defaultdict(list)
-    for account in accounts:
-        for finding in account["findings"]:
-            actions[finding["owner"]].append(finding)
-        if not account["valid"]:
-            problems = len(account["errors"])
-            first = account["errors"][0]["message"] if account["errors"] else ""
-            actions[account["owner"] or NO_OWNER].append({
-                "severity": "error", "rule": "invalid plan", "rule_title": "The plan file does not follow the format",
-                "guidance": [], "message": first, "subject": "plan", "where": account["file"],
-                "action": f"Fix the plan file {account['file']}: {problems} format problem{'s' if problems != 1 else ''}.",
-                "owner": account["owner"] or NO_OWNER, "account": account["name"], "account_id": account["id"],
-                "anchor": account["anchor"], "first_seen": account["invalid_since"],
-                "days_open": account["invalid_days"], "is_new": account["newly_invalid"],
-                "is_stale": (account["invalid_days"] or 0) >= STALE_DAYS,
-            })
-    owners = []
-    for number, (owner, items) in enumerate(sorted(actions.items(), key=lambda kv: (kv[0] == NO_OWNER, kv[0].lower())), 1):
-        items.sort(key=_action_order)
-        owners.append({
-            "name": owner,
-            "initials": _initials(owner),
-            "anchor": f"owner-{number}",
-            "actions": items,
-            "counts": {severity: sum(1 for f in items if f["severity"] == severity) for severity in SEVERITIES},
-            "new": sum(1 for f in items if f["is_new"]),
-            "accounts": len({f["anchor"] for f in items}),
-        })
-    return owners
+def _one(db, sql: str, params: dict | tuple = ()) -> sqlite3.Row:
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(sql, params).fetchone()
+
+
+@lru_cache(maxsize=1024)
+def _date(text: str | None) -> date | None:
+    return date.fromisoformat(text) if text else None
 
 
 def _initials(name: str) -> str:
@@ -215,35 +266,6 @@ def _initials(name: str) -> str:
     if not words or name == NO_OWNER:
         return "?"
     return "".join(word[0] for word in words[:2]).upper()
-
-
-def _resolved_view(item: dict, rules: dict, accounts: list[dict]) -> dict:
-    account = next((a for a in accounts if item["account"] and a["id"] == item["account"]), None)
-    return {**item, "rule_title": rules.get(item["rule"], {}).get("title", ""),
-            "account_name": account["name"] if account else (item["account"] or item["file"]),
-            "anchor": account["anchor"] if account else None}
-
-
-def _severity_rank(severity: str) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
-
-
-def _finding_order(finding: dict):
-    return (_severity_rank(finding["severity"]), finding["rule"], finding["where"])
-
-
-def _action_order(finding: dict):
-    """Worst first; among equals the oldest first, then by account."""
-    return (_severity_rank(finding["severity"]), -(finding["days_open"] or 0), finding["account"].lower(),
-            finding["rule"])
-
-
-def _where(location: dict, file: str) -> str:
-    parts = [str(location.get("file") or file)]
-    for key in ("line", "column"):
-        if location.get(key):
-            parts.append(str(location[key]))
-    return ":".join(parts)
 
 
 def _day(day: date) -> str:
@@ -255,7 +277,7 @@ def _day(day: date) -> str:
 HALF, WIDE = 550, 1130  # the charts' widths in CSS pixels on a wide screen: fonts show at their size
 
 
-def make_charts(view: dict, findings: list[dict]) -> dict[str, Markup | None]:
+def make_charts(view: dict, db) -> dict[str, Markup | None]:
     """Inline SVG charts (pygal), keyed by name; a chart with nothing to show is None."""
     import pygal
 
@@ -272,21 +294,16 @@ def make_charts(view: dict, findings: list[dict]) -> dict[str, Markup | None]:
     else:
         charts["severity"] = None
 
-    by_rule = Counter(f["rule"] for f in findings)
-    top_rules = [rule for rule, _ in sorted(by_rule.items(), key=lambda kv: (-kv[1], kv[0]))[:15]]
-    charts["rules"] = _stacked_bars(
-        [_rule_label(rule, view["rules"]) for rule in top_rules],
-        [[sum(1 for f in findings if f["rule"] == rule and f["severity"] == severity) for rule in top_rules]
-         for severity in SEVERITIES], WIDE, truncate=90) if top_rules else None
+    top_rules = _top_15(db, "rule")
+    charts["rules"] = _stacked_bars([_rule_label(row["rule"], view["rules"]) for row in top_rules],
+                                    _by_severity(top_rules), WIDE, truncate=90) if top_rules else None
+    top_owners = _top_15(db, "owner")
+    charts["owners"] = _stacked_bars([row["owner"] for row in top_owners], _by_severity(top_owners), WIDE,
+                                     truncate=40) if top_owners else None
 
-    by_owner = Counter(f["owner"] for f in findings)
-    top_owners = [owner for owner, _ in sorted(by_owner.items(), key=lambda kv: (-kv[1], kv[0]))[:15]]
-    charts["owners"] = _stacked_bars(
-        top_owners, [[sum(1 for f in findings if f["owner"] == owner and f["severity"] == severity)
-                      for owner in top_owners] for severity in SEVERITIES], WIDE, truncate=40) if top_owners else None
-
-    evidence = Counter(item for account in view["accounts"] if account["outcome"] for item in account["outcome"]["met"])
-    with_outcome = sum(1 for account in view["accounts"] if account["outcome"])
+    evidence = dict(db.execute("""SELECT met.value, count(*) FROM audit_plans, json_each(outcome, '$.met') AS met
+                                  WHERE outcome IS NOT NULL GROUP BY met.value""").fetchall())
+    with_outcome = db.execute("SELECT count(*) FROM audit_plans WHERE outcome IS NOT NULL").fetchone()[0]
     if with_outcome:
         ticks = [tick for tick in _ticks(with_outcome) if tick <= with_outcome]
         bar = pygal.HorizontalBar(**_config(HALF, 56 + 32 * len(OUTCOME_EVIDENCE), show_legend=False, print_values=True,
@@ -319,6 +336,19 @@ def make_charts(view: dict, findings: list[dict]) -> dict[str, Markup | None]:
     else:
         charts["trend"] = None
     return charts
+
+
+def _top_15(db, column: str) -> list[sqlite3.Row]:
+    """The 15 rules or owners with the most open findings (most first, then by name), by severity."""
+    cursor = db.cursor()
+    cursor.row_factory = sqlite3.Row
+    return cursor.execute(f"""SELECT {column}, count(*) AS total, sum(severity = 'error') AS error,
+                                     sum(severity = 'warning') AS warning, sum(severity = 'info') AS info
+                              FROM audit_findings GROUP BY {column} ORDER BY total DESC, {column} LIMIT 15""").fetchall()
+
+
+def _by_severity(rows: list[sqlite3.Row]) -> list[list[int]]:
+    return [[row[severity] for row in rows] for severity in SEVERITIES]
 
 
 def _stacked_bars(labels: list[str], series: list[list[int]], width: int, *, truncate: int) -> Markup:
@@ -443,49 +473,84 @@ def markdown_escape(value: Any) -> Any:
     return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
 
 
-def audit_json(as_of: date, plans: list, *, delta=None) -> dict:
-    """audit.json: the `ssm check --format json` document, plus history when there is some."""
-    summary = {"plans": len(plans), "error": 0, "warning": 0, "info": 0}
-    documents = []
-    for plan in plans:
-        document = plan.to_json()
-        if not plan.valid:
+def write_audit_json(stream: TextIO, as_of: date, spool, *, delta=None) -> None:
+    """audit.json: the `ssm check --format json` document, plus history when there is some.
+
+    Written plan by plan, exactly as `json.dump(document, stream, indent=2, ensure_ascii=False)`
+    would write the whole document, but without ever holding it.
+    """
+    summary = {"plans": 0, "error": 0, "warning": 0, "info": 0}
+    stream.write(f'{{\n  "version": 1,\n  "as_of": {encode_basestring(as_of.isoformat())},\n  "plans": [')
+    separator = "\n    "
+    for row in spool.db.execute(f"""SELECT document, valid, invalid_since, {_FIRST_SEEN if delta else 'NULL'}
+                                    FROM audit_plans p ORDER BY seq"""):
+        document, valid, invalid_since, first_seen = row
+        document = json.loads(document)
+        summary["plans"] += 1
+        if not valid:
             summary["error"] += 1
-        if plan.account_owner is not None:
-            document["account_owner"] = plan.account_owner
-        findings = []
-        for index, finding in enumerate(plan.findings):
+        for finding in document["findings"]:
             summary[finding["severity"]] = summary.get(finding["severity"], 0) + 1
-            if delta is not None:
-                seen = delta.first_seen.get((plan.file, index))
-                finding = {**finding, "first_seen": seen.isoformat() if seen else as_of.isoformat()}
-            findings.append(finding)
-        document["findings"] = findings
-        if delta is not None and not plan.valid and plan.file in delta.invalid_since:
-            document["invalid_since"] = delta.invalid_since[plan.file].isoformat()
-        documents.append(document)
-    result: dict[str, Any] = {"version": 1, "as_of": as_of.isoformat(), "plans": documents, "summary": summary}
+        if delta is not None:
+            for finding, seen in zip(document["findings"], json.loads(first_seen)):
+                finding["first_seen"] = seen or as_of.isoformat()
+            if not valid and invalid_since:
+                document["invalid_since"] = invalid_since
+        stream.write(separator + _indented(document, 2))
+        separator = ",\n    "
+    stream.write("\n  ]" if summary["plans"] else "]")
+    stream.write(',\n  "summary": ' + _indented(summary, 1))
     if delta is not None:
-        result["history"] = delta.to_json()
-    return result
+        stream.write(',\n  "history": ' + _indented(delta.to_json(), 1))
+    stream.write("\n}\n")
 
 
-def render_all(view: dict, as_of: date, plans: list, *, delta=None) -> dict:
+# Each finding's first_seen, in the plan's order (one query for all plans, not one per plan).
+_FIRST_SEEN = "(SELECT json_group_array(first_seen) FROM (SELECT first_seen FROM audit_findings WHERE plan_seq = p.seq ORDER BY idx))"
+
+
+def _indented(value: Any, level: int) -> str:
+    """`json.dumps(value, indent=2, ensure_ascii=False)` as nested `level` deep in a document.
+
+    json's own indenting encoder is pure Python and slow; this one formats the structure itself
+    and leaves the strings to json's C escaper, for the same bytes. `value` comes from
+    json.loads (str keys; str, int, float, bool, None, list and dict values).
+    """
+    if isinstance(value, str):
+        return encode_basestring(value)
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        inner = "\n" + "  " * (level + 1)
+        items = ",".join(inner + encode_basestring(key) + ": " + _indented(item, level + 1)
+                           for key, item in value.items())
+        return "{" + items + "\n" + "  " * level + "}"
+    if isinstance(value, list):
+        if not value:
+            return "[]"
+        inner = "\n" + "  " * (level + 1)
+        return "[" + ",".join(inner + _indented(item, level + 1) for item in value) + "\n" + "  " * level + "]"
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        return int.__repr__(value)
+    return json.dumps(value)  # a float: its repr, or NaN and Infinity as json spells them
+
+
+def render_all(view: dict, as_of: date, spool, *, delta=None) -> dict:
     """The report directory's files: name -> text, or a function that streams it to a file.
 
     The page and the JSON of a large portfolio run to tens of megabytes: they are written
-    piece by piece instead of being built as strings first.
+    piece by piece from the spool instead of being built first.
     """
     html, _ = _environments()
     page = html.get_template("index.html.j2")
-    document = audit_json(as_of, plans, delta=delta)
-
-    def write_json(stream) -> None:
-        json.dump(document, stream, indent=2, ensure_ascii=False)
-        stream.write("\n")
-
     return {
         "index.html": lambda stream: page.stream(**view).dump(stream),
         "summary.md": render_markdown(view),
-        "audit.json": write_json,
+        "audit.json": lambda stream: write_audit_json(stream, as_of, spool, delta=delta),
     }

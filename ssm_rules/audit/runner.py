@@ -5,25 +5,28 @@ process, so the audit runs in processes, not threads. Each worker builds one Che
 starts (compiling the rule packs is the expensive part) and then checks batches of files.
 
 What crosses the process boundary is an `AuditedPlan`: plain data in the output contract's
-shape, never engine objects. The result list is in the order of the input files, however the
-workers finish. One bad plan never stops the audit: a plan the checker rejects carries its
+shape, never engine objects. Each result is handed to the caller with its position among the
+input files as soon as it arrives, however the workers finish, and not kept: the audit writes
+it to its spool, which gives the input order back. One bad plan never stops the audit: a plan the checker rejects carries its
 errors; a plan that crashes the checker (an exception, or a worker process that dies) is
 reported as an invalid plan with the reason, and every other plan is still checked.
 """
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 from ssm_rules.errors import UsageError
 
 SEVERITIES = ("error", "warning", "info")
+_IN_FLIGHT_PER_WORKER = 4  # batches submitted ahead: enough to keep every worker busy
 
 
 @dataclass
@@ -188,10 +191,15 @@ def _catalog() -> dict[str, dict]:
 
 # --- in the parent ----------------------------------------------------------------------------
 
-def check_plans(files: list[str], as_of: date, *, jobs: int | None = None, checker_options: dict | None = None,
+def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, AuditedPlan], None],
+                jobs: int | None = None, checker_options: dict | None = None,
                 checker_factory: Callable[[dict], Any] | None = None,
-                on_progress: Callable[[int, int], None] | None = None) -> tuple[list[AuditedPlan], dict]:
-    """Check `files`; return their results in the same order, and the rule catalog.
+                on_progress: Callable[[int, int], None] | None = None) -> dict:
+    """Check `files`, handing each result to `on_result(position, result)`; return the rule catalog.
+
+    `position` is the file's index in `files`: results are handed over as plans finish, in any
+    order, and are never kept here (the audit spools them to disk), so memory does not grow
+    with the number of files. Every file gets exactly one result.
 
     `jobs` worker processes (default: all cores; never more than there are files). With one
     job the plans are checked in this process. `on_progress(done, total)` is called as plans
@@ -205,19 +213,18 @@ def check_plans(files: list[str], as_of: date, *, jobs: int | None = None, check
     jobs = max(1, min(jobs or default_jobs(), total or 1))
     progress = on_progress or (lambda done, total: None)
     if jobs == 1:
-        return _check_here(files, as_of, options, checker_factory, progress)
-    return _check_in_pool(files, as_of, jobs, options, checker_factory, progress)
+        return _check_here(files, as_of, options, checker_factory, on_result, progress)
+    return _check_in_pool(files, as_of, jobs, options, checker_factory, on_result, progress)
 
 
-def _check_here(files, as_of, options, factory, progress):
+def _check_here(files, as_of, options, factory, on_result, progress):
     _init_worker(factory, options)
     try:
         catalog = _catalog()
-        results = []
-        for done, file in enumerate(files, 1):
-            results.append(_check_one(_worker["checker"], file, as_of))
-            progress(done, len(files))
-        return results, catalog
+        for position, file in enumerate(files):
+            on_result(position, _check_one(_worker["checker"], file, as_of))
+            progress(position + 1, len(files))
+        return catalog
     finally:
         _worker.clear()
 
@@ -233,80 +240,106 @@ def _pool_context():
     return multiprocessing.get_context("forkserver" if "forkserver" in methods else "spawn")
 
 
-def _batches(files: list[str], jobs: int) -> list[list[str]]:
+def _batches(positions: Sequence[int], jobs: int) -> list[Sequence[int]]:
     """Small enough batches to balance the load and move the progress bar; big enough to cut IPC."""
-    size = max(1, min(16, len(files) // (jobs * 8)))
-    return [files[start:start + size] for start in range(0, len(files), size)]
+    size = max(1, min(16, len(positions) // (jobs * 8)))
+    return [positions[start:start + size] for start in range(0, len(positions), size)]
 
 
-def _check_in_pool(files, as_of, jobs, options, factory, progress):
+class _Delivery:
+    """Hands results over once each, counts them, and remembers (one byte a file) which are done."""
+
+    def __init__(self, files: list[str], on_result, progress):
+        self.files, self.on_result, self.progress = files, on_result, progress
+        self.done = bytearray(len(files))
+        self.count = 0
+
+    def __call__(self, position: int, result: AuditedPlan) -> None:
+        self.on_result(position, result)
+        self.done[position] = 1
+        self.count += 1
+
+    def report_progress(self) -> None:
+        self.progress(self.count, len(self.files))
+
+
+def _check_in_pool(files, as_of, jobs, options, factory, on_result, progress):
     """Parallel rounds; after a worker dies, find the plan that killed it one by one, then go on.
 
     A dead worker breaks the whole pool: every unfinished batch fails. The culprit is among the
     first unfinished batches (the pool works in order), so those are re-run in a one-worker pool,
     one file per task: the first file that fails there is the culprit, reported as a failed plan.
     """
-    results: dict[str, AuditedPlan] = {}
+    deliver = _Delivery(files, on_result, progress)
     catalog: dict | None = None
-    queue = list(files)
+    queue: Sequence[int] = range(len(files))
     suspects = 0  # > 0: the next round is serial, over this many files at the head of the queue
     while queue:
         if suspects:
             head, queue = queue[:suspects], queue[suspects:]
-            unfinished, catalog = _round([[file] for file in head], 1, as_of, options, factory, results,
-                                         catalog, lambda: progress(len(results), len(files)), probe=True)
+            unfinished, catalog = _round([[position] for position in head], 1, files, as_of, options, factory,
+                                         deliver, catalog, probe=True)
             if unfinished:
                 culprit, *rest = unfinished
-                results[culprit] = AuditedPlan.crashed(culprit, "its worker process died (a crash in the rule engine?)")
-                progress(len(results), len(files))
-                queue = rest + queue
+                deliver(culprit, AuditedPlan.crashed(files[culprit],
+                                                     "its worker process died (a crash in the rule engine?)"))
+                deliver.report_progress()
+                queue = [*rest, *queue]
             suspects = 0
         else:
             batches = _batches(queue, jobs)
-            unfinished, catalog = _round(batches, jobs, as_of, options, factory, results, catalog,
-                                         lambda: progress(len(results), len(files)))
+            unfinished, catalog = _round(batches, jobs, files, as_of, options, factory, deliver, catalog)
             queue = unfinished
             if unfinished:
                 suspects = (jobs + 1) * len(batches[0])
-    return [results[file] for file in files], catalog or {}
+    return catalog or {}
 
 
-def _round(batches, workers, as_of, options, factory, results, catalog, progressed, *, probe=False):
-    """Run `batches` in a fresh pool; fill `results`; return (files not checked, in order; catalog).
+def _round(batches, workers, files, as_of, options, factory, deliver, catalog, *, probe=False):
+    """Run `batches` (of positions in `files`) in a fresh pool, delivering their results; return
+    (the positions not checked, in order; the catalog).
 
+    Only a few batches a worker are in flight at a time: a batch's results are handed over and
+    dropped as it finishes, and the rest wait their turn here, not in the pool's queues.
     With `probe` (one worker), the catalog is asked first whatever: a worker that dies before
     answering it died building the checker, not on a plan, and the audit cannot run at all.
     """
     with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_init_worker,
                              initargs=(factory, options)) as pool:
         catalog_future = pool.submit(_catalog) if catalog is None or probe else None
-        futures = [pool.submit(_check_batch, batch, as_of) for batch in batches]
+        waiting = iter(batches)
+        in_flight: dict = {}  # future -> its batch
+
+        def submit(count: int) -> None:
+            for batch in itertools.islice(waiting, count):
+                in_flight[pool.submit(_check_batch, [files[position] for position in batch], as_of)] = batch
+
+        submit(_IN_FLIGHT_PER_WORKER * workers)
         if catalog_future is not None:
             try:
                 catalog = catalog_future.result()
             except BrokenProcessPool:
                 if probe:
-                    for future in futures:
+                    for future in in_flight:
                         future.cancel()
                     raise UsageError("a worker process died while building the checker "
                                      "(the rule engine crashed before checking any plan)") from None
                 # asked again with the next pool
         broken = False
-        for future in _as_finished(futures):
-            try:
-                for result in future.result():
-                    results[result.file] = result
-            except BrokenProcessPool:
-                broken = True
-                continue
-            progressed()
+        while in_flight:
+            finished, _ = wait(in_flight, return_when=FIRST_COMPLETED)
+            for future in sorted(finished, key=lambda future: in_flight[future][0]):  # in file order
+                batch = in_flight.pop(future)
+                try:
+                    results = future.result()
+                except BrokenProcessPool:
+                    broken = True
+                    continue
+                for position, result in zip(batch, results):
+                    deliver(position, result)
+                deliver.report_progress()
+            if not broken:
+                submit(len(finished))
     if not broken:
         return [], catalog
-    return [file for batch in batches for file in batch if file not in results], catalog
-
-
-def _as_finished(futures):
-    not_done = set(futures)
-    while not_done:
-        done, not_done = wait(not_done, return_when=FIRST_COMPLETED)
-        yield from sorted(done, key=futures.index)
+    return [position for batch in batches for position in batch if not deliver.done[position]], catalog

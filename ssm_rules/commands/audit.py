@@ -120,7 +120,7 @@ def _summary_line(outcome) -> str:
     delta = outcome.delta
     if delta is not None:
         if delta.previous_run:
-            text += f"; since {delta.previous_run.isoformat()}: {len(delta.new)} new, {len(delta.resolved)} resolved"
+            text += f"; since {delta.previous_run.isoformat()}: {delta.new} new, {delta.resolved} resolved"
         else:
             text += "; first recorded run"
     return text + "."
