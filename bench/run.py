@@ -215,8 +215,9 @@ def audit(ssm: str, folder: Path, work: Path, jobs: int, cache: str | None, as_o
 def split(files: list[str], sample: int) -> dict:
     """Per-plan ms of each step, in this process, with the functions `ssm audit` calls (the
     steps of pipeline.Checker.check_loaded, then the audit's report)."""
-    from ssm_rules import loader, model
+    from ssm_rules import loader, plan_shape
     from ssm_rules.audit import report, runner
+    from ssm_rules.audit.spool import Spool
     from ssm_rules.errors import PlanError
     from ssm_rules.facts import plan_facts
     from ssm_rules.findings import build_findings, outcome
@@ -233,7 +234,7 @@ def split(files: list[str], sample: int) -> dict:
         document = loader.load_path(file)
         t1 = clock()
         try:
-            plan = model.validate(document)
+            plan = plan_shape.validate(document)
         except PlanError:
             continue  # the generator writes valid plans only
         t2 = clock()
@@ -253,8 +254,14 @@ def split(files: list[str], sample: int) -> dict:
             file=file, account=plan.account.id, findings=findings, outcome=met,
             account_owner=plan.account.owner, document=document)))
     t0 = clock()
-    view = report.build_view(AS_OF, plans, runner.rule_catalog(checker))
-    report.render_all(view, AS_OF, plans)
+    with tempfile.TemporaryDirectory() as scratch, Spool(Path(scratch) / "spool.sqlite") as spool:
+        for seq, plan in enumerate(plans):  # what the audit's parent does as results arrive
+            spool.add(seq, plan)
+        spool.finish()
+        view = report.build_view(AS_OF, spool, runner.rule_catalog(checker))
+        for name, content in report.render_all(view, AS_OF, spool).items():
+            with open(Path(scratch) / name, "w", encoding="utf-8") as stream:
+                content(stream) if callable(content) else stream.write(content)
     times["report"] = clock() - t0
     return {name: 1000 * seconds / len(plans) for name, seconds in times.items()}
 

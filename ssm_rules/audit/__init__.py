@@ -40,12 +40,15 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
     from ssm_rules.audit import files as report_files
     from ssm_rules.audit import report, runner
     from ssm_rules.audit.spool import Spool
+    from ssm_rules.audit.spool import prepare as prepare_rows
 
     out = Path(out_dir)
     report_files.check_target(out)  # refuse a bad --out before spending minutes checking
     with report_files.scratch_directory(out) as scratch, Spool(scratch / "spool.sqlite") as spool:
-        rules = runner.check_plans(files, as_of, on_result=spool.add, jobs=jobs, checker_options=checker_options,
-                                   on_progress=on_progress)
+        # The rows are made in the workers (prepare), the parent only inserts them.
+        rules = runner.check_plans(files, as_of, prepare=prepare_rows, jobs=jobs,
+                                   on_result=lambda position, rows: spool.insert(rows),
+                                   checker_options=checker_options, on_progress=on_progress)
         spool.finish()
         generated_at = datetime.now().astimezone()
         # The reports are written (staged) before the history commits, so that a crash while

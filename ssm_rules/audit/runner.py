@@ -14,9 +14,11 @@ reported as an invalid plan with the reason, and every other plan is still check
 
 from __future__ import annotations
 
+import gc
 import itertools
 import multiprocessing
 import os
+from contextlib import contextmanager
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
@@ -152,6 +154,7 @@ def rule_catalog(checker) -> dict[str, dict]:
 # --- inside a worker process ------------------------------------------------------------------
 
 _worker: dict[str, Any] = {}
+_CHECKING_GC_THRESHOLDS = (20_000, 20, 20)  # Python's defaults: (700, 10, 10)
 
 
 def _init_worker(factory: Callable[[dict], Any], options: dict) -> None:
@@ -163,6 +166,13 @@ def _init_worker(factory: Callable[[dict], Any], options: dict) -> None:
         _worker["error"] = str(error)
     except Exception as error:  # noqa: BLE001 - reported by the parent as a usage error
         _worker["error"] = f"cannot build the checker: {type(error).__name__}: {error}"
+
+
+def _init_pool_worker(factory: Callable[[dict], Any], options: dict) -> None:
+    """A worker process only checks plans: the collector settles for that (see _fewer_collections)."""
+    _init_worker(factory, options)
+    gc.freeze()
+    gc.set_threshold(*_CHECKING_GC_THRESHOLDS)
 
 
 def _checker():
@@ -180,9 +190,13 @@ def _check_one(checker, file: str, as_of: date) -> AuditedPlan:
         return AuditedPlan.crashed(file, f"{type(error).__name__}: {error}")
 
 
-def _check_batch(files: list[str], as_of: date) -> list[AuditedPlan]:
+def _check_batch(files: list[str], positions: Sequence[int], as_of: date, prepare) -> list:
     checker = _checker()
-    return [_check_one(checker, file, as_of) for file in files]
+    return [prepare(position, _check_one(checker, file, as_of)) for position, file in zip(positions, files)]
+
+
+def _keep(position: int, result: AuditedPlan) -> AuditedPlan:
+    return result
 
 
 def _catalog() -> dict[str, dict]:
@@ -191,11 +205,16 @@ def _catalog() -> dict[str, dict]:
 
 # --- in the parent ----------------------------------------------------------------------------
 
-def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, AuditedPlan], None],
+def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, Any], None],
+                prepare: Callable[[int, AuditedPlan], Any] = _keep,
                 jobs: int | None = None, checker_options: dict | None = None,
                 checker_factory: Callable[[dict], Any] | None = None,
                 on_progress: Callable[[int, int], None] | None = None) -> dict:
-    """Check `files`, handing each result to `on_result(position, result)`; return the rule catalog.
+    """Check `files`, handing each result to `on_result(position, prepare(position, result))`;
+    return the rule catalog.
+
+    `prepare` (a module-level function) runs where the plan was checked, in the worker: what it
+    does there runs in parallel, instead of in this process, which shares the cores with them.
 
     `position` is the file's index in `files`: results are handed over as plans finish, in any
     order, and are never kept here (the audit spools them to disk), so memory does not grow
@@ -213,20 +232,38 @@ def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, Audi
     jobs = max(1, min(jobs or default_jobs(), total or 1))
     progress = on_progress or (lambda done, total: None)
     if jobs == 1:
-        return _check_here(files, as_of, options, checker_factory, on_result, progress)
-    return _check_in_pool(files, as_of, jobs, options, checker_factory, on_result, progress)
+        return _check_here(files, as_of, options, checker_factory, prepare, on_result, progress)
+    return _check_in_pool(files, as_of, jobs, options, checker_factory, prepare, on_result, progress)
 
 
-def _check_here(files, as_of, options, factory, on_result, progress):
+def _check_here(files, as_of, options, factory, prepare, on_result, progress):
     _init_worker(factory, options)
     try:
         catalog = _catalog()
-        for position, file in enumerate(files):
-            on_result(position, _check_one(_worker["checker"], file, as_of))
-            progress(position + 1, len(files))
+        with _fewer_collections():
+            for position, file in enumerate(files):
+                on_result(position, prepare(position, _check_one(_worker["checker"], file, as_of)))
+                progress(position + 1, len(files))
         return catalog
     finally:
         _worker.clear()
+
+
+@contextmanager
+def _fewer_collections():
+    """Checking a plan allocates thousands of short-lived objects (YAML nodes, facts, findings),
+    so Python's cycle collector runs every few hundred allocations, each time also scanning the
+    long-lived checker (compiled rules, the engine's bindings). Freezing what exists before the
+    checking and collecting the youngest objects less often saves ~3% a plan (A/B on 250
+    benchmark plans in one process); garbage is still collected, in larger steps."""
+    thresholds = gc.get_threshold()
+    gc.freeze()
+    gc.set_threshold(*_CHECKING_GC_THRESHOLDS)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
 
 
 def _pool_context():
@@ -263,7 +300,7 @@ class _Delivery:
         self.progress(self.count, len(self.files))
 
 
-def _check_in_pool(files, as_of, jobs, options, factory, on_result, progress):
+def _check_in_pool(files, as_of, jobs, options, factory, prepare, on_result, progress):
     """Parallel rounds; after a worker dies, find the plan that killed it one by one, then go on.
 
     A dead worker breaks the whole pool: every unfinished batch fails. The culprit is among the
@@ -278,24 +315,24 @@ def _check_in_pool(files, as_of, jobs, options, factory, on_result, progress):
         if suspects:
             head, queue = queue[:suspects], queue[suspects:]
             unfinished, catalog = _round([[position] for position in head], 1, files, as_of, options, factory,
-                                         deliver, catalog, probe=True)
+                                         prepare, deliver, catalog, probe=True)
             if unfinished:
                 culprit, *rest = unfinished
-                deliver(culprit, AuditedPlan.crashed(files[culprit],
-                                                     "its worker process died (a crash in the rule engine?)"))
+                deliver(culprit, prepare(culprit, AuditedPlan.crashed(
+                    files[culprit], "its worker process died (a crash in the rule engine?)")))
                 deliver.report_progress()
                 queue = [*rest, *queue]
             suspects = 0
         else:
             batches = _batches(queue, jobs)
-            unfinished, catalog = _round(batches, jobs, files, as_of, options, factory, deliver, catalog)
+            unfinished, catalog = _round(batches, jobs, files, as_of, options, factory, prepare, deliver, catalog)
             queue = unfinished
             if unfinished:
                 suspects = (jobs + 1) * len(batches[0])
     return catalog or {}
 
 
-def _round(batches, workers, files, as_of, options, factory, deliver, catalog, *, probe=False):
+def _round(batches, workers, files, as_of, options, factory, prepare, deliver, catalog, *, probe=False):
     """Run `batches` (of positions in `files`) in a fresh pool, delivering their results; return
     (the positions not checked, in order; the catalog).
 
@@ -304,7 +341,7 @@ def _round(batches, workers, files, as_of, options, factory, deliver, catalog, *
     With `probe` (one worker), the catalog is asked first whatever: a worker that dies before
     answering it died building the checker, not on a plan, and the audit cannot run at all.
     """
-    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_init_worker,
+    with ProcessPoolExecutor(max_workers=workers, mp_context=_pool_context(), initializer=_init_pool_worker,
                              initargs=(factory, options)) as pool:
         catalog_future = pool.submit(_catalog) if catalog is None or probe else None
         waiting = iter(batches)
@@ -312,7 +349,8 @@ def _round(batches, workers, files, as_of, options, factory, deliver, catalog, *
 
         def submit(count: int) -> None:
             for batch in itertools.islice(waiting, count):
-                in_flight[pool.submit(_check_batch, [files[position] for position in batch], as_of)] = batch
+                in_flight[pool.submit(_check_batch, [files[position] for position in batch], batch, as_of,
+                                      prepare)] = batch
 
         submit(_IN_FLIGHT_PER_WORKER * workers)
         if catalog_future is not None:

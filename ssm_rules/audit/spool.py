@@ -134,35 +134,20 @@ class Spool:
 
     def add(self, seq: int, plan) -> None:
         """Write one plan's result (a runner.AuditedPlan); `seq` is its position among the inputs."""
-        from ssm_rules.audit.history import plan_fingerprints
+        self.insert(prepare(seq, plan))
 
-        name = plan.account_name or plan.account or plan.file
-        owner_label = plan.account_owner or NO_OWNER
-        rows = [_finding_row(seq, index, finding, plan, print_)
-                for index, (finding, print_) in enumerate(zip(plan.findings, plan_fingerprints(plan)))]
-        # `pos`: the page lists a plan's findings worst first, then by rule and place (a stable sort).
-        for pos, index in enumerate(sorted(range(len(rows)), key=lambda i: (rows[i][5], rows[i][6], rows[i][11]))):
-            rows[index][2] = pos
-        counts = {severity: sum(1 for row in rows if row[4] == severity) for severity in SEVERITIES}
-        outcome = plan.outcome if plan.valid else None
-        met = len(outcome.get("met", [])) if outcome is not None else None
-        missing = len(outcome.get("missing", [])) if outcome is not None else None
-        errors = [{"message": error.get("message", ""), "where": where(error.get("location") or {}, plan.file)}
-                  for error in plan.errors]
+    def insert(self, prepared: tuple[tuple, list[list]]) -> None:
+        """Write one plan's rows, made by `prepare` (perhaps in the worker process that checked it)."""
+        plan_row, finding_rows = prepared
         self.connection.execute(
             "INSERT INTO audit_plans (seq, file, plan_key, account, name, name_lower, owner, owner_label, owner_label_lower,"
             " valid, document,"
             " errors, outcome, met_count, outcome_total, error, warning, info, findings)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (seq, plan.file, plan.key, plan.account, name, name.lower(), plan.account_owner, owner_label,
-             owner_label.lower(), int(plan.valid),
-             json.dumps(_document(plan)), json.dumps(errors), None if outcome is None else json.dumps(outcome),
-             met, None if outcome is None else met + missing, counts["error"], counts["warning"], counts["info"],
-             len(rows)))
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan_row)
         self.connection.executemany(
             "INSERT INTO audit_findings (plan_seq, idx, pos, fingerprint, severity, sev_rank, rule, guidance, message,"
             " subject_kind, subject_id, location, path, line, action, owner, owner_lower, action_owner)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", finding_rows)
 
     def finish(self) -> None:
         """Every result is in: commit and index, ready to be read."""
@@ -186,6 +171,35 @@ class Spool:
         finally:
             self.db = self.connection
             connection.execute("DETACH DATABASE spool")
+
+
+def prepare(seq: int, plan) -> tuple[tuple, list[list]]:
+    """One plan's spool rows (plain data): the Python side of `Spool.add`, without the database.
+
+    The audit calls it in the worker that checked the plan (runner.check_plans' `prepare`), so
+    the parent, which shares the cores with the workers, only inserts.
+    """
+    from ssm_rules.audit.history import plan_fingerprints
+
+    name = plan.account_name or plan.account or plan.file
+    owner_label = plan.account_owner or NO_OWNER
+    rows = [_finding_row(seq, index, finding, plan, print_)
+            for index, (finding, print_) in enumerate(zip(plan.findings, plan_fingerprints(plan)))]
+    # `pos`: the page lists a plan's findings worst first, then by rule and place (a stable sort).
+    for pos, index in enumerate(sorted(range(len(rows)), key=lambda i: (rows[i][5], rows[i][6], rows[i][11]))):
+        rows[index][2] = pos
+    counts = {severity: sum(1 for row in rows if row[4] == severity) for severity in SEVERITIES}
+    outcome = plan.outcome if plan.valid else None
+    met = len(outcome.get("met", [])) if outcome is not None else None
+    missing = len(outcome.get("missing", [])) if outcome is not None else None
+    errors = [{"message": error.get("message", ""), "where": where(error.get("location") or {}, plan.file)}
+              for error in plan.errors]
+    plan_row = (seq, plan.file, plan.key, plan.account, name, name.lower(), plan.account_owner, owner_label,
+                owner_label.lower(), int(plan.valid),
+                json.dumps(_document(plan)), json.dumps(errors), None if outcome is None else json.dumps(outcome),
+                met, None if outcome is None else met + missing, counts["error"], counts["warning"], counts["info"],
+                len(rows))
+    return plan_row, rows
 
 
 def _finding_row(seq: int, index: int, finding: dict, plan, fingerprint: str) -> list:
