@@ -22,7 +22,8 @@ class PlanResult:
     findings: list[Any] = field(default_factory=list)  # ssm_rules.findings.Finding
     outcome: dict | None = None
     account_owner: str | None = None
-    document: Any = None  # the loaded Document, for formats that quote the source (suppressions)
+    account_name: str | None = None  # the account's name, for reports that list accounts by name
+    document: Any = None  # the loaded Document (absent when the whole result came from the cache)
     suppressions: list = field(default_factory=list)  # ssm_rules.suppressions.Suppression, read at load
 
     @property
@@ -95,17 +96,22 @@ def _load_and_validate(loaded: LoadedPlan, raw: bytes) -> None:
 
 def account_id_of(loaded: LoadedPlan) -> str | None:
     """The account ID even of an invalid plan, when the file gives one: reports name it."""
+    return _account_field(loaded, "id")
+
+
+def _account_field(loaded: LoadedPlan, name: str) -> str | None:
     if loaded.plan is not None:
-        return loaded.plan.account.id
+        return getattr(loaded.plan.account, name)
     data = getattr(loaded.document, "data", None)
     account = data.get("account") if isinstance(data, dict) else None
-    value = account.get("id") if isinstance(account, dict) else None
+    value = account.get(name) if isinstance(account, dict) else None
     return value if isinstance(value, str) else None
 
 
 def validation_result(loaded: LoadedPlan) -> PlanResult:
     return PlanResult(file=loaded.file, account=account_id_of(loaded), errors=list(loaded.problems),
-                      document=loaded.document, suppressions=loaded.suppressions)
+                      account_name=_account_field(loaded, "name"), document=loaded.document,
+                      suppressions=loaded.suppressions)
 
 
 class Checker:
@@ -130,7 +136,35 @@ class Checker:
                       if compiled.rule.has_finding}
 
     def check_file(self, file: str, as_of: date, raw: bytes | None = None) -> PlanResult:
+        if self.cache is not None and self._rules_key is not None:
+            # A re-run on the same day: the result alone answers, without the (larger) plan entry.
+            from ssm_rules import loader
+
+            try:
+                raw = loader.read_path(file) if raw is None else raw
+            except PlanError:
+                pass  # load_plan reports it
+            else:
+                known = self._cached_result(file, raw, as_of)
+                if known is not None:
+                    return known
         return self.check_loaded(load_plan(file, raw, self.cache), as_of)
+
+    def _result_key(self, plan_key: str, file: str) -> str:
+        from ssm_rules.cache import digest
+
+        return digest("result", plan_key, self._rules_key, file)
+
+    def _cached_result(self, file: str, raw: bytes, as_of: date) -> PlanResult | None:
+        """Same file content, rules, name and as-of date: the same result (ssm_rules.cache)."""
+        from ssm_rules.cache import plan_key
+
+        entry = self.cache.get("result", self._result_key(plan_key(raw, file), file))
+        if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == as_of.isoformat()):
+            return None
+        _, account, account_name, account_owner, suppressions, findings, outcome = entry
+        return PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
+                          suppressions=suppressions, findings=findings, outcome=outcome)
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
         """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
@@ -145,19 +179,6 @@ class Checker:
         result = validation_result(loaded)
         if loaded.plan is None:
             return result
-        # Same file content, rules, name and as-of date: the same findings (ssm_rules.cache).
-        # One entry per file version, holding the last as-of date checked: re-runs on the same
-        # day find it, and a nightly audit overwrites it instead of adding one a night.
-        key = None
-        if loaded.key is not None and self._rules_key is not None:
-            from ssm_rules.cache import digest
-
-            key = digest("result", loaded.key, self._rules_key, loaded.file)
-            cached = self.cache.get("result", key)
-            if isinstance(cached, tuple) and len(cached) == 3 and cached[0] == as_of.isoformat():
-                _, result.findings, result.outcome = cached
-                result.account_owner = loaded.plan.account.owner
-                return result
         facts = plan_facts(loaded.plan, as_of)
         engine_result = self.engine.run(facts)
         if engine_result.errors:
@@ -167,8 +188,12 @@ class Checker:
         result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
         result.outcome = outcome(self.packs, engine_result.derived)
         result.account_owner = loaded.plan.account.owner
-        if key is not None:
-            self.cache.put("result", key, (as_of.isoformat(), result.findings, result.outcome))
+        if loaded.key is not None and self._rules_key is not None:
+            # One entry per file version, holding the last as-of date checked: re-runs on the
+            # same day find it, and a nightly audit overwrites it instead of adding one a night.
+            self.cache.put("result", self._result_key(loaded.key, loaded.file),
+                           (as_of.isoformat(), result.account, result.account_name, result.account_owner,
+                            result.suppressions, result.findings, result.outcome))
         return result
 
 

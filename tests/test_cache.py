@@ -59,3 +59,37 @@ def test_no_cache_writes_nothing(runner, tmp_path, monkeypatch):
     check_json(runner, str(FACTS / "nordvik-insurance.yaml"))
     assert (tmp_path / ".ssm_cache").is_dir()  # the default: beside where ssm runs
     assert (tmp_path / ".ssm_cache" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_same_day_rerun_is_answered_by_the_result_alone(tmp_path, monkeypatch):
+    """The result entry carries what the reports need (account, name, owner, suppressions), so a
+    re-run on the same day never unpickles the larger plan entry (parsed plan and positions)."""
+    from datetime import date
+
+    from ssm_rules.audit.runner import AuditedPlan
+    from ssm_rules.pipeline import Checker
+    from ssm_rules.suppressions import apply_to_result
+
+    plan = tmp_path / "adriatel.yaml"
+    lines = (FACTS / "adriatel.yaml").read_text().splitlines()
+    plan.write_text("\n".join(lines) + "\n")
+    cache = cache_module.open_cache(tmp_path / "cache")
+    first_finding = next(f for f in Checker(cache=None).check_file(str(plan), date(2026, 11, 27)).findings if f.line)
+    lines[first_finding.line - 1] += f"  # ssm: ignore[{first_finding.rule}] known, see the QBR notes"
+    plan.write_text("\n".join(lines) + "\n")
+
+    def audited(checker):
+        result = checker.check_file(str(plan), date(2026, 11, 27))
+        return AuditedPlan.from_plan_result(apply_to_result(result))
+
+    first = audited(Checker(cache=cache))
+    kinds_read = []
+    original_get = cache_module.Cache.get
+    monkeypatch.setattr(cache_module.Cache, "get",
+                        lambda self, kind, key: kinds_read.append(kind) or original_get(self, kind, key))
+    again = audited(Checker(cache=cache))
+    assert again == first
+    assert again.account_name == "Adriatel d.d."  # the name the report lists
+    assert (first_finding.rule, first_finding.line) not in [
+        (f["rule"], f["location"]["line"]) for f in again.findings]  # still suppressed
+    assert "result" in kinds_read and "plan" not in kinds_read

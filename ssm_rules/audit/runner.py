@@ -67,14 +67,14 @@ class AuditedPlan:
     @classmethod
     def from_plan_result(cls, result) -> AuditedPlan:
         """From a `pipeline.PlanResult` (in the worker, where the engine objects live)."""
-        data = getattr(getattr(result, "document", None), "data", None)
-        account = data.get("account") if isinstance(data, dict) else None
-        name = account.get("name") if isinstance(account, dict) else None
         owner = result.account_owner
-        if owner is None and isinstance(account, dict) and isinstance(account.get("owner"), str):
-            owner = account["owner"]
+        if owner is None:  # an invalid plan: the owner its file names, if any, gets the fix
+            data = getattr(getattr(result, "document", None), "data", None)
+            account = data.get("account") if isinstance(data, dict) else None
+            if isinstance(account, dict) and isinstance(account.get("owner"), str):
+                owner = account["owner"]
         as_json = result.to_json()
-        return cls(file=result.file, account=result.account, account_name=name if isinstance(name, str) else None,
+        return cls(file=result.file, account=result.account, account_name=getattr(result, "account_name", None),
                    account_owner=owner, errors=as_json.get("errors", []), findings=as_json.get("findings", []),
                    outcome=as_json.get("outcome"))
 
