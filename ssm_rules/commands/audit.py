@@ -9,7 +9,8 @@ from datetime import date
 
 import click
 
-from ssm_rules.commands.common import as_of_option, cache_options, exit_on_usage_error, rule_pack_options
+from ssm_rules.commands.common import (as_of_option, cache_options, exit_on_usage_error, progress_bar,
+                                      rule_pack_options)
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -78,38 +79,12 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
                        "isolated": isolated, "cwd": os.getcwd(),
                        # Workers open the cache themselves; a relative directory means this one's.
                        "cache_dir": None if no_cache else str(directory_for(cache_dir).absolute())}
-    with _progress_bar(len(files)) as on_progress:
+    with progress_bar(len(files), "Checking plans") as on_progress:
         outcome = run_audit(files, out_dir, as_of, history_db=history_db, jobs=jobs,
                             checker_options=checker_options, on_progress=on_progress)
     click.echo(_summary_line(outcome))
     click.echo("Report: " + ", ".join(str(path) for path in outcome.written))
     sys.exit(_exit_status(outcome, fail_on))
-
-
-class _progress_bar:
-    """A progress bar on stderr when stderr is a terminal; otherwise nothing at all."""
-
-    def __init__(self, total: int):
-        self.total = total
-        self.bar = None
-
-    def __enter__(self):
-        if sys.stderr.isatty() and self.total > 1:
-            self.bar = click.progressbar(length=self.total, label="Checking plans", file=sys.stderr,
-                                         show_pos=True, show_eta=True, width=30)
-            self.bar.__enter__()
-            self.done = 0
-            return self.update
-        return None
-
-    def update(self, done: int, total: int) -> None:
-        self.bar.update(done - self.done)
-        self.done = done
-
-    def __exit__(self, *exc):
-        if self.bar is not None:
-            self.bar.__exit__(*exc)
-        return False
 
 
 def _summary_line(outcome) -> str:
