@@ -52,12 +52,13 @@ class LoadedPlan:
     key: str | None = None  # the cache key of the file's content, when a cache is used
 
 
-def load_plan(file: str, raw: bytes | None = None, cache: Any = None) -> LoadedPlan:
+def load_plan(file: str, raw: bytes | None = None, cache: Any = None, key: str | None = None) -> LoadedPlan:
     """Read and validate one plan file (or `raw` bytes named `file`, e.g. from stdin).
 
     The file is read once: its bytes are parsed, scanned for suppression comments and (with a
-    `cache`, an ssm_rules.cache.Cache) hashed. A file whose bytes were loaded before is not
-    parsed or validated again: what it came to does not depend on anything else.
+    `cache`, an ssm_rules.cache.Cache) hashed, unless the caller already did (`key`, the
+    cache.plan_key of `raw`). A file whose bytes were loaded before is not parsed or validated
+    again: what it came to does not depend on anything else.
     """
     from ssm_rules import loader
 
@@ -72,7 +73,7 @@ def load_plan(file: str, raw: bytes | None = None, cache: Any = None) -> LoadedP
         return loaded
     from ssm_rules.cache import plan_key
 
-    loaded.key = plan_key(raw, file)
+    loaded.key = key or plan_key(raw, file)
     entry = cache.get("plan", loaded.key)
     if isinstance(entry, tuple) and len(entry) == 4:
         loaded.document, loaded.plan, loaded.problems, loaded.suppressions = entry
@@ -136,30 +137,31 @@ class Checker:
                       if compiled.rule.has_finding}
 
     def check_file(self, file: str, as_of: date, raw: bytes | None = None) -> PlanResult:
+        key = None
         if self.cache is not None and self._rules_key is not None:
             # A re-run on the same day: the result alone answers, without the (larger) plan entry.
             from ssm_rules import loader
+            from ssm_rules.cache import plan_key
 
             try:
                 raw = loader.read_path(file) if raw is None else raw
             except PlanError:
                 pass  # load_plan reports it
             else:
-                known = self._cached_result(file, raw, as_of)
+                key = plan_key(raw, file)
+                known = self._cached_result(file, key, as_of)
                 if known is not None:
                     return known
-        return self.check_loaded(load_plan(file, raw, self.cache), as_of)
+        return self.check_loaded(load_plan(file, raw, self.cache, key), as_of)
 
     def _result_key(self, plan_key: str, file: str) -> str:
         from ssm_rules.cache import digest
 
         return digest("result", plan_key, self._rules_key, file)
 
-    def _cached_result(self, file: str, raw: bytes, as_of: date) -> PlanResult | None:
+    def _cached_result(self, file: str, plan_key: str, as_of: date) -> PlanResult | None:
         """Same file content, rules, name and as-of date: the same result (ssm_rules.cache)."""
-        from ssm_rules.cache import plan_key
-
-        entry = self.cache.get("result", self._result_key(plan_key(raw, file), file))
+        entry = self.cache.get("result", self._result_key(plan_key, file))
         if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == as_of.isoformat()):
             return None
         _, account, account_name, account_owner, suppressions, findings, outcome = entry
