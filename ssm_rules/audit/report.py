@@ -448,11 +448,6 @@ def _environments():
     return html, markdown
 
 
-def render_html(view: dict) -> str:
-    html, _ = _environments()
-    return html.get_template("index.html.j2").render(**view)
-
-
 def render_markdown(view: dict) -> str:
     _, markdown = _environments()
     text = markdown.get_template("summary.md.j2").render(**view)
