@@ -27,6 +27,8 @@ ActivityStatus = Literal["not_started", "in_progress", "done"]
 SourceKind = Literal["client", "internal", "partner"]
 Component = Literal["strategy_design", "applications", "middleware", "platform", "infrastructure", "deployment"]
 Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
+# A field named `date` (an outcome's) would shadow the type inside its class body.
+Date = date
 
 
 class Model(BaseModel):
@@ -131,16 +133,55 @@ class BuyingUnit(Model):
     influencer: list[Slug] | None = None
 
 
+class VerifiableOutcome(Model):
+    """What the client did that proves a milestone (the stages guide's verifiable outcome)."""
+
+    date: Date = Field(description="When the client did it; a date after the as-of date proves nothing yet (S04).")
+    by: list[Slug] | None = Field(None, description="IDs of the contacts who gave it (S03).")
+    evidence: Text | None = Field(None, description="What the evidence is and where it is kept (S06).")
+
+
+class Outcomes(Model):
+    """One verifiable outcome per milestone, in the order of the buying process."""
+
+    interest: VerifiableOutcome | None = Field(
+        None, description="`identified`: the client has shown interest in working with the team on this need.")
+    need_confirmed: VerifiableOutcome | None = Field(
+        None, description="`validated`: the client stated the business need and a buying vision, and agreed "
+                          "to help the team reach the power sponsor.")
+    go_forward: VerifiableOutcome | None = Field(
+        None, description="`qualified`: the power sponsor (a key decision leader) and the team agree to go "
+                          "forward with a preliminary solution.")
+    conditional_approval: VerifiableOutcome | None = Field(
+        None, description="`proposed`: the power sponsor's conditional approval of the proposed solution.")
+    contract_signed: VerifiableOutcome | None = Field(
+        None, description="`won`: client and team sign a contract.")
+    value_acknowledged: VerifiableOutcome | None = Field(
+        None, description="`completed`: the client acknowledges the value of the delivered solution.")
+
+
+class NextStep(Model):
+    action: Text = Field(description="The one next step of an open opportunity.")
+    due: Date | None = Field(None, description="When it is due (S10).")
+    owner: Text | None = Field(None, description="The team member who does it; default: the opportunity's owner.")
+
+
 class Opportunity(Model):
     id: Slug
     name: Text | None = None
+    owner: Text | None = Field(None, description="The seller who owns the opportunity; default: the account owner.")
     initiative: Slug | None = Field(None, description="The client initiative it serves (G22).")
     priority: int | None = Field(None, description="Rank, 1 = highest, unique (G20).")
     must_win: bool | None = None
     value: float | None = None
     stage: Stage = "identified"
+    stage_since: Date | None = Field(None, description="The date the opportunity reached its current stage (S13).")
+    close_date: Date | None = Field(None, description="Expected close; the actual close once won or lost (S11).")
     components: list[Component] | None = None
     buying_unit: BuyingUnit | None = None
+    outcomes: Outcomes | None = Field(None, description="Verifiable outcomes, one per milestone (S01).")
+    next_step: NextStep | None = Field(None, description="The one dated next step of an open opportunity (S10).")
+    lost_reason: Text | None = Field(None, description="Why it was lost (only for stage: lost; S30).")
 
 
 class Route(Model):

@@ -31,6 +31,10 @@ from ssm_rules.errors import PlanError, PlanProblem
 FORMAT = "ssm-plan/1"
 ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
 ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")  # in the order SSM sets (G07)
+# The pipeline milestones in order, each with the key under `outcomes` of the verifiable outcome
+# that proves it (the stages guide's table). `lost` is no milestone.
+MILESTONES = (("identified", "interest"), ("validated", "need_confirmed"), ("qualified", "go_forward"),
+              ("proposed", "conditional_approval"), ("won", "contract_signed"), ("completed", "value_acknowledged"))
 SHAPE_FILE = Path(__file__).with_name("plan_shape.json")
 
 
@@ -95,7 +99,8 @@ def check_format(data: dict, document: Any) -> PlanProblem | None:
 
 
 def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]:
-    """Unique IDs in each list, and references to initiatives and contacts that exist.
+    """Unique IDs in each list, and references to initiatives and contacts (buying units, the
+    givers of verifiable outcomes) that exist.
 
     `plan` is a Record tree or the pydantic Plan: both answer the same attribute names.
     """
@@ -126,6 +131,12 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
                 if contact_id not in contact_ids:
                     problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
                             f"opportunities[{index}].buying_unit.{role}[{position}]")
+        for _, outcome_key in MILESTONES:
+            outcome = getattr(opportunity.outcomes, outcome_key, None)
+            for position, contact_id in enumerate((outcome.by if outcome else None) or []):
+                if contact_id not in contact_ids:
+                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
+                            f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]")
     return problems
 
 

@@ -12,6 +12,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "facts"
 # The complete example of ../shared/spec/plan-format.md, copied verbatim.
 SPEC_EXAMPLE = ROOT / "tests" / "data" / "spec-example.yaml"
+# The same plan with the opportunity fields of the SSM stages guide (outcomes, next step, ...).
+STAGES_EXAMPLE = ROOT / "tests" / "data" / "stages-example.yaml"
 
 
 def dedent(text: str) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SPEC_EXAMPLE, dedent
+from conftest import SPEC_EXAMPLE, STAGES_EXAMPLE, dedent
 from ssm_rules.errors import PlanError
 from ssm_rules.loader import load_bytes
 from ssm_rules.model import Plan, validate
@@ -130,3 +130,70 @@ def test_unknown_initiative_of_an_opportunity():
 def test_every_problem_is_reported_in_line_order():
     found = problems(MINIMAL + "plan:\n  last_review: 2026-10-02\ncontacts:\n  - id: x\n    influence: huge\n")
     assert [p.line for p in found] == [7, 10]
+
+
+# ---- opportunity stages: owner, dates, verifiable outcomes, next step ----------------------------
+
+STAGED = MINIMAL + """\
+contacts:
+  - id: li-wei
+  - id: ana-lopez
+opportunities:
+  - id: omni
+    stage: qualified
+"""
+
+
+def test_the_stages_example_is_valid_and_keeps_every_field():
+    plan = validate(load_bytes(STAGES_EXAMPLE.read_bytes(), "northwind.yaml"))
+    omni, lost = plan.opportunities
+    assert (omni.owner, omni.stage_since.isoformat(), omni.close_date.isoformat()) == (
+        "raj.patel", "2026-10-14", "2027-03-31")
+    assert omni.outcomes.go_forward.by == ["li-wei"] and omni.outcomes.go_forward.date.isoformat() == "2026-10-14"
+    assert omni.outcomes.conditional_approval is None
+    assert "steering meeting" in omni.outcomes.go_forward.evidence
+    assert (omni.next_step.action, omni.next_step.due.isoformat(), omni.next_step.owner) == (
+        "Pilot scoping workshop with Li Wei's architects", "2026-12-10", "raj.patel")
+    assert lost.lost_reason == "The client chose to build it in house"
+
+
+def test_outcome_keys_are_the_milestones_in_order():
+    from ssm_rules.model import Outcomes
+    from ssm_rules.plan_shape import MILESTONES
+
+    assert list(Outcomes.model_fields) == [outcome for _, outcome in MILESTONES]
+    assert [stage for stage, _ in MILESTONES] == ["identified", "validated", "qualified", "proposed", "won",
+                                                   "completed"]
+
+
+def test_an_unknown_contact_giving_an_outcome_names_it_and_the_known_ones():
+    [problem] = problems(STAGED + "    outcomes:\n      interest: {date: 2026-07-02, by: [li-wei, ana-lopes]}\n")
+    assert problem.message == ("unknown contact `ana-lopes`: did you mean `ana-lopez`? "
+                               "known contacts: li-wei, ana-lopez")
+    assert (problem.line, problem.column, problem.path) == (13, 49, "opportunities[0].outcomes.interest.by[1]")
+
+
+def test_a_misspelt_outcome_key_suggests_the_milestone():
+    [problem] = problems(STAGED + "    outcomes:\n      go_foward:\n        date: 2026-10-14\n")
+    assert problem.message == "unknown key `go_foward` in opportunities[0].outcomes: did you mean `go_forward`?"
+    assert (problem.line, problem.column) == (13, 7)
+
+
+def test_stage_since_must_be_a_date():
+    [problem] = problems(STAGED + "    stage_since: last week\n")
+    assert problem.message == "`stage_since` must be an ISO date like 2026-10-02 (got 'last week')"
+    assert (problem.line, problem.column, problem.path) == (12, 5, "opportunities[0].stage_since")
+
+
+def test_an_outcome_needs_its_date_and_a_next_step_its_action():
+    found = problems(STAGED + "    outcomes:\n      interest: {by: [li-wei]}\n    next_step: {due: 2026-12-01}\n")
+    assert [(p.message, p.line) for p in found] == [
+        ("missing required key `date` in opportunities[0].outcomes.interest", 13),
+        ("missing required key `action` in opportunities[0].next_step", 14)]
+
+
+def test_outcome_dates_and_due_dates_are_iso_dates():
+    found = problems(STAGED + "    close_date: Q1\n    outcomes:\n      go_forward: {date: soon}\n"
+                              "    next_step: {action: Call Li, due: next week}\n")
+    assert [p.path for p in found] == ["opportunities[0].close_date", "opportunities[0].outcomes.go_forward.date",
+                                       "opportunities[0].next_step.due"]

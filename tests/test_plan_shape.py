@@ -24,6 +24,8 @@ from ssm_rules.rulepack import load_packs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "facts").glob("*.yaml"))
+# Every field of the format in use: the Focus sections (a sample) and the opportunity stage fields.
+MUTATED = [ROOT / "facts" / "nordvik-insurance.yaml", ROOT / "tests" / "data" / "stages-example.yaml"]
 
 
 def pydantic_records(data):
@@ -52,7 +54,7 @@ def test_the_shape_file_is_generated_from_the_model():
         "ssm_rules/plan_shape.json`")
 
 
-@pytest.mark.parametrize("plan_file", SAMPLES, ids=lambda path: path.name)
+@pytest.mark.parametrize("plan_file", SAMPLES + MUTATED[1:], ids=lambda path: path.name)
 def test_sample_plans_take_the_plain_path_with_the_models_values(plan_file):
     data = load_path(plan_file).data
     plain = plan_shape.plain_plan(data)
@@ -89,6 +91,8 @@ REPLACEMENTS = [None, "", "text", "Text With Spaces", "2026-10-02", "2026-1-2", 
                 "1", "3.5", 0, 1, 2, -7, 70, True, False, 3.0, 2.5, float("inf"), date(2026, 10, 2),
                 datetime(2026, 10, 2, 9, 30), datetime(2026, 10, 2), [], ["a"], ["client"], [1], {}, {"x": 1},
                 "supporter", "key_decision_leader", "identified", "lost", "not_started", "client", "platform",
+                {"date": date(2026, 7, 2)}, {"date": "2026-07-02", "by": ["li-wei"]}, {"action": "Call"},
+                {"interest": {"date": date(2026, 7, 2)}}, {"go_forward": {"by": ["li-wei"]}},
                 "abc\n", "UPPER", "a b", "ok-id_1.x"]
 
 
@@ -117,8 +121,9 @@ def _parent(data, path):
     return data
 
 
-def test_no_mutation_is_accepted_by_the_plain_path_unless_the_model_accepts_it_the_same():
-    data = _first_items(load_path(ROOT / "facts" / "nordvik-insurance.yaml").data)
+@pytest.mark.parametrize("plan_file", MUTATED, ids=lambda path: path.name)
+def test_no_mutation_is_accepted_by_the_plain_path_unless_the_model_accepts_it_the_same(plan_file):
+    data = _first_items(load_path(plan_file).data)
     paths = [path for path in _paths(data) if path and path != ("format",)]
     plain_accepted = 0
     for path in paths:
@@ -190,3 +195,17 @@ def test_checking_a_plain_plan_does_not_import_pydantic(tmp_path):
     plan.write_bytes(plan.read_bytes() + b"\n# a new version of the file\n")
     result = subprocess.run(command, capture_output=True, text=True, check=True)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr
+
+
+def test_an_unknown_contact_giving_an_outcome_is_found_on_the_plain_path():
+    text = (ROOT / "tests" / "data" / "stages-example.yaml").read_text()
+    document = load_bytes(text.replace("by: [li-wei]", "by: [li-way]", 1).encode(), "plan.yaml")
+    assert plan_shape.plain_plan(document.data) is not None
+    with pytest.raises(PlanError) as plain_error:
+        plan_shape.validate(document)
+    with pytest.raises(PlanError) as model_error:
+        model.validate(document)
+    assert plain_error.value.problems == model_error.value.problems
+    [problem] = plain_error.value.problems
+    assert problem.path == "opportunities[0].outcomes.go_forward.by[0]"
+    assert problem.message.startswith("unknown contact `li-way`: did you mean `li-wei`?")

@@ -9,7 +9,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from conftest import FACTS, ROOT, SPEC_EXAMPLE
+from conftest import FACTS, ROOT, SPEC_EXAMPLE, STAGES_EXAMPLE
 from ssm_rules.cli import main
 from ssm_rules.loader import load_path
 from ssm_rules.schema import plan_schema
@@ -31,7 +31,7 @@ def validator():
     return jsonschema.Draft202012Validator(schema, format_checker=jsonschema.FormatChecker())
 
 
-@pytest.mark.parametrize("plan_file", [SPEC_EXAMPLE, *sorted(FACTS.glob("*.yaml"))], ids=lambda p: p.name)
+@pytest.mark.parametrize("plan_file", [SPEC_EXAMPLE, STAGES_EXAMPLE, *sorted(FACTS.glob("*.yaml"))], ids=lambda p: p.name)
 def test_schema_accepts_every_valid_plan(validator, plan_file: Path):
     errors = list(validator.iter_errors(as_json(load_path(plan_file).data)))
     assert errors == []
@@ -40,6 +40,19 @@ def test_schema_accepts_every_valid_plan(validator, plan_file: Path):
 def test_schema_rejects_an_unknown_key(validator):
     data = as_json(load_path(SPEC_EXAMPLE).data)
     data["plan"]["last_review"] = "2026-10-02"
+    assert not validator.is_valid(data)
+
+
+def test_schema_knows_the_opportunity_stage_fields(validator):
+    data = as_json(load_path(STAGES_EXAMPLE).data)
+    outcomes = data["opportunities"][0]["outcomes"]
+    outcomes["go_foward"] = outcomes.pop("go_forward")
+    assert not validator.is_valid(data)
+    outcomes["go_forward"] = outcomes.pop("go_foward")
+    del outcomes["interest"]["date"]
+    assert not validator.is_valid(data)
+    outcomes["interest"]["date"] = "2026-07-02"
+    data["opportunities"][0]["stage_since"] = "last week"
     assert not validator.is_valid(data)
 
 
