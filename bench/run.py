@@ -258,7 +258,7 @@ def split(files: list[str], sample: int) -> dict:
         for seq, plan in enumerate(plans):  # what the audit's parent does as results arrive
             spool.add(seq, plan)
         spool.finish()
-        view = report.build_view(AS_OF, spool, runner.rule_catalog(checker))
+        view = report.build_view(AS_OF, spool, runner.rule_catalog(checker), guidance=runner.guidance_catalog(checker))
         for name, content in report.render_all(view, AS_OF, spool).items():
             with open(Path(scratch) / name, "w", encoding="utf-8") as stream:
                 content(stream) if callable(content) else stream.write(content)

@@ -1,6 +1,7 @@
 """Rule packs: directories of YAML files -> validated `Pack` and `Rule` models.
 
-The only place that reads rule files. A pack is a directory with a `pack.yaml` and one rule a
+The only place that reads rule files. A pack is a directory with a `pack.yaml`, optionally a
+`guidance.yaml` beside it (the catalogue of guidance items its rules cite), and one rule a
 file in every other `*.yaml` below it (sorted by path). Every mistake an author can make is
 reported as `FILE:LINE: what is wrong (how to fix it)`, all of them at once, in one
 `RulePackError` (a `UsageError`: the tool cannot run with a broken pack). A typo must never
@@ -33,6 +34,11 @@ SUBJECT_KINDS = ("plan", "contact", "opportunity", "initiative", "route", "partn
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
 ORDERING_OPERATORS = ("lt", "lte", "gt", "gte")
 PACK_KEYS = ("name", "title", "description", "settings", "outcome")
+PACK_FILE = "pack.yaml"
+GUIDANCE_FILE = "guidance.yaml"
+CATALOGUE_KEYS = ("title", "sections")
+SECTION_KEYS = ("title", "items")
+GUIDANCE_KEYS = ("id", "title", "looks_for", "severity", "label", "no_rule")
 RULE_KEYS = ("id", "title", "severity", "guidance", "when", "subject", "location", "message",
              "next_action", "owner", "derive", "description", "examples")
 FINDING_KEYS = ("severity", "message", "next_action")
@@ -196,6 +202,31 @@ class Rule:
 
 
 @_model
+class GuidanceItem:
+    """One item of a guidance catalogue: what the method asks, and how the rules check it."""
+
+    id: str
+    title: str
+    section: str
+    looks_for: str | None = None
+    severity: tuple[str, ...] = ()  # the default severity of the rules that enforce it
+    label: str | None = None  # a short name, for charts
+    no_rule: str | None = None  # why no rule enforces the item (it is reported another way)
+    pack: str
+    file: str
+    line: int = 0
+
+
+@_model
+class Catalogue:
+    """A pack's `guidance.yaml`: its guidance items, in the order of the method."""
+
+    title: str
+    items: tuple[GuidanceItem, ...]
+    file: str
+
+
+@_model
 class Setting:
     default: str | int | float | bool
     description: str | None = None
@@ -218,6 +249,7 @@ class Pack:
     description: str | None = None
     settings: dict[str, Setting] = field(default_factory=dict)
     outcome: Outcome | None = None
+    catalogue: Catalogue | None = None
     rules: tuple[Rule, ...] = ()
     directory: str
     file: str
@@ -266,6 +298,21 @@ def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, 
 
 def all_rules(packs: Iterable[Pack]) -> list[Rule]:
     return [rule for pack in packs for rule in pack.rules]
+
+
+def guidance_items(packs: Iterable[Pack]) -> dict[str, GuidanceItem]:
+    """Every guidance item of the packs' catalogues, by upper-case ID, in catalogue order."""
+    return {item.id.upper(): item for pack in packs if pack.catalogue for item in pack.catalogue.items}
+
+
+def load_catalogue(path: str | os.PathLike, pack: str) -> Catalogue:
+    """Read and check one `guidance.yaml` on its own; raise RulePackError on any mistake."""
+    problems = _Problems()
+    source = _read_yaml(_display(os.fspath(path)), problems)
+    catalogue = _parse_catalogue(source, pack, problems) if source else None
+    if problems or catalogue is None:
+        raise RulePackError(problems.lines or [f"{path}:1: cannot read the guidance catalogue"])
+    return catalogue
 
 
 def derived_fields(rules: Iterable[Rule]) -> dict[str, set[str]]:
@@ -472,7 +519,7 @@ def _load_pack(directory: str, problems: _Problems) -> Pack | None:
         what = "does not exist" if not os.path.exists(directory) else "is not a directory"
         problems.add(shown, 1, f"rule pack directory {what}")
         return None
-    pack_file = os.path.join(shown, "pack.yaml")
+    pack_file = os.path.join(shown, PACK_FILE)
     if not os.path.isfile(pack_file):
         problems.add(shown, 1, "not a rule pack: it has no `pack.yaml` (see docs/rule-language.md)")
         return None
@@ -480,6 +527,12 @@ def _load_pack(directory: str, problems: _Problems) -> Pack | None:
     header = _parse_pack_file(source, problems) if source else None
     name = header["name"] if header else None
     settings = header["settings"] if header else None
+    catalogue = None
+    guidance_file = os.path.join(shown, GUIDANCE_FILE)
+    if os.path.exists(guidance_file):
+        guidance_source = _read_yaml(guidance_file, problems)
+        if guidance_source is not None:
+            catalogue = _parse_catalogue(guidance_source, name or "?", problems)
     rules = []
     for rule_file in _rule_files(shown, problems):
         rule_source = _read_yaml(rule_file, problems)
@@ -489,7 +542,7 @@ def _load_pack(directory: str, problems: _Problems) -> Pack | None:
                 rules.append(rule)
     if header is None:
         return None
-    return Pack(rules=tuple(rules), directory=shown, file=pack_file, **header)
+    return Pack(rules=tuple(rules), catalogue=catalogue, directory=shown, file=pack_file, **header)
 
 
 def _rule_files(directory: str, problems: _Problems) -> list[str]:
@@ -501,12 +554,15 @@ def _rule_files(directory: str, problems: _Problems) -> list[str]:
             if name.startswith("."):
                 continue
             path = os.path.join(root, name)
-            if relative_root != "." and name == "pack.yaml":
+            if relative_root != "." and name == PACK_FILE:
                 problems.add(path, 1, "a pack cannot contain another pack; give the inner "
                                       "directory to --rules on its own")
+            elif relative_root != "." and name == GUIDANCE_FILE:
+                problems.add(path, 1, f"a guidance catalogue belongs beside {PACK_FILE}, in the "
+                                      f"pack's own directory; move it there")
             elif name.endswith(".yml"):
                 problems.add(path, 1, "rule files end in `.yaml`; rename it, or it would be ignored")
-            elif name.endswith(".yaml") and not (relative_root == "." and name == "pack.yaml"):
+            elif name.endswith(".yaml") and not (relative_root == "." and name in (PACK_FILE, GUIDANCE_FILE)):
                 found.append(path)
     return sorted(found, key=lambda p: Path(os.path.relpath(p, directory)).as_posix())
 
@@ -575,6 +631,81 @@ def _parse_outcome(raw: Any, source: _Source, problems: _Problems) -> Outcome | 
     if len(problems) > before:
         return None
     return Outcome(kind=kind, field=field_name, items=tuple(items))
+
+
+# ---- reading a guidance catalogue -----------------------------------------------------------
+
+
+def _parse_catalogue(source: _Source, pack: str, problems: _Problems) -> Catalogue | None:
+    file, data = source.file, source.data
+    before = len(problems)
+    shape = "{title: TEXT, sections: [{title: TEXT, items: [{id: ID, title: TEXT, ...}]}]}"
+    if not isinstance(data, dict):
+        problems.add(file, 1, f"{GUIDANCE_FILE} must be a mapping: {shape}")
+        return None
+    _check_keys(data, CATALOGUE_KEYS, (), source, problems, GUIDANCE_FILE)
+    title = _required_text(data, "title", (), source, problems)
+    sections = data.get("sections")
+    if not isinstance(sections, list) or not sections:
+        problems.add(file, source.line(("sections",)), f"`sections` is a non-empty list: {shape}")
+        return None
+    items: list[GuidanceItem] = []
+    first_line: dict[str, int] = {}
+    for number, section in enumerate(sections):
+        path = ("sections", number)
+        if not isinstance(section, dict):
+            problems.add(file, source.line(path), "a section is a mapping {title: TEXT, items: [...]}")
+            continue
+        _check_keys(section, SECTION_KEYS, path, source, problems, "a section")
+        section_title = _required_text(section, "title", path, source, problems)
+        entries = section.get("items")
+        if not isinstance(entries, list) or not entries:
+            problems.add(file, source.line(path + ("items",)), "`items` is a non-empty list of guidance items")
+            continue
+        for index, entry in enumerate(entries):
+            item = _guidance_item(entry, path + ("items", index), section_title or "?", pack, source, problems)
+            if item is None:
+                continue
+            key = item.id.upper()
+            if key in first_line:
+                problems.add(file, item.line, f"guidance ID `{item.id}` is already used on line "
+                                              f"{first_line[key]}; guidance IDs are unique")
+            first_line.setdefault(key, item.line)
+            items.append(item)
+    if len(problems) > before or title is None:
+        return None
+    return Catalogue(title=title, items=tuple(items), file=file)
+
+
+def _guidance_item(entry: Any, path: tuple, section: str, pack: str, source: _Source,
+                   problems: _Problems) -> GuidanceItem | None:
+    file = source.file
+    if not isinstance(entry, dict):
+        problems.add(file, source.line(path), "a guidance item is a mapping {id: ID, title: TEXT, "
+                                              "looks_for: TEXT, severity: SEVERITY}")
+        return None
+    before = len(problems)
+    _check_keys(entry, GUIDANCE_KEYS, path, source, problems, "a guidance item")
+    guidance_id = _required_text(entry, "id", path, source, problems)
+    if guidance_id is not None and not _RULE_ID.match(guidance_id):
+        problems.add(file, source.line(path + ("id",)), f"guidance ID `{guidance_id}` may only hold letters, "
+                                                        f"digits and single `-`, `_` or `.` between them (e.g. G60)")
+    title = _required_text(entry, "title", path, source, problems)
+    texts = {key: _optional_text(entry, key, path, source, problems) for key in ("looks_for", "label", "no_rule")}
+    raw_severity = entry.get("severity", [])
+    severity = tuple(raw_severity) if isinstance(raw_severity, list) else (raw_severity,)
+    for value in severity:
+        if value not in SEVERITIES:
+            problems.add(file, source.line(path + ("severity",)),
+                         f"severity must be one of {', '.join(SEVERITIES)} (or a list of them), not "
+                         f"`{value}`{_suggest(str(value), SEVERITIES)}")
+    if severity and texts["no_rule"]:
+        problems.add(file, source.line(path + ("severity",)), "an item with `no_rule` has no rules, so no "
+                                                              "default severity; remove one of the two")
+    if len(problems) > before:
+        return None
+    return GuidanceItem(id=guidance_id, title=title, section=section, severity=severity, pack=pack, file=file,
+                        line=source.line(path), **texts)
 
 
 # ---- reading one rule -----------------------------------------------------------------------
@@ -1007,6 +1138,7 @@ def _check_across_packs(packs: list[Pack], base: dict[str, set[str]], problems: 
                          f"rule ID `{rule.id}` is already used by {seen_ids[rule.id].source()}; "
                          f"rule IDs are unique across packs and never reused")
         seen_ids.setdefault(rule.id, rule)
+    _check_guidance(packs, problems)
 
     catalogue = {kind: set(fields) for kind, fields in base.items()}
     for rule in rules:
@@ -1026,6 +1158,28 @@ def _check_across_packs(packs: list[Pack], base: dict[str, set[str]], problems: 
             rule_strata(rules)
         except RulePackError as exc:
             problems.lines.extend(exc.problems)
+
+
+def _check_guidance(packs: list[Pack], problems: _Problems) -> None:
+    """Guidance IDs are unique across catalogues; the rules of a pack that ships a catalogue
+    cite only items of the loaded catalogues (a typo would escape `select = ["G60"]`)."""
+    known: dict[str, GuidanceItem] = {}
+    for pack in packs:
+        for item in pack.catalogue.items if pack.catalogue else ():
+            first = known.setdefault(item.id.upper(), item)
+            if first is not item:
+                problems.add(item.file, item.line, f"guidance ID `{item.id}` is already used by "
+                                                   f"{first.file}:{first.line}; guidance IDs are unique across packs")
+    for pack in packs:
+        if pack.catalogue is None:
+            continue  # a pack without a catalogue may cite any IDs (or the built-in ones)
+        for rule in pack.rules:
+            for guidance_id in rule.guidance:
+                if guidance_id.upper() not in known:
+                    problems.add(rule.file, rule.lines.get("guidance", 1),
+                                 f"guidance `{guidance_id}` is in no loaded guidance catalogue"
+                                 f"{_suggest(guidance_id, [item.id for item in known.values()])}; "
+                                 f"add it to {pack.catalogue.file} or correct the ID")
 
 
 def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, set[str]], problems: _Problems) -> None:

@@ -121,7 +121,7 @@ def check_all(files, **options):
         assert position not in results  # every file gets exactly one result
         results[position] = result
 
-    catalog = runner.check_plans(files, AS_OF, on_result=keep, checker_factory=fake_factory, **options)
+    catalog = runner.check_plans(files, AS_OF, on_result=keep, checker_factory=fake_factory, **options)["rules"]
     assert sorted(results) == list(range(len(files)))
     return [results[position] for position in range(len(files))], catalog
 

@@ -1,7 +1,10 @@
-"""The built-in pack covers the SSM guidance catalogue, and every rule is documented.
+"""The built-in packs cover their SSM guidance catalogues, and every rule is documented.
 
-The catalogue is read from the guide's tables (../shared/spec/ssm-focus-guide.md) when the
-spec is at hand, else from the copy `ssm explain` uses (`ssm_rules.commands.rules.GUIDANCE`).
+The catalogues are data: `guidance.yaml` beside each built-in pack's pack.yaml (G01-G87 of the
+Focus phase in rules/focus/, S01-S31 of the opportunity stages in rules/stages/). These tests
+check the committed catalogues against the committed rules, both ways: every guidance ID a rule
+cites is in a catalogue, and every catalogue item is enforced by a rule of its pack or says
+(`no_rule`) why none does.
 """
 
 from __future__ import annotations
@@ -14,46 +17,68 @@ import pytest
 import yaml
 
 from conftest import ROOT
-from ssm_rules.commands.rules import GUIDANCE
-from ssm_rules.rulepack import all_rules, builtin_pack_dir, load_packs
+from ssm_rules.rulepack import (RulePackError, all_rules, builtin_pack_dir, guidance_items, load_catalogue,
+                                load_packs)
 
-GUIDE = ROOT.parent / "shared" / "spec" / "ssm-focus-guide.md"
 PACK_DIR = ROOT / "rules" / "focus"
 EVIDENCE = ("G80", "G81", "G82", "G83", "G84", "G85")
-_ROW = re.compile(r"^\|\s*(G\d\d)\s*\|(.*)\|\s*$", re.MULTILINE)
-
-
-def _catalogue() -> dict[str, str | None]:
-    """Guidance ID -> its default severity column (None for the evidence table and fallback)."""
-    if GUIDE.is_file():
-        rows = {}
-        for gid, rest in _ROW.findall(GUIDE.read_text(encoding="utf-8")):
-            cells = [cell.strip() for cell in rest.split("|")]
-            rows[gid] = cells[2] if len(cells) == 3 else None  # guidance | looks for | default
-        return rows
-    return {gid: None for gid in GUIDANCE}
-
-
-CATALOGUE = _catalogue()
-# G87 is a report line (the outcome summary), not a finding: every other item needs a rule.
-REQUIRED = sorted(gid for gid, default in CATALOGUE.items() if "report only" not in (default or "")
-                  and gid != "G87")
 PACKS = load_packs([], include_builtin=True)
 RULES = all_rules(PACKS)
 FINDING_RULES = [rule for rule in RULES if rule.has_finding]
+CATALOGUE = guidance_items(PACKS)
+# Every committed catalogue, also one whose pack is not (yet) among the built-in packs.
+CATALOGUE_FILES = sorted(ROOT.glob("rules/*/guidance.yaml"))
+# The items of the method, as the catalogues number them: none may silently disappear.
+FOCUS_IDS = [f"G{n:02d}" for n in (*range(1, 8), *range(10, 14), *range(20, 24), 30, 40, 41, 50, 51,
+                                    *range(60, 72), *range(80, 88))]
+STAGE_IDS = [f"S{n:02d}" for n in (*range(1, 7), *range(10, 15), 20, 21, 22, 30, 31)]
 
 
 def _by_guidance(gid: str) -> list:
     return [rule for rule in RULES if gid in rule.guidance]
 
 
-def test_catalogue_is_complete():
-    assert len(REQUIRED) >= 39, REQUIRED  # G01-G07, G10-G13, G20-G23, G30, G40-41, G50-51, G60-71, G80-86
-    assert "G01" in REQUIRED and "G86" in REQUIRED and "G87" not in REQUIRED
+def test_the_catalogues_hold_every_item_of_the_method():
+    files = {path.parent.name: load_catalogue(path, path.parent.name) for path in CATALOGUE_FILES}
+    assert set(files) >= {"focus", "stages"}
+    assert [item.id for item in files["focus"].items] == FOCUS_IDS
+    assert [item.id for item in files["stages"].items] == STAGE_IDS
+    for catalogue in files.values():
+        for item in catalogue.items:
+            assert item.title and item.section and item.looks_for, item.id
 
 
-def test_explain_knows_every_guidance_title():
-    assert sorted(GUIDANCE) == sorted(CATALOGUE)
+@pytest.mark.parametrize("rule", [rule for rule in RULES if rule.has_finding], ids=lambda rule: rule.id)
+def test_the_catalogue_gives_each_rule_its_default_severity(rule):
+    assert any(CATALOGUE[gid].severity for gid in rule.guidance), (
+        f"none of {rule.guidance} gives a default `severity` in its catalogue")
+
+
+def test_no_guidance_id_is_in_two_catalogues():
+    ids = [item.id for path in CATALOGUE_FILES for item in load_catalogue(path, path.parent.name).items]
+    assert [gid for gid, count in Counter(ids).items() if count > 1] == []
+
+
+def test_every_cited_guidance_id_is_in_a_loaded_catalogue():
+    cited = {gid for rule in RULES for gid in rule.guidance}
+    assert cited and cited <= set(CATALOGUE), sorted(cited - set(CATALOGUE))
+
+
+@pytest.mark.parametrize("pack", [pack for pack in PACKS if pack.catalogue], ids=lambda pack: pack.name)
+def test_every_catalogue_item_is_enforced_by_a_rule_or_says_why_not(pack):
+    for item in pack.catalogue.items:
+        enforcing = [rule.id for rule in pack.rules if item.id in rule.guidance]
+        if item.no_rule:
+            assert not enforcing, f"{item.id} says no rule enforces it, but {enforcing} cite it"
+        else:
+            assert enforcing, f"no rule in {pack.directory} enforces {item.id} ({item.title})"
+
+
+def test_outcome_evidence_has_short_labels():
+    """The audit's outcome chart names each piece of evidence by its catalogue label."""
+    for pack in PACKS:
+        for item in pack.outcome.items if pack.outcome else ():
+            assert item in CATALOGUE and CATALOGUE[item].label, item
 
 
 def test_the_builtin_pack_is_the_one_in_the_repository():
@@ -67,13 +92,8 @@ def test_the_builtin_pack_is_the_one_in_the_repository():
     assert (pack.outcome.kind, pack.outcome.field, pack.outcome.items) == ("evidence", "item", EVIDENCE)
 
 
-@pytest.mark.parametrize("gid", REQUIRED)
-def test_every_guidance_item_has_a_rule(gid):
-    assert _by_guidance(gid), f"no rule in {PACK_DIR} enforces {gid} ({GUIDANCE.get(gid, '?')})"
-
-
 def test_rule_ids_are_unique_and_follow_the_scheme():
-    files = sorted(p for p in PACK_DIR.rglob("*.yaml") if p.name != "pack.yaml")
+    files = sorted(p for p in PACK_DIR.rglob("*.yaml") if p.name not in ("pack.yaml", "guidance.yaml"))
     ids = [yaml.safe_load(path.read_text(encoding="utf-8"))["id"] for path in files]
     duplicates = [rule_id for rule_id, count in Counter(ids).items() if count > 1]
     assert not duplicates
@@ -91,7 +111,6 @@ def test_rule_file_is_named_after_its_id(rule):
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)
 def test_every_rule_is_documented(rule):
     assert rule.title and rule.guidance
-    assert all(g in CATALOGUE for g in rule.guidance), rule.guidance
     description = rule.description
     assert description is not None, "no `description`"
     for key in ("what", "why", "example"):
@@ -113,13 +132,16 @@ def test_every_rule_is_documented(rule):
 
 @pytest.mark.parametrize("rule", FINDING_RULES, ids=lambda rule: rule.id)
 def test_default_severity_follows_the_catalogue(rule):
-    if "G86" in rule.guidance:
-        assert rule.severity == "error"
-        return
     for gid in rule.guidance:
-        default = CATALOGUE.get(gid)
-        if default in ("error", "warning", "info"):
-            assert rule.severity == default, f"{gid} is {default} by default"
+        default = CATALOGUE[gid].severity
+        assert not default or rule.severity in default, f"{gid} is {' or '.join(default)} by default"
+
+
+@pytest.mark.parametrize("item", [item for item in CATALOGUE.values() if len(item.severity) > 1],
+                         ids=lambda item: item.id)
+def test_a_split_item_has_a_rule_of_each_severity(item):
+    severities = {rule.severity for rule in FINDING_RULES if item.id in rule.guidance}
+    assert severities == set(item.severity)
 
 
 def test_split_severities():
@@ -195,7 +217,139 @@ def test_explain_unknown_rule_suggests_close_ids(runner):
 
     result = runner.invoke(main, ["explain", "SSM-PLN-002"])
     assert result.exit_code == 2
-    assert "unknown rule `SSM-PLN-002`" in result.output and "SSM-PLAN-002" in result.output
+    assert "unknown rule or guidance ID `SSM-PLN-002`" in result.output and "SSM-PLAN-002" in result.output
+    guidance = runner.invoke(main, ["explain", "G99"])
+    assert guidance.exit_code == 2 and "`G99`; did you mean G69?" in guidance.output
+
+
+def test_explain_a_guidance_item_prints_the_catalogue_entry_and_its_rules(runner):
+    from ssm_rules.cli import main
+
+    result = runner.invoke(main, ["explain", "g69"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert lines[0] == "G69: An opposed key decision leader or approver puts the opportunity at risk"
+    assert "Section: The buying decision unit of each opportunity (rules/focus/guidance.yaml)" in lines[1]
+    assert "Default severity: warning / error" in lines
+    for rule in _by_guidance("G69"):
+        assert any(line.split()[:2] == [rule.id, rule.severity or "derive"] for line in lines), rule.id
+
+
+def test_explain_an_item_no_rule_enforces_says_how_it_is_reported(runner):
+    from ssm_rules.cli import main
+
+    result = runner.invoke(main, ["explain", "G87"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("G87: Know how far the outcome is\n")
+    assert "No rule enforces it:" in result.output and "outcome 4/6" in result.output
+    assert "Rules:" not in result.output
+
+
+def test_explain_shows_a_custom_packs_own_guidance_ids(runner, tmp_path):
+    """A pack without a catalogue may cite IDs of its own; `ssm explain ID` lists its rules."""
+    from ssm_rules.cli import main
+
+    write_pack(tmp_path, rules={"r.yaml": RULE.format(guidance="[TEAM-7]")})
+    result = runner.invoke(main, ["explain", "team-7", "--rules", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[:3] == ["TEAM-7", "", "Rules that cite it:"]
+
+
+def test_rules_json_lists_the_catalogue_with_the_rules_of_each_item(runner):
+    import json
+
+    from ssm_rules.cli import main
+
+    document = json.loads(runner.invoke(main, ["rules", "--format", "json"]).output)
+    items = {item["id"]: item for item in document["guidance"]}
+    assert list(items)[:3] == ["G01", "G02", "G03"]
+    assert items["G60"]["rules"] == ["SSM-BDU-001", "SSM-BDU-002"]
+    assert items["G87"]["rules"] == [] and items["G87"]["no_rule"]
+    assert items["G20"]["severity"] == ["error", "warning"]
+
+
+# ---- a pack's guidance.yaml ----------------------------------------------------------------------
+
+RULE = """id: MY-001
+title: Plans have an owner
+severity: warning
+guidance: {guidance}
+when:
+  - plan: p
+    where: {{owner: {{exists: false}}}}
+message: "Plan {{p.key}} has no owner."
+next_action: Name the account owner.
+"""
+CATALOGUE_FILE = """title: Our method
+sections:
+  - title: Basics
+    items:
+      - id: OWN-1
+        title: Every plan has an owner
+        looks_for: no owner
+        severity: warning
+"""
+
+
+def write_pack(directory: Path, catalogue: str | None = None, rules: dict[str, str] | None = None) -> Path:
+    (directory / "pack.yaml").write_text("name: mine\ntitle: Mine\n")
+    if catalogue is not None:
+        (directory / "guidance.yaml").write_text(catalogue)
+    for name, text in (rules or {}).items():
+        (directory / name).parent.mkdir(parents=True, exist_ok=True)
+        (directory / name).write_text(text)
+    return directory
+
+
+def test_a_pack_ships_its_catalogue_beside_pack_yaml(tmp_path):
+    write_pack(tmp_path, CATALOGUE_FILE, {"r.yaml": RULE.format(guidance="[OWN-1, G60]")})
+    mine = load_packs([tmp_path])[-1]
+    assert [rule.id for rule in mine.rules] == ["MY-001"]  # guidance.yaml is not read as a rule
+    assert mine.catalogue.title == "Our method"
+    (item,) = mine.catalogue.items
+    assert (item.id, item.section, item.severity, item.pack, item.line) == ("OWN-1", "Basics", ("warning",), "mine", 5)
+    assert guidance_items(load_packs([tmp_path]))["OWN-1"] == item
+
+
+def problems(directory: Path, include_builtin: bool = True) -> list[str]:
+    with pytest.raises(RulePackError) as caught:
+        load_packs([directory], include_builtin=include_builtin)
+    return [line.replace(str(directory) + "/", "") for line in caught.value.problems]
+
+
+def test_a_pack_with_a_catalogue_cites_only_catalogued_guidance(tmp_path):
+    write_pack(tmp_path, CATALOGUE_FILE, {"r.yaml": RULE.format(guidance="[OWN-2]")})
+    (problem,) = problems(tmp_path)
+    assert problem == ("r.yaml:4: guidance `OWN-2` is in no loaded guidance catalogue (did you mean `OWN-1`?); "
+                       "add it to guidance.yaml or correct the ID")
+
+
+@pytest.mark.parametrize("text, expected", [
+    (CATALOGUE_FILE.replace("severity: warning", "severity: warn"),
+     "guidance.yaml:8: severity must be one of error, warning, info (or a list of them), not `warn` (did you mean "
+     "`warning`?)"),
+    (CATALOGUE_FILE.replace("looks_for:", "look_for:"),
+     "guidance.yaml:7: unknown key `look_for` in a guidance item (did you mean `looks_for`?); allowed: id, title, "
+     "looks_for, severity, label, no_rule"),
+    (CATALOGUE_FILE + "      - id: OWN-1\n        title: Again\n",
+     "guidance.yaml:9: guidance ID `OWN-1` is already used on line 5; guidance IDs are unique"),
+    (CATALOGUE_FILE.replace("severity: warning", "severity: warning\n        no_rule: checked by hand"),
+     "guidance.yaml:8: an item with `no_rule` has no rules, so no default severity; remove one of the two"),
+    (CATALOGUE_FILE.replace("      - id: OWN-1\n", "      - id: G60\n"),
+     "guidance.yaml:5: guidance ID `G60` is already used by rules/focus/guidance.yaml:"),
+    ("title: Our method\nsections: []\n", "guidance.yaml:2: `sections` is a non-empty list"),
+    ("- a list\n", "guidance.yaml:1: guidance.yaml must be a mapping"),
+])
+def test_catalogue_mistakes_name_the_file_and_line(tmp_path, text, expected):
+    write_pack(tmp_path, text)
+    found = problems(tmp_path)
+    assert any(problem.startswith(expected) for problem in found), found
+
+
+def test_a_catalogue_below_the_pack_directory_is_an_error_not_a_rule(tmp_path):
+    write_pack(tmp_path, rules={"part/guidance.yaml": CATALOGUE_FILE})
+    assert problems(tmp_path) == ["part/guidance.yaml:1: a guidance catalogue belongs beside pack.yaml, in the "
+                                  "pack's own directory; move it there"]
 
 
 def test_rules_command_reports_a_broken_pack(runner, tmp_path):

@@ -46,7 +46,7 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
     report_files.check_target(out)  # refuse a bad --out before spending minutes checking
     with report_files.scratch_directory(out) as scratch, Spool(scratch / "spool.sqlite") as spool:
         # The rows are made in the workers (prepare), the parent only inserts them.
-        rules = runner.check_plans(files, as_of, prepare=prepare_rows, jobs=jobs,
+        catalog = runner.check_plans(files, as_of, prepare=prepare_rows, jobs=jobs,
                                    on_result=lambda position, rows: spool.insert(rows),
                                    checker_options=checker_options, on_progress=on_progress)
         spool.finish()
@@ -54,7 +54,8 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
         # The reports are written (staged) before the history commits, so that a crash while
         # rendering leaves both untouched; the staged directory takes the old one's place last.
         if history_db is None:
-            view = report.build_view(as_of, spool, rules, generated_at=generated_at)
+            view = report.build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
+                                     generated_at=generated_at)
             reports = report.render_all(view, as_of, spool)
             staging = report_files.stage(out, reports)
             delta = None
@@ -64,7 +65,8 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
             staging = None
             try:
                 with History(history_db) as history, history.recording(as_of, spool) as delta:
-                    view = report.build_view(as_of, spool, rules, delta=delta, generated_at=generated_at)
+                    view = report.build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
+                                             delta=delta, generated_at=generated_at)
                     reports = report.render_all(view, as_of, spool, delta=delta)
                     staging = report_files.stage(out, reports)
             except BaseException:

@@ -27,14 +27,6 @@ from ssm_rules.audit.spool import NO_OWNER, SEVERITIES, Rows
 
 SEVERITY_COLOURS = {"error": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 STALE_DAYS = 28  # an open finding this old is "open for weeks"
-OUTCOME_EVIDENCE = {
-    "G80": "Client approved the plan",
-    "G81": "Client satisfied with assessment",
-    "G82": "Initiatives match priorities",
-    "G83": "Ongoing talks with key contacts",
-    "G84": "Routes to market agreed",
-    "G85": "Thought leadership confirmed",
-}
 FONT_STACK = ('-apple-system, BlinkMacSystemFont, "Segoe UI", Roboto, "Helvetica Neue", Arial, '
               '"Liberation Sans", "DejaVu Sans", sans-serif')
 
@@ -65,9 +57,12 @@ _ACTIONS = """
 _ACTION_ORDER = "sev_rank, coalesce(first_seen, :as_of), name_lower, rule, plan_seq, pos"
 
 
-def build_view(as_of: date, spool, rules: dict[str, dict], *, delta=None,
-               generated_at: datetime | None = None, charts: bool = True) -> dict[str, Any]:
-    """Everything the templates show: plain data, chart SVG (Markup), and spool queries (Rows)."""
+def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str, dict] | None = None,
+               delta=None, generated_at: datetime | None = None, charts: bool = True) -> dict[str, Any]:
+    """Everything the templates show: plain data, chart SVG (Markup), and spool queries (Rows).
+
+    `rules` and `guidance` are `runner.rule_catalog` and `runner.guidance_catalog`: what the
+    report says about each rule and each guidance item (from the packs' guidance.yaml)."""
     generated_at = generated_at or datetime.now().astimezone()
     views = _Views(spool.db, as_of, rules, delta)
     rows = views.rows
@@ -111,10 +106,22 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, delta=None,
         "top_actions": rows(_FINDINGS + " ORDER BY f.sev_rank, coalesce(f.first_seen, :as_of), p.name_lower, f.rule,"
                             " f.plan_seq, f.pos", views.finding)[:10],
         "stale_days": STALE_DAYS,
-        "evidence": OUTCOME_EVIDENCE,
+        "evidence": _outcome_evidence(spool.db, guidance or {}),
+        "guidance": guidance or {},
     }
     view["charts"] = make_charts(view, spool.db) if charts else {}
     return view
+
+
+def _outcome_evidence(db, guidance: dict[str, dict]) -> dict[str, str]:
+    """The pieces of outcome evidence the plans were judged on (G80-G85 for the Focus pack), in
+    ID order, each with its short label from the guidance catalogue."""
+    keys = sorted(key for (key,) in db.execute(
+        """SELECT item.value FROM audit_plans, json_each(outcome, '$.met') AS item WHERE outcome IS NOT NULL
+           UNION SELECT item.value FROM audit_plans, json_each(outcome, '$.missing') AS item
+           WHERE outcome IS NOT NULL"""))
+    return {key: (guidance.get(key) or {}).get("label") or (guidance.get(key) or {}).get("title") or key
+            for key in keys}
 
 
 def _summary(db, as_of: date, delta) -> dict[str, Any]:
@@ -306,13 +313,14 @@ def make_charts(view: dict, db) -> dict[str, Markup | None]:
     with_outcome = db.execute("SELECT count(*) FROM audit_plans WHERE outcome IS NOT NULL").fetchone()[0]
     if with_outcome:
         ticks = [tick for tick in _ticks(with_outcome) if tick <= with_outcome]
-        bar = pygal.HorizontalBar(**_config(HALF, 56 + 32 * len(OUTCOME_EVIDENCE), show_legend=False, print_values=True,
+        labels = view["evidence"]
+        bar = pygal.HorizontalBar(**_config(HALF, 56 + 32 * len(labels), show_legend=False, print_values=True,
                                             range=(0, with_outcome), show_x_guides=False, show_y_guides=True,
                                             truncate_label=-1,
                                             style=_style(colors=("#0f766e",), value_colors=("#fff",),
                                                          value_font_size=11)))
-        keys = list(reversed(OUTCOME_EVIDENCE))  # pygal draws the first label at the bottom
-        bar.x_labels = [f"{key} {OUTCOME_EVIDENCE[key]}" for key in keys]
+        keys = list(reversed(labels))  # pygal draws the first label at the bottom
+        bar.x_labels = [f"{key} {labels[key]}" if labels[key] != key else key for key in keys]
         bar.y_labels = ticks
         bar.add("accounts", [evidence.get(key, 0) for key in keys],
                 formatter=lambda value: f"{value:g} of {with_outcome}")

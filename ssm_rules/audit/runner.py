@@ -139,6 +139,14 @@ class _MetaRule:
     guidance: tuple = ()
 
 
+def guidance_catalog(checker) -> dict[str, dict]:
+    """Guidance ID -> {title, label}: the items of the checker's packs' guidance catalogues."""
+    from ssm_rules.rulepack import guidance_items
+
+    packs = getattr(getattr(checker, "checker", checker), "packs", None) or ()
+    return {item.id: {"title": item.title, "label": item.label} for item in guidance_items(packs).values()}
+
+
 def rule_catalog(checker) -> dict[str, dict]:
     """Rule ID -> {title, severity, guidance}: what the report says about each rule."""
     catalog = {}
@@ -200,7 +208,8 @@ def _keep(position: int, result: AuditedPlan) -> AuditedPlan:
 
 
 def _catalog() -> dict[str, dict]:
-    return rule_catalog(_checker())
+    checker = _checker()
+    return {"rules": rule_catalog(checker), "guidance": guidance_catalog(checker)}
 
 
 # --- in the parent ----------------------------------------------------------------------------
@@ -211,7 +220,8 @@ def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, Any]
                 checker_factory: Callable[[dict], Any] | None = None,
                 on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Check `files`, handing each result to `on_result(position, prepare(position, result))`;
-    return the rule catalog.
+    return what the report says about the rules and the guidance they cite:
+    `{"rules": rule_catalog(...), "guidance": guidance_catalog(...)}`.
 
     `prepare` (a module-level function) runs where the plan was checked, in the worker: what it
     does there runs in parallel, instead of in this process, which shares the cores with them.
@@ -329,7 +339,7 @@ def _check_in_pool(files, as_of, jobs, options, factory, prepare, on_result, pro
             queue = unfinished
             if unfinished:
                 suspects = (jobs + 1) * len(batches[0])
-    return catalog or {}
+    return catalog or {"rules": {}, "guidance": {}}
 
 
 def _round(batches, workers, files, as_of, options, factory, prepare, deliver, catalog, *, probe=False):

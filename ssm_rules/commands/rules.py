@@ -1,8 +1,8 @@
 """`ssm rules` (list every rule) and `ssm explain RULE` (one rule's documentation, like `ruff rule`).
 
-Both read the rule packs with `rulepack.load_packs`; neither runs the engine. The guidance
-titles below restate the catalogue of ../shared/spec/ssm-focus-guide.md (G01-G87), so that
-`ssm explain` can say what each guidance ID means without the spec at hand.
+Both read the rule packs with `rulepack.load_packs`; neither runs the engine. What a guidance
+ID means comes from the catalogue a pack ships beside its pack.yaml (`guidance.yaml`: the
+Focus items G01-G87 in rules/focus/, the stage items S01-S31 in rules/stages/).
 """
 
 from __future__ import annotations
@@ -19,51 +19,6 @@ import click
 from ssm_rules.commands.common import exit_on_usage_error, rule_pack_options
 from ssm_rules.errors import UsageError
 
-# The guidance catalogue of the SSM Focus phase: ID -> what the method asks.
-GUIDANCE: dict[str, str] = {
-    "G01": "Review the plan at least once a quarter, update when needed",
-    "G02": "Validate plan information with several sources: client people, own staff, business partners",
-    "G03": "Business partners take an active part in developing the plan",
-    "G04": "Research the client's industry, competitors and business direction before acting",
-    "G05": "Know the client's IT environment and preferences in technology, finance, procurement and vendors",
-    "G06": "Analyse the formal and the informal organisation (influential interest groups)",
-    "G07": "Phase activities happen in order: align, plan, articulate value, thought leadership",
-    "G10": "Record the client's strategic priorities, issues and business initiatives",
-    "G11": "Confirm the client's problems with the client and rank them",
-    "G12": "Business Position Model: the client's current and desired position",
-    "G13": "Client Initiatives Map: each initiative names its strategic goal and what pursues it",
-    "G20": "Identify and rank opportunities",
-    "G21": "Name the must-win opportunities",
-    "G22": "Opportunities serve the client's business initiatives",
-    "G23": "Offer an integrated solution",
-    "G30": "Plan every route to market and record the share through each",
-    "G40": "Every key client relationship has an owner in the team",
-    "G41": "Every owned relationship has a goal to strengthen it",
-    "G50": "Record the client's spend, the sales target and the plan to reach it",
-    "G51": "State objective-based strategies",
-    "G60": "Identify the key decision leader",
-    "G61": "Identify a sponsor",
-    "G62": "Identify the benefit owner",
-    "G63": "Identify evaluator and approver",
-    "G64": "Use the sponsor to reach the key decision leader",
-    "G65": "The key decision leader is the focus of attention",
-    "G66": "The sponsor must benefit",
-    "G67": "Turn neutral and mildly unsupportive people into sponsors",
-    "G68": "Contain firm opponents",
-    "G69": "An opposed key decision leader or approver puts the opportunity at risk",
-    "G70": "Don't spend time on executives outside the decision",
-    "G71": "Assess each person's role and influence",
-    "G80": "Evidence: the client reviewed and approved the account plan",
-    "G81": "Evidence: the client is satisfied with the assessment plan and the team's actions",
-    "G82": "Evidence: the client's business initiatives match the team's priorities",
-    "G83": "Evidence: key client contacts are in ongoing conversations with the team",
-    "G84": "Evidence: client and team agree on routes to market and service approach",
-    "G85": "Evidence: thought-leadership areas proposed by the team are confirmed with all parties",
-    "G86": "Don't claim the phase complete without its verifiable outcome",
-    "G87": "Know how far the outcome is (report only)",
-}
-
-_GUIDANCE_ID = re.compile(r"G\d+\Z", re.IGNORECASE)
 WIDTH = 88
 
 
@@ -97,7 +52,8 @@ def _severity_label(rule) -> str:
 @click.command()
 @click.option("--format", "output_format", type=click.Choice(["text", "json", "markdown"]), default="text",
               show_default=True,
-              help="text: one line per rule; json: every rule with its pack, severity, title, guidance; "
+              help="text: one line per rule; json: every rule with its pack, severity, title, guidance, "
+                   "and the guidance catalogue with the rules that enforce each item; "
                    "markdown: a reference page with every rule's documentation (docs/rules.md).")
 @click.option("--check-examples", is_flag=True,
               help="Run every rule's fail and pass examples through the engine and report the ones "
@@ -115,10 +71,13 @@ def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], 
     Examples:
       ssm rules
       ssm rules --format json | jq '.rules[] | select(.severity == "error") | .id'
+      ssm rules --format json | jq '.guidance[] | select(.rules == []) | .id'
       ssm rules --rules my-team-rules/
       ssm rules --rules my-team-rules/ --no-builtin --check-examples
       ssm explain SSM-BDU-001
     """
+    from ssm_rules.rulepack import guidance_items
+
     packs = _load(rule_dirs, no_builtin)
     if check_examples:
         _check_examples(packs)
@@ -134,6 +93,10 @@ def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], 
             "rules": [{"id": r.id, "pack": r.pack, "severity": r.severity, "title": r.title,
                        "guidance": list(r.guidance), "derives": r.derive.kind if r.derive else None,
                        "file": r.file} for r in ordered],
+            "guidance": [{"id": item.id, "pack": item.pack, "section": item.section, "title": item.title,
+                          "looks_for": item.looks_for, "severity": list(item.severity), "no_rule": item.no_rule,
+                          "rules": [r.id for r in ordered if item.id.upper() in (g.upper() for g in r.guidance)]}
+                         for item in guidance_items(packs).values()],
         }
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
         return
@@ -210,47 +173,68 @@ def _demote_headings(markdown: str) -> list[str]:
 def explain(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
     """Print a rule's full documentation: what it checks, why it matters, examples.
 
-    RULE is a rule ID (any case), e.g. SSM-BDU-001. A guidance ID (e.g. G60) lists the
-    rules that enforce it.
+    RULE is a rule ID (any case), e.g. SSM-BDU-001. A guidance ID of the SSM catalogues
+    (G01-G87 for the Focus phase, S01-S31 for the opportunity stages) prints what the method
+    asks, what the rules look for and which rules enforce it.
 
     \b
     Examples:
       ssm explain SSM-BDU-001
       ssm explain ssm-plan-002
       ssm explain G69
+      ssm explain S01
     """
+    from ssm_rules.rulepack import guidance_items
+
     packs = _load(rule_dirs, no_builtin)
     ordered = _rules_in_order(packs)
     by_id = {rule.id.upper(): rule for rule in ordered}
+    catalogue = guidance_items(packs)
     wanted = rule_id.strip().upper()
     if wanted in by_id:
         click.echo(explain_text(by_id[wanted], packs), nl=False)
         return
-    if _GUIDANCE_ID.match(wanted):
-        enforcing = [rule for rule in ordered if wanted in (g.upper() for g in rule.guidance)]
-        if enforcing:
-            click.echo(_guidance_text(wanted, enforcing), nl=False)
-            return
-    close = difflib.get_close_matches(wanted, list(by_id), n=3, cutoff=0.6)
-    hint = f"; did you mean {', '.join(by_id[c].id for c in close)}?" if close else ""
-    raise UsageError(f"unknown rule `{rule_id}`{hint} (`ssm rules` lists them all)")
+    enforcing = [rule for rule in ordered if wanted in (g.upper() for g in rule.guidance)]
+    if wanted in catalogue or enforcing:
+        click.echo(_guidance_text(wanted, catalogue.get(wanted), enforcing), nl=False)
+        return
+    names = {**{key: item.id for key, item in catalogue.items()}, **{key: rule.id for key, rule in by_id.items()}}
+    close = difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.6)
+    hint = f"; did you mean {', '.join(names[c] for c in close)}?" if close else ""
+    raise UsageError(f"unknown rule or guidance ID `{rule_id}`{hint} (`ssm rules` lists them all)")
 
 
-def _guidance_text(guidance_id: str, enforcing: list) -> str:
-    title = GUIDANCE.get(guidance_id)
-    lines = [f"{guidance_id}" + (f": {title}" if title else ""), ""]
-    id_width = max(len(r.id) for r in enforcing)
-    for rule in enforcing:
-        lines.append(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}")
-    lines += ["", "`ssm explain RULE` shows one rule's documentation."]
-    return "\n".join(lines) + "\n"
+def _guidance_text(guidance_id: str, item, enforcing: list) -> str:
+    """A guidance item: what the method asks, what the rules look for, the rules that do."""
+    if item is None:  # cited by a custom pack's rules, in no loaded catalogue
+        lines = [guidance_id, ""]
+    else:
+        lines = [f"{item.id}: {item.title}", f"Section: {item.section} ({item.file})"]
+        if item.looks_for:
+            heading = "What it is about:" if item.no_rule else "What the rules look for:"
+            lines += ["", heading, *_wrap(item.looks_for, indent="  ")]
+        if item.severity:
+            lines.append(f"Default severity: {' / '.join(item.severity)}")
+        if item.no_rule:
+            lines += ["", "No rule enforces it:", *_wrap(item.no_rule, indent="  ")]
+        lines.append("")
+    if enforcing:
+        lines.append("Rules:" if item is not None else "Rules that cite it:")
+        id_width = max(len(r.id) for r in enforcing)
+        for rule in enforcing:
+            lines.append(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}")
+        lines += ["", "`ssm explain RULE` shows one rule's documentation."]
+    elif not (item and item.no_rule):
+        lines.append("No loaded rule enforces it.")
+    return "\n".join(lines).rstrip("\n") + "\n"
 
 
 def explain_text(rule, packs, *, file_shown: str | None = None) -> str:
     """One rule's documentation as plain text (Markdown-flavoured, like `ruff rule`)."""
-    from ssm_rules.rulepack import all_rules
+    from ssm_rules.rulepack import all_rules, guidance_items
 
     everything = all_rules(packs)
+    catalogue = guidance_items(packs)
     pack = next((p for p in packs if p.name == rule.pack), None)
     out: list[str] = [f"# {rule.title} ({rule.id})", ""]
     if rule.has_finding:
@@ -262,7 +246,7 @@ def explain_text(rule, packs, *, file_shown: str | None = None) -> str:
     if rule.guidance:
         out += ["", "Guidance:"]
         width = max(len(g) for g in rule.guidance)
-        out += [f"  {g:<{width}}  {GUIDANCE.get(g.upper(), '')}".rstrip() for g in rule.guidance]
+        out += [f"  {g:<{width}}  {_guidance_title(catalogue, g)}".rstrip() for g in rule.guidance]
     description = rule.description
     if description and description.what:
         out += ["", "## What it does", *_wrap(description.what)]
@@ -340,8 +324,14 @@ def _settings_used(rule) -> set[str]:
     return used
 
 
-def _wrap(text: str) -> list[str]:
-    return textwrap.wrap(" ".join(text.split()), width=WIDTH, break_on_hyphens=False) or [""]
+def _guidance_title(catalogue: dict, guidance_id: str) -> str:
+    item = catalogue.get(guidance_id.upper())
+    return item.title if item else ""
+
+
+def _wrap(text: str, indent: str = "") -> list[str]:
+    return textwrap.wrap(" ".join(text.split()), width=WIDTH, initial_indent=indent, subsequent_indent=indent,
+                         break_on_hyphens=False) or [""]
 
 
 def _yaml(data: dict) -> list[str]:
