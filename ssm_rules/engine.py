@@ -1,7 +1,7 @@
 """Runs one plan's facts through the compiled rules: the only module that touches durable-rules.
 
 The engine is driven so that none of its measured pitfalls can change an answer
-(../shared/notes/durable-rules.md, and tests/test_engine_quirks.py for each one):
+(docs/engine-notes.md, and tests/test_engine_quirks.py for each one):
 
 - One `Host` per process, whose `_run` does nothing: no timer threads re-arming forever.
   Actions run in-line inside each assert call, so they have all completed when it returns.

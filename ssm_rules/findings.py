@@ -39,7 +39,7 @@ class Finding:
     owner: str | None
 
     def to_json(self) -> dict[str, Any]:
-        """The finding as ../shared/spec/output-contract.md defines it."""
+        """The finding as docs/output-contract.md defines it."""
         return {
             "rule": self.rule,
             "severity": self.severity,

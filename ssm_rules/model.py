@@ -1,4 +1,4 @@
-"""The plan model: the only place that knows what a valid plan file is (plan-format.md, version 1).
+"""The plan model: the only place that knows what a valid plan file is (docs/plan-format.md, version 1).
 
 `validate(document)` turns a loaded `Document` into a `Plan` or raises `PlanError` with every
 problem located at the key or item a person must fix.
@@ -211,7 +211,7 @@ class Outcome(Model):
 
 
 class Plan(Model):
-    """One client account plan (plan-format.md, version 1)."""
+    """One client account plan (docs/plan-format.md, version 1)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="SSM account plan (ssm-plan/1)")
 

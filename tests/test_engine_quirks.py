@@ -3,7 +3,7 @@
 Each `test_raw_*` shows the pitfall on the bare engine (in a subprocess when it crashes the
 process): if an upgrade of durable-rules changes it, that test fails and says what to revisit.
 The test next to it shows that `ssm_rules` gives the right answer anyway. The pitfalls are
-those of ../shared/notes/durable-rules.md, plus the ones found while building the adapter
+those of docs/engine-notes.md, including the ones found while building the adapter
 (marked "new").
 """
 

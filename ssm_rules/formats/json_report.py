@@ -1,4 +1,4 @@
-"""`--format json`: the document of output-contract.md."""
+"""`--format json`: the document of docs/output-contract.md."""
 
 from __future__ import annotations
 
