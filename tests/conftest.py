@@ -10,10 +10,22 @@ from click.testing import CliRunner
 
 ROOT = Path(__file__).resolve().parent.parent
 FACTS = ROOT / "facts"
-# The complete example of ../shared/spec/plan-format.md, copied verbatim.
-SPEC_EXAMPLE = ROOT / "tests" / "data" / "spec-example.yaml"
-# The same plan with the opportunity fields of the SSM stages guide (outcomes, next step, ...).
-STAGES_EXAMPLE = ROOT / "tests" / "data" / "stages-example.yaml"
+# The complete example plan of the format's specification, docs/plan-format.md, with every
+# field: the one copy (tools/generate.py puts it on that page; the suite checks it is there).
+SPEC_EXAMPLE = ROOT / "docs" / "example-plan.yaml"
+
+
+def generate_tool():
+    """tools/generate.py as a module: what every generated file is made from, and how."""
+    import importlib.util
+    import sys
+
+    if "tools_generate" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("tools_generate", ROOT / "tools" / "generate.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[spec.name] = module  # its dataclasses look their module up
+        spec.loader.exec_module(module)
+    return sys.modules["tools_generate"]
 
 
 def dedent(text: str) -> bytes:

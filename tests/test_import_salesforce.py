@@ -818,7 +818,7 @@ def test_15_and_18_character_ids_name_the_same_record(runner, tmp_path):
 
 
 def test_a_plan_written_before_the_first_import_is_adopted_by_name(runner, tmp_path):
-    """The spec's example plan (Northwind, untagged, column-aligned comments, `plan: null`)."""
+    """The example plan of docs/plan-format.md (Northwind, untagged, column-aligned comments, `plan: null`)."""
     out = tmp_path / "plans"
     out.mkdir()
     original = SPEC_EXAMPLE.read_text(encoding="utf-8")
@@ -834,7 +834,7 @@ def test_a_plan_written_before_the_first_import_is_adopted_by_name(runner, tmp_p
     # every line of the original is still there, in order, except the ones the CRM owns
     crm_lines = {"  id: northwind-retail              # required, unique across a portfolio\n",
                  "  - id: li-wei\n", "  - id: ana-lopez\n", "  - id: omni-platform\n",
-                 "    owner: raj.patel\n", "    stage: identified               # pipeline milestone, see below\n",
+                 "    owner: raj.patel\n", "    stage: qualified                # pipeline milestone, see below\n",
                  "      evaluator: []\n", "      approver: [li-wei]\n"}
     kept = [line for line in original.splitlines(keepends=True) if line not in crm_lines]
     remaining = iter(text.splitlines(keepends=True))

@@ -19,12 +19,12 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import SPEC_EXAMPLE
 from ssm_rules import loader
 from ssm_rules.errors import PlanError, PlanProblem
 from ssm_rules.loader import DEFAULT_MAX_BYTES, Document, load_bytes, load_path, read_path
 
-DATA = Path(__file__).parent / "data" / "loader"
-EXAMPLE = DATA / "example_plan.yaml"  # the complete example from docs: plan-format.md
+EXAMPLE = SPEC_EXAMPLE  # the complete example plan of docs/plan-format.md
 
 
 def load(text: str | bytes, filename: str = "plan.yaml", **limits) -> Document:
@@ -135,8 +135,8 @@ def test_example_plan_matches_safe_load():
     assert doc.data["opportunities"][0]["value"] == 1200000
     assert doc.data["contacts"][1]["name"] == "Ana López"
     assert doc.locate("contacts[1].name") == (68, 5)
-    assert doc.locate("opportunities[0].buying_unit.sponsor[0]") == (89, 17)
-    assert doc.locate("opportunities[0].buying_unit.sponsor") == (89, 7)
+    assert doc.locate("opportunities[0].buying_unit.sponsor[0]") == (92, 17)
+    assert doc.locate("opportunities[0].buying_unit.sponsor") == (92, 7)
 
 
 def test_scalar_types():

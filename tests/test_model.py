@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from conftest import SPEC_EXAMPLE, STAGES_EXAMPLE, dedent
+from conftest import SPEC_EXAMPLE, dedent
 from ssm_rules.errors import PlanError
 from ssm_rules.loader import load_bytes
 from ssm_rules.model import Plan, validate
@@ -144,8 +144,8 @@ opportunities:
 """
 
 
-def test_the_stages_example_is_valid_and_keeps_every_field():
-    plan = validate(load_bytes(STAGES_EXAMPLE.read_bytes(), "northwind.yaml"))
+def test_the_example_plan_keeps_every_stage_field():
+    plan = validate(load_bytes(SPEC_EXAMPLE.read_bytes(), "northwind.yaml"))
     omni, lost = plan.opportunities
     assert (omni.owner, omni.stage_since.isoformat(), omni.close_date.isoformat()) == (
         "raj.patel", "2026-10-14", "2027-03-31")

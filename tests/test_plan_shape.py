@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from conftest import SPEC_EXAMPLE
 from ssm_rules import model, plan_shape
 from ssm_rules.errors import PlanError
 from ssm_rules.loader import load_bytes, load_path
@@ -24,8 +25,8 @@ from ssm_rules.rulepack import load_packs
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = sorted((ROOT / "facts").glob("*.yaml"))
-# Every field of the format in use: the Focus sections (a sample) and the opportunity stage fields.
-MUTATED = [ROOT / "facts" / "nordvik-insurance.yaml", ROOT / "tests" / "data" / "stages-example.yaml"]
+# Every field of the format in use: a sample, and the complete example of docs/plan-format.md.
+MUTATED = [ROOT / "facts" / "nordvik-insurance.yaml", SPEC_EXAMPLE]
 
 
 def pydantic_records(data):
@@ -50,8 +51,7 @@ def load_generator():
 
 def test_the_shape_file_is_generated_from_the_model():
     assert plan_shape.SHAPE_FILE.read_text(encoding="utf-8") == model.shape_json(), (
-        "ssm_rules/plan_shape.json is out of date: run `python -m ssm_rules.model --shape > "
-        "ssm_rules/plan_shape.json`")
+        "ssm_rules/plan_shape.json is out of date: run `.venv/bin/python tools/generate.py`")
 
 
 @pytest.mark.parametrize("plan_file", SAMPLES + MUTATED[1:], ids=lambda path: path.name)
@@ -198,7 +198,7 @@ def test_checking_a_plain_plan_does_not_import_pydantic(tmp_path):
 
 
 def test_an_unknown_contact_giving_an_outcome_is_found_on_the_plain_path():
-    text = (ROOT / "tests" / "data" / "stages-example.yaml").read_text()
+    text = SPEC_EXAMPLE.read_text()
     document = load_bytes(text.replace("by: [li-wei]", "by: [li-way]", 1).encode(), "plan.yaml")
     assert plan_shape.plain_plan(document.data) is not None
     with pytest.raises(PlanError) as plain_error:
