@@ -1,11 +1,9 @@
 """The CI output formats: SARIF against the OASIS schema, JUnit read back with junitparser,
 GitHub workflow commands, GitLab Code Quality, Markdown; and golden outputs on facts/.
 
-Regenerate the golden files after an intended change with
-
-    SSM_UPDATE_GOLDEN=1 .venv/bin/pytest tests/test_formats.py
-
-and review the diff of tests/golden/ like any other change.
+Regenerate the golden files after an intended change with `.venv/bin/python tools/generate.py`
+(which regenerates every generated file) or `SSM_UPDATE_GOLDEN=1 .venv/bin/pytest
+tests/test_formats.py`, and review the diff of tests/golden/ like any other change.
 """
 
 from __future__ import annotations
@@ -19,7 +17,7 @@ from dataclasses import replace
 import pytest
 
 from ci_fakes import AS_OF, FakeFinding, sample_report
-from conftest import ROOT
+from conftest import ROOT, generate_tool
 from ssm_rules.formats import FORMATS, render
 from ssm_rules.pipeline import PlanResult
 from ssm_rules.report import Report
@@ -244,26 +242,19 @@ def test_every_format_is_registered_and_pure():
 
 
 @pytest.mark.parametrize("output_format", ["text", "json", "sarif", "junit", "github", "gitlab", "markdown"])
-def test_golden_output_on_facts(output_format, runner, monkeypatch):
-    from ssm_rules.cli import main
-
-    monkeypatch.chdir(ROOT)
-    monkeypatch.delenv("NO_COLOR", raising=False)
-    result = runner.invoke(main, ["check", "facts", "--as-of", "2026-11-27", "--format", output_format,
-                                  "--isolated"])
-    assert result.exit_code == 1, result.output  # the sample plans have errors on purpose
-    extension = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt",
-                 "gitlab": "json", "markdown": "md"}[output_format]
-    golden = GOLDEN / f"facts.{output_format}.{extension}"
+def test_golden_output_on_facts(output_format):
+    generate = generate_tool()
+    output = generate.golden_output(output_format)  # `ssm check facts ...`; it checks the exit status (1)
+    golden = GOLDEN / f"facts.{output_format}.{generate.GOLDEN_FORMATS[output_format]}"
     if os.environ.get("SSM_UPDATE_GOLDEN"):
         golden.parent.mkdir(parents=True, exist_ok=True)
-        golden.write_text(result.output, encoding="utf-8")
-    assert golden.exists(), f"no golden file {golden.name}: run SSM_UPDATE_GOLDEN=1 pytest tests/test_formats.py"
-    assert result.output == golden.read_text(encoding="utf-8"), (
+        golden.write_text(output, encoding="utf-8")
+    assert golden.exists(), f"no golden file {golden.name}: run .venv/bin/python tools/generate.py"
+    assert output == golden.read_text(encoding="utf-8"), (
         f"{output_format} output differs from {golden.relative_to(ROOT)}; if intended, regenerate with "
-        "SSM_UPDATE_GOLDEN=1 pytest tests/test_formats.py and review the diff")
+        ".venv/bin/python tools/generate.py and review the diff")
     if output_format == "sarif":
-        assert_valid_sarif(json.loads(result.output))
+        assert_valid_sarif(json.loads(output))
 
 
 # ---- `ssm check` options: --output, colour, stdin -----------------------------------------

@@ -372,4 +372,4 @@ def test_the_rule_reference_page_is_up_to_date():
     generated = CliRunner().invoke(main, ["rules", "--format", "markdown"])
     assert generated.exit_code == 0
     committed = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
-    assert generated.output == committed, "run: ssm rules --format markdown > docs/rules.md"
+    assert generated.output == committed, "run: .venv/bin/python tools/generate.py"

@@ -1,0 +1,210 @@
+"""Regenerate every generated file of the repository, or check that none is stale.
+
+    .venv/bin/python tools/generate.py           # rewrite the stale files and name them
+    .venv/bin/python tools/generate.py --check   # write nothing; exit 1 naming the stale files
+
+Each generated file (or generated part of a hand-written page) and where it comes from:
+
+    ssm_rules/plan_shape.json        the pydantic model (ssm_rules/model.py): the plain path's shape
+    schema/ssm-plan-1.schema.json    the pydantic model: the JSON Schema (`ssm schema`)
+    docs/rules.md                    the rule packs (`ssm rules --format markdown`)
+    docs/rule-language.md            its facts table: ssm_rules/facts.py FACT_FIELDS
+    docs/guidance.md                 its catalogue tables: rules/*/guidance.yaml
+    docs/plan-format.md              its complete example: docs/example-plan.yaml
+    tests/golden/facts.*             `ssm check facts/` in every output format, as of 2026-11-27
+
+A generated part of a page sits between `<!-- generated: NAME ... -->` and
+`<!-- end of generated: NAME -->`; everything outside the markers is written by hand. The test
+suite runs the same check (tests/test_generated.py), and so does .ci/run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+GOLDEN_AS_OF = "2026-11-27"
+# --format -> extension of its golden file
+GOLDEN_FORMATS = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt",
+                  "gitlab": "json", "markdown": "md"}
+
+
+@dataclass(frozen=True)
+class Target:
+    """One generated file: `make(current_text)` returns what the file should hold."""
+
+    path: str
+    make: Callable[[str], str]
+
+
+# ---- the producers ------------------------------------------------------------------------------
+
+
+def plan_shape(_current: str) -> str:
+    from ssm_rules import model
+
+    return model.shape_json()
+
+
+def plan_schema(_current: str) -> str:
+    from ssm_rules.schema import plan_schema as schema
+
+    return json.dumps(schema(), indent=2) + "\n"  # as `ssm schema` prints it
+
+
+def rules_reference(_current: str) -> str:
+    return _ssm("rules", "--format", "markdown", expect_exit=0)
+
+
+def golden_output(output_format: str) -> str:
+    """`ssm check facts` in one format, as the golden file holds it (the samples have errors on
+    purpose, so it exits 1)."""
+    return _ssm("check", "facts", "--as-of", GOLDEN_AS_OF, "--format", output_format, "--isolated",
+                "--no-cache", expect_exit=1)
+
+
+def facts_table(current: str) -> str:
+    from ssm_rules.facts import FACT_FIELDS
+
+    lines = ["| kind | field | what it holds |", "|---|---|---|"]
+    for kind, fields in FACT_FIELDS.items():
+        for index, (name, meaning) in enumerate(fields.items()):
+            lines.append(f"| {f'`{kind}`' if index == 0 else ''} | `{name}` | {_cell(meaning)} |")
+    return replace_generated(current, "facts table", "\n".join(lines))
+
+
+def guidance_tables(current: str) -> str:
+    from ssm_rules.rulepack import load_catalogue
+
+    for path in sorted((ROOT / "rules").glob("*/guidance.yaml")):
+        catalogue = load_catalogue(path, path.parent.name)
+        out: list[str] = []
+        section = None
+        for item in catalogue.items:
+            if item.section != section:
+                section = item.section
+                out += ["" if out else None, f"### {section}", "",
+                        "| ID | guidance | what the rules look for | default |", "|---|---|---|---|"]
+            default = " / ".join(item.severity) or ("no rule: " + item.no_rule if item.no_rule else "–")
+            out.append(f"| {item.id} | {_cell(item.title)} | {_cell(item.looks_for or '')} | {_cell(default)} |")
+        current = replace_generated(current, f"{path.parent.name} catalogue",
+                                    "\n".join(line for line in out if line is not None))
+    return current
+
+
+def example_plan(current: str) -> str:
+    example = (ROOT / "docs" / "example-plan.yaml").read_text(encoding="utf-8")
+    return replace_generated(current, "complete example", f"```yaml\n{example.rstrip()}\n```")
+
+
+TARGETS = [
+    Target("ssm_rules/plan_shape.json", plan_shape),
+    Target("schema/ssm-plan-1.schema.json", plan_schema),
+    Target("docs/rules.md", rules_reference),
+    Target("docs/rule-language.md", facts_table),
+    Target("docs/guidance.md", guidance_tables),
+    Target("docs/plan-format.md", example_plan),
+    *(Target(f"tests/golden/facts.{name}.{extension}", lambda _current, name=name: golden_output(name))
+      for name, extension in GOLDEN_FORMATS.items()),
+]
+
+
+# ---- helpers --------------------------------------------------------------------------------------
+
+
+class StaleMarkers(Exception):
+    """A page lacks the markers of a generated part (or holds them twice)."""
+
+
+def replace_generated(text: str, name: str, content: str) -> str:
+    """`text` with the part between the markers of `name` replaced by `content`."""
+    pattern = re.compile(rf"(<!-- generated: {re.escape(name)} .*?-->\n)(.*?)(<!-- end of generated: "
+                         rf"{re.escape(name)} -->)", re.DOTALL)
+    found = pattern.findall(text)
+    if len(found) != 1:
+        raise StaleMarkers(f"expected one `<!-- generated: {name} (...) -->` ... `<!-- end of generated: "
+                           f"{name} -->` pair, found {len(found)}")
+    return pattern.sub(lambda match: match.group(1) + content.rstrip("\n") + "\n" + match.group(3), text)
+
+
+def _cell(text: str) -> str:
+    """Text for one Markdown table cell."""
+    return " ".join(text.split()).replace("|", "\\|")
+
+
+def _ssm(*args: str, expect_exit: int) -> str:
+    """The output of `ssm ARGS`, run in this process from the repository's root without colour."""
+    from click.testing import CliRunner
+
+    from ssm_rules.cli import main
+
+    previous = os.getcwd()
+    os.chdir(ROOT)
+    try:
+        result = CliRunner().invoke(main, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None})
+    finally:
+        os.chdir(previous)
+    if result.exception and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    if result.exit_code != expect_exit:
+        raise RuntimeError(f"`ssm {' '.join(args)}` exited {result.exit_code}, not {expect_exit}:\n{result.output}")
+    return result.output
+
+
+def stale(targets: list[Target] | None = None) -> dict[str, str]:
+    """Path -> the text it should hold, for every target whose file differs (or is missing)."""
+    out: dict[str, str] = {}
+    for target in TARGETS if targets is None else targets:
+        path = ROOT / target.path
+        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        try:
+            wanted = target.make(current)
+        except StaleMarkers as error:
+            raise StaleMarkers(f"{target.path}: {error}") from None
+        if wanted != current:
+            out[target.path] = wanted
+    return out
+
+
+def _write(path: Path, text: str) -> None:
+    """Atomically: a reader never sees half a file."""
+    scratch = path.with_name(f".{path.name}.generating")
+    scratch.write_text(text, encoding="utf-8")
+    os.replace(scratch, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Regenerate every generated file of the repository.",
+                                     epilog="Run it after changing the model, a rule, FACT_FIELDS, a "
+                                            "guidance catalogue, the example plan or an output format.")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 and name the stale files (for CI)")
+    args = parser.parse_args(argv)
+    try:
+        changes = stale()
+    except StaleMarkers as error:
+        print(f"tools/generate.py: {error}", file=sys.stderr)
+        return 2
+    if args.check:
+        for path in changes:
+            print(f"{path}: stale; run `python tools/generate.py` and review the diff", file=sys.stderr)
+        if not changes:
+            print(f"{len(TARGETS)} generated files are up to date.", file=sys.stderr)
+        return 1 if changes else 0
+    for path, text in changes.items():
+        _write(ROOT / path, text)
+        print(f"regenerated {path}")
+    if not changes:
+        print(f"{len(TARGETS)} generated files are up to date.")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
