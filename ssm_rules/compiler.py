@@ -57,6 +57,7 @@ from ssm_rules.rulepack import (
 
 GATE_KIND = "ssm_gate"
 START_KIND = "ssm_start"
+END_KIND = "ssm_end"  # closes every batch: its action firing proves the engine read the whole batch
 NEVER_KIND = "ssm_never"  # never asserted: the catch-all rule waits for it forever
 GATE_ALIAS = "gate"
 
@@ -112,12 +113,16 @@ class Shard:
     kinds: frozenset[str]  # kinds its patterns match: facts of other kinds need not be asserted
     strata: tuple[int, ...]
 
-    def definition(self, action_for: Callable[[EngineRule], Callable], on_start: Callable) -> dict:
+    def definition(self, action_for: Callable[[EngineRule], Callable], on_start: Callable,
+                   on_end: Callable) -> dict:
         """A fresh ruleset definition (durable's register_rulesets deletes `run` from it)."""
         ruleset: dict[str, dict] = {
             # A rule that fires first on every session: durable's delete_state crashes on a
             # session in which no action ever ran, and the adapter learns actions run in-line.
             "ssm_start": {"all": [{"s": {"kind": START_KIND}}], "run": on_start},
+            # Fires for the last fact of every batch: the C core stops reading a batch at a
+            # value it cannot parse and reports success; a batch whose end never fired was cut.
+            "ssm_end": {"all": [{"e": {"kind": END_KIND}}], "run": on_end},
             # Catches every fact so that none is "not handled" (which aborts a batch's actions
             # and leaves a session that crashes on delete); it never fires.
             "ssm_catch_all": {"all": [{"f": {"$ex": {"kind": 1}}}, {"never": {"kind": NEVER_KIND}}],
@@ -182,6 +187,10 @@ def gate_fact(stratum: int) -> dict:
 
 def start_fact() -> dict:
     return {"kind": START_KIND}
+
+
+def end_fact() -> dict:
+    return {"kind": END_KIND}
 
 
 def _never(c: Any) -> None:  # the catch-all rule's action; it cannot fire
@@ -597,7 +606,7 @@ def _check_hashes(engine_rules: Sequence[EngineRule], fields: Mapping[str, froze
     reserved = {"kind", "id", "sid", "stratum", "$s"}
     for kind, names in fields.items():
         distinct(sorted(reserved | names), f"the fields of `{kind}`:")
-    distinct([rule.name for rule in engine_rules] + ["ssm_start", "ssm_catch_all"], "rule names")
+    distinct([rule.name for rule in engine_rules] + ["ssm_start", "ssm_end", "ssm_catch_all"], "rule names")
     for rule in engine_rules:
         aliases = [GATE_ALIAS, *[next(iter(p)) for p in rule.patterns]]
         distinct(aliases, f"in rule {rule.rule_id} the names")
@@ -656,7 +665,7 @@ def _within_limits(rules: Sequence[list[tuple[str, ...]]]) -> bool:
         count = len(node.successors)
         return max(count, count - 1 + deepest) if count else 0
 
-    if len(root.successors) + 2 > MAX_SUCCESSORS:
+    if len(root.successors) + 3 > MAX_SUCCESSORS:  # the start, end and catch-all rules' nodes
         return False
     # At the root a fact passes its own kind node, plus the catch-all rule's node.
     return all(1 + worst_stack(node) <= ALPHA_STACK_BUDGET for node in root.successors.values())

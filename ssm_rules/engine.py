@@ -16,17 +16,24 @@ The engine is driven so that none of its measured pitfalls can change an answer
   asserted before the next gate (deduplicated by content).
 - Actions never raise: durable swallows exceptions into the session state. A failure, and
   any exception left in `state["exception"]`, becomes an error of the plan, never a miss.
+- The C core stops reading a batch at a number written with an exponent but no fraction
+  (`1e-05`, which is how Python writes 0.00001) or at `Infinity`, drops the rest of the batch
+  and reports success. durable's Python layer is given a `json` that writes such numbers with
+  a fraction (`1.0e-05`, the same value) and refuses non-finite ones; and every batch ends
+  with a fact whose rule must fire, so that a batch cut short for any other reason is an
+  error of the plan, never an empty result.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ssm_rules.compiler import CompiledRules, EngineRule, Shard, gate_fact, start_fact
+from ssm_rules.compiler import CompiledRules, EngineRule, Shard, end_fact, gate_fact, start_fact
 from ssm_rules.errors import UsageError
 
 
@@ -57,7 +64,35 @@ def _durable():
         from durable import engine as durable_engine
     except ImportError as exc:
         raise EngineUnavailable(_unavailable_message(exc)) from exc
+    durable_engine.json = _EngineJson  # every batch and ruleset goes to the C core through it
     return durable_engine
+
+
+# A JSON string (skipped whole), or a number with an exponent and no fraction or point before it.
+_BARE_EXPONENT = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|(?<![\d.])(-?\d+)([eE][-+]?\d+)')
+_BARE_EXPONENT_HINT = re.compile(r"\d[eE]")
+
+
+def _with_fraction(match: re.Match) -> str:
+    return match.group(1) or f"{match.group(2)}.0{match.group(3)}"
+
+
+class _EngineJson:
+    """The `json` durable-rules' Python layer uses: numbers written so that its C core reads them.
+
+    The C core's parser stops at `1e-05` or `1e+16` (no fraction) and at `Infinity`, and
+    silently ignores the rest of the batch (tests/test_engine_quirks.py). `1.0e-05` is the same
+    number and is read; a non-finite number raises ValueError, which the adapter reports.
+    """
+
+    loads = staticmethod(json.loads)
+
+    @staticmethod
+    def dumps(value: Any, **options: Any) -> str:
+        text = json.dumps(value, allow_nan=False, **options)
+        if _BARE_EXPONENT_HINT.search(text):
+            text = _BARE_EXPONENT.sub(_with_fraction, text)
+        return text
 
 
 def _unavailable_message(exc: ImportError) -> str:
@@ -158,6 +193,7 @@ class _PlanRun:
         self.pending: list[dict] = []  # derived facts not yet asserted
         self.errors: list[str] = []
         self.started: set[str] = set()  # rulesets whose start action ran in this plan
+        self.ended: set[str] = set()  # ids of the end facts whose action ran
         self.interrupt: BaseException | None = None
 
     def add(self, fact: dict) -> str:
@@ -199,7 +235,12 @@ class RuleEngine:
         for shard in compiled.shards:
             # A ruleset name can be registered once per host: every engine gets new names.
             name = f"ssm_rules_{next(RuleEngine._ruleset_numbers)}"
-            self._host.register_rulesets({name: shard.definition(self._action_for, self._on_start(name))})
+            try:
+                self._host.register_rulesets({name: shard.definition(self._action_for, self._on_start(name),
+                                                                     self._on_end)})
+            except Exception as exc:  # noqa: BLE001 - durable's C core reports only an error code
+                rules = ", ".join(sorted({rule.rule_id for rule in shard.rules})) or "none"
+                raise UsageError(f"the rule engine cannot read the compiled rules ({exc}); rules: {rules}") from None
             self._rulesets.append((name, shard))
 
     # -- actions: called by durable inside an assert; they must never raise --
@@ -222,6 +263,9 @@ class RuleEngine:
             self._run.started.add(ruleset_name)
 
         return action
+
+    def _on_end(self, c: Any) -> None:
+        self._run.ended.add(c._m["e"]["id"])
 
     # -- running one plan --
 
@@ -253,13 +297,14 @@ class RuleEngine:
         strata = list(self.compiled.strata)
         # Nothing is derived before the first stratum: its gate can close the first batch.
         first = strata.pop(0) if strata else None
-        gate_id = run.ids.take()
+        gate_id, end_id = run.ids.take(), run.ids.take()
         for (name, shard), sid in zip(self._rulesets, run.sids):
             batch = [dict(start_fact(), id=start_id, sid=sid)]
             batch += [dict(view, id=fact_id, sid=sid) for fact_id, view in views if view["kind"] in shard.kinds]
             if first in shard.strata:
                 batch.append(dict(gate_fact(first), id=gate_id, sid=sid))
-            self._assert(run, name, batch)
+            if not self._assert(run, name, batch, end_id):
+                return
             if name not in run.started:
                 run.errors.append("the rule engine did not run its actions in-line; the plan was not checked")
                 return
@@ -268,18 +313,21 @@ class RuleEngine:
             derived = [(run.add(fact), view) for fact in run.pending
                        if (view := self.compiled.engine_view(fact)) is not None]
             run.pending.clear()
-            gate_id = run.ids.take()
+            gate_id, end_id = run.ids.take(), run.ids.take()
             for (name, shard), sid in zip(self._rulesets, run.sids):
                 batch = [dict(view, id=fact_id, sid=sid) for fact_id, view in derived if view["kind"] in shard.kinds]
                 if stratum in shard.strata:
                     batch.append(dict(gate_fact(stratum), id=gate_id, sid=sid))
-                self._assert(run, name, batch)
+                if batch and not self._assert(run, name, batch, end_id):
+                    return
             if run.interrupt is not None:
                 return
 
-    def _assert(self, run: _PlanRun, name: str, batch: list[dict]) -> None:
-        if not batch:
-            return
+    def _assert(self, run: _PlanRun, name: str, batch: list[dict], end_id: str) -> bool:
+        """Assert one batch, closed by an end fact; False (and an error of the plan) when the
+        engine failed or did not read the whole batch."""
+        batch.append(dict(end_fact(), id=end_id, sid=batch[0]["sid"]))
+        errors = len(run.errors)
         try:
             self._host.assert_facts(name, batch)
         except self._durable.MessageNotHandledException as exc:
@@ -290,6 +338,10 @@ class RuleEngine:
             run.errors.append(f"the rule engine saw a fact twice ({exc.message}); the results are incomplete")
         except Exception as exc:  # noqa: BLE001 - an engine failure is the plan's error, not a crash
             run.errors.append(f"the rule engine failed ({type(exc).__name__}: {exc}); the results are incomplete")
+        if len(run.errors) == errors and end_id not in run.ended and run.interrupt is None:
+            run.errors.append("the rule engine stopped reading the plan's facts part way (a value it cannot "
+                              "read?); the plan was not checked")
+        return len(run.errors) == errors
 
     def _close(self, run: _PlanRun) -> None:
         """Check each session for swallowed exceptions, then delete it (all actions are done)."""

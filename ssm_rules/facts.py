@@ -9,6 +9,7 @@ Domain IDs live in `key`; `id` is left to the engine adapter.
 
 from __future__ import annotations
 
+import math
 from datetime import date
 from typing import Any
 
@@ -227,7 +228,7 @@ def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
         "opportunity_count": len(opportunities),
         "must_win_count": sum(1 for o in opportunities if o.must_win),
         "route_count": len(routes),
-        "route_share_total": _number(sum(route.share or 0 for route in routes)),
+        "route_share_total": _share_total(routes),
         "routes_agreed": bool(plan.routes_to_market and plan.routes_to_market.agreed_with_client),
         "client_spend": team and team.client_spend,
         "target": team and team.target,
@@ -274,7 +275,20 @@ def _present(value: Any) -> Any:
 
 def _number(value: float) -> int | float:
     # 70.0 -> 70: shares and money read naturally in messages, and compare the same in the engine.
-    return int(value) if float(value).is_integer() else value
+    # Only where the float is exact: past 2**53 an int would claim digits the float never had.
+    value = float(value)
+    return int(value) if value.is_integer() and abs(value) <= _EXACT_WHOLE else value
+
+
+_EXACT_WHOLE = 2**53
+# Shares are written in decimal and added in binary: 10.1 + 64.1 + 25.8 is 99.99999999999999.
+# The total is rounded to this many decimals, which no share a person writes needs, so that
+# it compares (and reads in a message) as the 100 it is.
+_SHARE_DECIMALS = 6
+
+
+def _share_total(routes: list) -> int | float:
+    return _number(round(math.fsum(route.share or 0 for route in routes), _SHARE_DECIMALS))
 
 
 def _iso(value: date | None) -> str | None:

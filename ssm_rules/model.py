@@ -12,6 +12,7 @@ from datetime import date
 from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
 
@@ -29,10 +30,17 @@ Component = Literal["strategy_design", "applications", "middleware", "platform",
 Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
 # A field named `date` (an outcome's) would shadow the type inside its class body.
 Date = date
+# Whole numbers beyond 2**53 lose their identity as soon as anything reads them as floating
+# point, the rule engine's C core included (two such priorities compare equal there).
+MAX_WHOLE = 2**53 - 1
+WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
+Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Numbers are finite: an infinite or NaN value makes every comparison a rule does false,
+    # and the engine's C core silently drops every fact asserted after it.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Account(Model):
@@ -65,7 +73,7 @@ class PlanSection(Model):
 
 class Issue(Model):
     text: Text
-    priority: int | None = None
+    priority: WholeNumber | None = None
     confirmed_with_client: bool | None = None
 
 
@@ -171,7 +179,7 @@ class Opportunity(Model):
     name: Text | None = None
     owner: Text | None = Field(None, description="The seller who owns the opportunity; default: the account owner.")
     initiative: Slug | None = Field(None, description="The client initiative it serves (G22).")
-    priority: int | None = Field(None, description="Rank, 1 = highest, unique (G20).")
+    priority: WholeNumber | None = Field(None, description="Rank, 1 = highest, unique (G20).")
     must_win: bool | None = None
     value: float | None = None
     stage: Stage = "identified"
@@ -186,7 +194,7 @@ class Opportunity(Model):
 
 class Route(Model):
     route: Slug
-    share: float | None = Field(None, description="Percent of opportunities through this route.")
+    share: Percent | None = Field(None, description="Percent of opportunities through this route (0-100).")
 
 
 class RoutesToMarket(Model):
@@ -213,7 +221,7 @@ class Outcome(Model):
 class Plan(Model):
     """One client account plan (docs/plan-format.md, version 1)."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, title="SSM account plan (ssm-plan/1)")
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="SSM account plan (ssm-plan/1)")
 
     format: Literal["ssm-plan/1"]
     account: Account
@@ -332,23 +340,36 @@ def _describe(item: dict, loc: tuple) -> str:
         got = item.get("input")
         close = difflib.get_close_matches(str(got), choices, n=1, cutoff=0.6)
         hint = f": did you mean `{close[0]}`?" if close else ""
-        return f"`{key}` must be one of {', '.join(choices)} (got {got!r}){hint}"
+        return f"`{key}` must be one of {', '.join(choices)} (got {_shown(got)}){hint}"
     if kind == "string_pattern_mismatch":
         return (f"`{key}` must be an ID: lowercase letters, digits, '.', '_' or '-', "
-                f"starting with a letter or digit (got {item.get('input')!r})")
+                f"starting with a letter or digit (got {_shown(item.get('input'))})")
     if kind in {"model_type", "model_attributes_type", "dict_type"}:
         return f"`{key or 'the plan'}` must be a mapping of keys to values (got {_type_name(item.get('input'))})"
     if kind == "list_type":
         return f"`{key}` must be a list (got {_type_name(item.get('input'))})"
     if kind.startswith("date"):
-        return f"`{key}` must be an ISO date like 2026-10-02 (got {item.get('input')!r})"
+        return f"`{key}` must be an ISO date like 2026-10-02 (got {_shown(item.get('input'))})"
     if kind in {"string_type"}:
-        return f"`{key}` must be text (got {_type_name(item.get('input'))} {item.get('input')!r}); quote it"
+        return f"`{key}` must be text (got {_type_name(item.get('input'))} {_shown(item.get('input'))}); quote it"
     if kind.startswith("bool"):
-        return f"`{key}` must be true or false (got {item.get('input')!r})"
+        return f"`{key}` must be true or false (got {_shown(item.get('input'))})"
+    if kind == "finite_number" or (kind == "float_type" and isinstance(item.get("input"), int)):
+        return f"`{key}` must be a finite number (got {_shown(item.get('input'))})"
+    if kind in ("greater_than_equal", "less_than_equal"):
+        bound = item.get("ctx", {}).get("ge" if kind == "greater_than_equal" else "le")
+        bound = int(bound) if isinstance(bound, float) and bound.is_integer() else bound
+        return (f"`{key}` must be {'at least' if kind == 'greater_than_equal' else 'at most'} {bound:,} "
+                f"(got {_shown(item.get('input'))})")
     if kind.startswith(("int", "float")):
-        return f"`{key}` must be a number (got {item.get('input')!r})"
+        return f"`{key}` must be a number (got {_shown(item.get('input'))})"
     return f"`{key}`: {item['msg']}"
+
+
+def _shown(value: Any, limit: int = 40) -> str:
+    """A value as the message quotes it: a hostile plan's 400-digit number is cut short."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit - 12]}...{text[-8:]} ({len(text):,} characters)"
 
 
 def _type_name(value: Any) -> str:
@@ -375,8 +396,9 @@ def shape() -> dict:
             return
         fields: dict[str, dict] = {}
         models[cls.__name__] = fields
+        finite = cls.model_config.get("allow_inf_nan") is False
         for name, info in cls.model_fields.items():
-            spec = _type_shape(info.annotation, info.metadata, visit)
+            spec = _type_shape(info.annotation, info.metadata, visit, finite)
             spec["required"] = info.is_required()
             if not spec["required"]:
                 if info.default is not None and not isinstance(info.default, (str, int, float, bool)):
@@ -388,31 +410,45 @@ def shape() -> dict:
     return {"format": FORMAT, "root": Plan.__name__, "models": models}
 
 
-def _type_shape(annotation: Any, metadata: list, visit) -> dict:
+def _type_shape(annotation: Any, metadata: list, visit, finite: bool) -> dict:
     origin, args = get_origin(annotation), get_args(annotation)
     if origin in (Union, UnionType) and type(None) in args:
         rest = [arg for arg in args if arg is not type(None)]
         if len(rest) != 1:
             raise TypeError(f"unions other than `X | None` have no plain shape: {annotation}")
-        return {**_type_shape(rest[0], metadata, visit), "nullable": True}
+        return {**_type_shape(rest[0], metadata, visit, finite), "nullable": True}
     if origin is Annotated:
-        return _type_shape(args[0], [*metadata, *annotation.__metadata__], visit)
+        return _type_shape(args[0], [*metadata, *annotation.__metadata__], visit, finite)
     if origin is Literal:
         return {"type": "choice", "choices": list(args)}
     if origin is list:
-        return {"type": "list", "items": _type_shape(args[0], [], visit)}
+        return {"type": "list", "items": _type_shape(args[0], [], visit, finite)}
     if isinstance(annotation, type) and issubclass(annotation, BaseModel):
         visit(annotation)
         return {"type": "model", "model": annotation.__name__}
     if annotation in _SCALAR_TYPES:
         spec: dict[str, Any] = {"type": _SCALAR_TYPES[annotation]}
-        for constraint in metadata:
+        if annotation is float and finite:
+            spec["finite"] = True
+        for constraint in _constraints(metadata):
             if isinstance(constraint, StringConstraints) and constraint.pattern and annotation is str:
                 spec["pattern"] = constraint.pattern
+            elif isinstance(constraint, annotated_types.Ge) and annotation in (int, float):
+                spec["minimum"] = constraint.ge
+            elif isinstance(constraint, annotated_types.Le) and annotation in (int, float):
+                spec["maximum"] = constraint.le
             else:
                 raise TypeError(f"a constraint with no plain shape: {constraint!r}")
         return spec
     raise TypeError(f"a field type with no plain shape: {annotation!r}")
+
+
+def _constraints(metadata: list) -> list:
+    """The constraints in a field's metadata, those of `Annotated[T, Field(...)]` included."""
+    found = []
+    for item in metadata:
+        found += item.metadata if isinstance(item, FieldInfo) else [item]
+    return found
 
 
 def shape_json() -> str:

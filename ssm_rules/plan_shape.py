@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from datetime import date
 from functools import lru_cache
@@ -179,7 +180,10 @@ def _number(value: Any) -> float:
     if kind is float:
         return value
     if kind is int:
-        return float(value)  # what pydantic gives a float field for 70
+        try:
+            return float(value)  # what pydantic gives a float field for 70
+        except OverflowError:  # a whole number past the largest float: pydantic words it
+            raise _NotPlain from None
     raise _NotPlain
 
 
@@ -239,6 +243,8 @@ def _validators() -> tuple[Callable[[Any], Record], dict]:
                 raise _NotPlain
         else:
             check = _SCALARS[kind]
+        if "minimum" in spec or "maximum" in spec or spec.get("finite"):
+            check = _bounded(check, spec.get("minimum"), spec.get("maximum"), bool(spec.get("finite")))
         if spec.get("nullable"):
             inner = check
 
@@ -247,6 +253,18 @@ def _validators() -> tuple[Callable[[Any], Record], dict]:
         return check
 
     return model(shape["root"]), shape
+
+
+def _bounded(check: Callable[[Any], Any], minimum: Any, maximum: Any, finite: bool) -> Callable[[Any], Any]:
+    """A number check that also holds the field's bounds (out of bounds: pydantic words it)."""
+    def bounded(value: Any) -> Any:
+        number = check(value)
+        if (finite and not math.isfinite(number)) or (minimum is not None and number < minimum) \
+                or (maximum is not None and number > maximum):
+            raise _NotPlain
+        return number
+
+    return bounded
 
 
 def _model_validator(fields: dict[str, dict], field_validator) -> Callable[[Any], Record]:

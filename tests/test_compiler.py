@@ -238,7 +238,7 @@ def test_every_rule_starts_with_its_strata_gate(features):
     assert strata == {"F-KDL": 0, "F-ENG": 0, "F-PRI": 0, "F-RANK": 0, "F-OWN": 0, "F-COV": 1, "F-UNC": 2}
     assert compiled.strata == (0, 1, 2)
     for shard in compiled.shards:
-        definition = shard.definition(lambda r: (lambda c: None), lambda c: None)
+        definition = shard.definition(lambda r: (lambda c: None), lambda c: None, lambda c: None)
         for engine_rule in shard.rules:
             first = definition[engine_rule.name]["all"][0]
             assert first == {"gate": {"$and": [{"kind": "ssm_gate"}, {"stratum": engine_rule.stratum}]}}

@@ -145,7 +145,7 @@ def test_gates_decide_negations_after_every_fact(tmp_path, order):
     result = RuleEngine(compiled).run(facts)
     assert [b["o"]["key"] for b in fired(result, "Q-KDL")] == ["loyalty"]
     assert all(next(iter(p)) != compiler.GATE_ALIAS for r in compiled.shards[0].rules for p in r.patterns)
-    first = compiled.shards[0].definition(lambda r: None, None)["r0"]["all"][0]
+    first = compiled.shards[0].definition(lambda r: None, None, None)["r0"]["all"][0]
     assert first == {"gate": {"$and": [{"kind": "ssm_gate"}, {"stratum": 0}]}}
 
 
@@ -491,6 +491,73 @@ def test_dates_and_lists_in_facts_reach_the_engine_as_text(tmp_path):
     assert not result.errors
     assert [(b["a"]["key"], b["b"]["key"]) for b in fired(result, "Q-SAME")] == [("a", "b")]
     assert compiled.engine_view(facts[0])["goal"] == "x, y"
+
+
+# ---- new: numbers the C core cannot read cut a batch short, silently -------------------------
+
+
+@pytest.mark.parametrize("number", ["1e-05", "1e+16", "1E5", "Infinity"])
+def test_raw_a_number_with_an_exponent_and_no_fraction_drops_the_rest_of_the_batch(number):
+    """new: the C core's JSON reader stops at such a number (Python writes 0.00001 as `1e-05`)
+    and reports success; the facts after it are never seen. `1.0e-05` is read."""
+    process = probe(f"""
+        import json
+        ruleset("t", {{"r": [{{"a": {{"kind": "x"}}}}]}})
+        class Raw(str):
+            pass
+        engine.json = type("J", (), {{"dumps": staticmethod(lambda v, **k: v if isinstance(v, Raw) else json.dumps(v, **k)),
+                                      "loads": staticmethod(json.loads)}})
+        batch = '[{{"sid": "1", "id": "1", "kind": "x"}}, {{"sid": "1", "id": "2", "kind": "x", "v": %s}}, ' \\
+                '{{"sid": "1", "id": "3", "kind": "x"}}]'
+        for number in ("1.0e-05", "{number}"):
+            fired.clear()
+            host.assert_facts("t", Raw(batch % number))
+            print(number, sorted(m["a"]["id"] for m in fired))
+            host.delete_state("t", "1")
+    """)
+    assert process.stdout.splitlines() == ["1.0e-05 ['1', '2', '3']", f"{number} ['1']"], \
+        process.stdout + process.stderr
+
+
+SMALL_VALUE = """\
+id: Q-SMALL
+title: A small value
+severity: info
+when:
+  - opportunity: o
+    where: {value: {lt: 0.0001}}
+message: "{o.key}"
+next_action: check
+"""
+
+
+def test_numbers_reach_the_engine_in_a_form_it_reads(tmp_path):
+    compiled = compile_rules(tmp_path, {"r.yaml": SMALL_VALUE})
+    assert engine._EngineJson.dumps([1e-05, -2e-07, 1e16, 1.5e-05, "1e-05", 'a"1e5']) == \
+        '[1.0e-05, -2.0e-07, 1.0e+16, 1.5e-05, "1e-05", "a\\"1e5"]'
+    result = RuleEngine(compiled).run([opportunity("tiny", value=1e-05), opportunity("big", value=1e300),
+                                       opportunity("after")])
+    assert not result.errors
+    assert [b["o"]["key"] for b in fired(result, "Q-SMALL")] == ["tiny"]
+
+
+def test_a_batch_the_engine_cuts_short_is_an_error_of_the_plan(tmp_path, monkeypatch):
+    rules = RuleEngine(compile_rules(tmp_path, {"kdl.yaml": NO_KDL, "small.yaml": SMALL_VALUE}))
+    # Without the adapter's json the C core reads up to the 1e-05 and drops the rest.
+    monkeypatch.setattr(engine._EngineJson, "dumps", staticmethod(json.dumps))
+    result = rules.run([opportunity("omni", value=1e-05), opportunity("loyalty")])
+    assert result.errors == ["the rule engine stopped reading the plan's facts part way (a value it cannot "
+                             "read?); the plan was not checked"]
+    monkeypatch.undo()
+    assert sorted(b["o"]["key"] for b in fired(rules.run([opportunity("omni"), opportunity("loyalty")]),
+                                               "Q-KDL")) == ["loyalty", "omni"]
+
+
+def test_a_non_finite_value_is_an_error_of_the_plan_never_a_miss(tmp_path):
+    result = RuleEngine(compile_rules(tmp_path, {"kdl.yaml": NO_KDL, "small.yaml": SMALL_VALUE})).run(
+        [opportunity("omni", value=float("inf"))])
+    assert not result.matches
+    assert result.errors and "Out of range float values are not JSON compliant" in result.errors[0]
 
 
 # ---- new: comparison joins crash the process -------------------------------------------------

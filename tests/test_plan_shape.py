@@ -88,7 +88,9 @@ def test_rule_example_plans_agree_with_the_model():
 # Values of every kind a hand-edited plan might put anywhere: some pydantic coerces, some it
 # rejects, some the plain path takes.
 REPLACEMENTS = [None, "", "text", "Text With Spaces", "2026-10-02", "2026-1-2", "20261002", "true", "yes",
-                "1", "3.5", 0, 1, 2, -7, 70, True, False, 3.0, 2.5, float("inf"), date(2026, 10, 2),
+                "1", "3.5", 0, 1, 2, -7, 70, True, False, 3.0, 2.5, float("inf"), float("-inf"), float("nan"),
+                "1e309", 10**400, -(10**400), 2**53 - 1, 2**53, -(2**53), 1e-05, 1e300, 100, 100.5, -0.5,
+                date(2026, 10, 2),
                 datetime(2026, 10, 2, 9, 30), datetime(2026, 10, 2), [], ["a"], ["client"], [1], {}, {"x": 1},
                 "supporter", "key_decision_leader", "identified", "lost", "not_started", "client", "platform",
                 {"date": date(2026, 7, 2)}, {"date": "2026-07-02", "by": ["li-wei"]}, {"action": "Call"},
