@@ -38,10 +38,11 @@ from collections import Counter
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ssm_rules.atomic import write_text_atomic
+from ssm_rules.atomic import read_regular_file, write_text_atomic
 from ssm_rules.errors import UsageError
 
 VERSION = 1
+MAX_BYTES = 256 * 1024 * 1024  # about 800,000 findings; a baseline is read whole
 
 
 # Subjects with an ID: their position in the list is not part of who they are.
@@ -124,11 +125,11 @@ def dumps(report) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def write(path: str, report) -> int:
-    """Record the report's findings in `path` (atomically); returns how many."""
+def write(path: str, report, inputs=()) -> int:
+    """Record the report's findings in `path` (atomically; never over one of `inputs`); returns how many."""
     text = dumps(report)
     try:
-        write_text_atomic(path, text)
+        write_text_atomic(path, text, inputs=inputs)
     except OSError as error:
         raise UsageError(f"{path}: cannot write the baseline: {error.strerror or error}") from error
     return len(json.loads(text)["entries"])
@@ -136,16 +137,17 @@ def write(path: str, report) -> int:
 
 def load(path: str) -> Baseline:
     try:
-        with open(path, "rb") as stream:
-            raw = stream.read()
+        raw = read_regular_file(path, MAX_BYTES)
     except FileNotFoundError:
         raise UsageError(f"{path}: no such baseline file (create one with --write-baseline {path})") from None
     except OSError as error:
-        raise UsageError(f"{path}: cannot read the baseline: {error.strerror or error}") from error
+        raise UsageError(f"{path}: cannot read the baseline: {error.strerror or error}") from None
     try:
         document = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         raise UsageError(f"{path}: not a baseline file: {error}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: not a baseline file: nested too deeply") from None
     if not isinstance(document, dict) or "entries" not in document:
         raise UsageError(f"{path}: not a baseline file: expected an object with `version` and `entries`")
     if document.get("version") != VERSION:

@@ -47,7 +47,9 @@ from pathlib import Path
 from typing import Any
 
 from ssm_rules import __version__
+from ssm_rules.atomic import read_regular_file
 
+_MAX_PACK_FILE_BYTES = 16 * 1024 * 1024  # rule files are capped far lower (rulepack.MAX_RULE_FILE_BYTES)
 DEFAULT_DIRECTORY = ".ssm_cache"
 ENV_DIRECTORY = "SSM_CACHE_DIR"
 _FORMAT = b"ssm-cache-1\n"  # starts every entry; a new layout gets a new tag
@@ -261,9 +263,8 @@ def packs_key(directories: list[str], fact_fields: Any) -> str | None:
         for folder, _, files in walk:
             for name in sorted(files):
                 path = os.path.join(folder, name)
-                try:
-                    with open(path, "rb") as stream:
-                        parts += [path, stream.read()]
+                try:  # a FIFO or a huge file: no key, and the pack loader says what is wrong
+                    parts += [path, read_regular_file(path, _MAX_PACK_FILE_BYTES)]
                 except OSError:
                     return None
     return digest(*parts)

@@ -657,13 +657,24 @@ def _within_limits(rules: Sequence[list[tuple[str, ...]]]) -> bool:
                 node = node.successors.setdefault(part, _AlphaNode())
             node.rules += 1
 
-    def worst_stack(node: _AlphaNode) -> int:
-        """The most nodes the engine's stack holds while walking below `node`."""
-        if len(node.successors) > MAX_SUCCESSORS or node.rules > MAX_RULES_PER_NODE:
-            return ALPHA_STACK_BUDGET + 1
-        deepest = max((worst_stack(child) for child in node.successors.values()), default=0)
-        count = len(node.successors)
-        return max(count, count - 1 + deepest) if count else 0
+    def worst_stack(top: _AlphaNode) -> int:
+        """The most nodes the engine's stack holds while walking below `top`. Iterative: a
+        `not_in` of hundreds of values is a chain of as many nodes, deeper than Python recurses."""
+        worst: dict[int, int] = {}
+        pending: list[tuple[_AlphaNode, bool]] = [(top, False)]
+        while pending:
+            node, children_done = pending.pop()
+            if not children_done:
+                pending.append((node, True))
+                pending.extend((child, False) for child in node.successors.values())
+                continue
+            if len(node.successors) > MAX_SUCCESSORS or node.rules > MAX_RULES_PER_NODE:
+                worst[id(node)] = ALPHA_STACK_BUDGET + 1
+                continue
+            deepest = max((worst[id(child)] for child in node.successors.values()), default=0)
+            count = len(node.successors)
+            worst[id(node)] = max(count, count - 1 + deepest) if count else 0
+        return worst[id(top)]
 
     if len(root.successors) + 3 > MAX_SUCCESSORS:  # the start, end and catch-all rules' nodes
         return False

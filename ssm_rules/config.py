@@ -53,6 +53,8 @@ SEVERITIES = ("error", "warning", "info")
 KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce")
 ALL = "ALL"
 _GUIDANCE = re.compile(r"^G\d+$")
+# A pyproject.toml is a few kilobytes; the configuration is read before anything else.
+_MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
 
 def _empty() -> Mapping[str, Any]:
@@ -225,11 +227,23 @@ def _parse_toml(path: Path) -> dict[str, Any]:
 
     try:
         with open(path, "rb") as stream:
-            return tomllib.load(stream)
-    except tomllib.TOMLDecodeError as error:
-        raise UsageError(f"{path}: invalid TOML: {error}") from None
+            raw = stream.read(_MAX_CONFIG_BYTES + 1)
     except OSError as error:
         raise UsageError(f"{path}: cannot read the configuration: {error.strerror or error}") from None
+    if len(raw) > _MAX_CONFIG_BYTES:
+        raise UsageError(f"{path}: the configuration is larger than {_MAX_CONFIG_BYTES // (1024 * 1024)} MiB")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = raw.count(b"\n", 0, error.start) + 1
+        raise UsageError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[error.start]:02x}); save the file "
+                         f"as UTF-8") from None
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        raise UsageError(f"{path}: invalid TOML: {error}") from None
+    except RecursionError:
+        raise UsageError(f"{path}: invalid TOML: nested too deeply") from None
 
 
 def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = "") -> Config:
@@ -286,7 +300,14 @@ def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = ""
             raise fail("builtin", f"expected true or false, got {table['builtin']!r}")
         values["builtin"] = table["builtin"]
     if "per-file-ignores" in table:
+        from ssm_rules import globs
+
         entries = _table(table["per-file-ignores"], "per-file-ignores", fail)
+        for glob in entries:
+            try:
+                globs.compile_glob(_normal_glob(glob))
+            except globs.GlobError as error:
+                raise fail(f"per-file-ignores.{_quote_key(glob)}", str(error)) from None
         values["per_file_ignores"] = tuple(
             (glob, _selectors(selectors, f"per-file-ignores.{_quote_key(glob)}", fail))
             for glob, selectors in entries.items())
@@ -345,39 +366,17 @@ def _best(selectors: Iterable[str], rule_id: str, guidance: tuple[str, ...]) -> 
 
 
 def _glob_matches(glob: str, relative: str) -> bool:
-    pattern = glob.replace("\\", "/")
-    if pattern.startswith("./"):
-        pattern = pattern[2:]
-    regex = _glob_regex(pattern)
+    from ssm_rules import globs
+
+    pattern = _normal_glob(glob)
     if "/" not in pattern:
-        return bool(regex.fullmatch(relative.rsplit("/", 1)[-1])) or bool(regex.fullmatch(relative))
-    return bool(regex.fullmatch(relative))
+        return globs.matches(pattern, relative.rsplit("/", 1)[-1]) or globs.matches(pattern, relative)
+    return globs.matches(pattern, relative)
 
 
-def _glob_regex(pattern: str) -> re.Pattern[str]:
-    out, index = [], 0
-    while index < len(pattern):
-        if pattern.startswith("**/", index):
-            out.append("(?:.*/)?")
-            index += 3
-        elif pattern.startswith("**", index):
-            out.append(".*")
-            index += 2
-        elif pattern[index] == "*":
-            out.append("[^/]*")
-            index += 1
-        elif pattern[index] == "?":
-            out.append("[^/]")
-            index += 1
-        elif pattern[index] == "[" and "]" in pattern[index + 2:]:
-            end = pattern.index("]", index + 2)
-            body = pattern[index + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
-            index = end + 1
-        else:
-            out.append(re.escape(pattern[index]))
-            index += 1
-    return re.compile("".join(out))
+def _normal_glob(glob: str) -> str:
+    pattern = glob.replace("\\", "/")
+    return pattern[2:] if pattern.startswith("./") else pattern
 
 
 def _suggest(word: str, candidates: list[str]) -> str:

@@ -39,3 +39,15 @@ def _walk(directory: Path):
         for name in names:
             if name.endswith(PLAN_SUFFIXES) and not name.startswith("."):
                 yield os.path.join(root, name)
+
+
+def display_name(path: str) -> str:
+    """`path` as reports show it: valid Unicode. A file name that is not UTF-8 reaches Python with
+    its bytes as lone surrogates (PEP 383), which no report, database or JSON file can hold; its
+    undecodable bytes are shown as `\\xff` instead."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return path
+

@@ -216,8 +216,8 @@ def load_bytes(
         raise ValueError(f"max_depth must be between 1 and {_HARD_MAX_DEPTH}, got {max_depth}")
     if not isinstance(raw, bytes):
         raw = bytes(raw)
-    if len(raw) > max_bytes:
-        raise _fail(_too_big_message(len(raw), max_bytes))
+    if len(raw) > max_bytes:  # one byte past the limit: what a capped read (stdin) gives
+        raise _fail(_too_big_message(len(raw), max_bytes, at_least=len(raw) == max_bytes + 1))
     text = _decode(raw)
     try:
         if os.fspath(filename).lower().endswith(".json"):
@@ -240,9 +240,10 @@ def _fail(message: str, line: int | None = None, column: int | None = None, path
 
 
 def _too_big_message(size: int, limit: int, at_least: bool = False) -> str:
-    more = "more than " if at_least else ""
+    # Reading stops one byte past the limit: then only "more than the limit" is known.
+    size_text = f"more than {limit:,}" if at_least else f"{size:,}"
     return (
-        f"the file is too big: {more}{size:,} bytes, the limit is {limit:,} bytes"
+        f"the file is too big: {size_text} bytes, the limit is {limit:,} bytes"
         " (a plan is normally a few kilobytes)"
     )
 
@@ -864,6 +865,8 @@ def _load_json(text: str, max_depth: int, max_nodes: int) -> Document:
         raise _fail(f"invalid JSON: {exc}") from None
     if problems:
         raise PlanError(problems)
+    if _SURROGATE_ESCAPE.search(text):
+        _refuse_lone_surrogates(data, positions)
     if not isinstance(data, dict):
         kind = _describe_json(data)
         first = _JSON_TOKEN.match(text)
@@ -871,6 +874,48 @@ def _load_json(text: str, max_depth: int, max_nodes: int) -> Document:
         message = f"a plan must be a mapping (key: value pairs) at the top level, found {kind}"
         raise _fail(message, line, column, "")
     return Document(data, positions)
+
+
+# `\ud800`-`\udfff`: half of a UTF-16 pair. JSON allows one alone; it is no character, and no
+# report, database or terminal can write it. (YAML's reader refuses it itself.)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF]")
+
+
+def _refuse_lone_surrogates(data, positions: dict[str, tuple[int, int]]) -> None:
+    problems: list[PlanProblem] = []
+    stack = [("", data)]
+    while stack and len(problems) < _MAX_PROBLEMS:
+        path, value = stack.pop()
+        if isinstance(value, dict):
+            for key, item in value.items():
+                child = f"{path}.{key}" if path else key
+                if not _is_unicode(key):  # located at the key itself; the path (shown) ends above it
+                    problems.append(_surrogate_problem("a key", child, path or None, positions))
+                else:
+                    stack.append((child, item))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{index}]", item) for index, item in enumerate(value))
+        elif isinstance(value, str) and not _is_unicode(value):
+            problems.append(_surrogate_problem("this text", path, path, positions))
+    if problems:
+        problems.sort(key=lambda problem: (problem.line or 0, problem.column or 0))
+        raise PlanError(problems)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _surrogate_problem(what: str, where: str, path: str | None,
+                       positions: dict[str, tuple[int, int]]) -> PlanProblem:
+    """The problem at the position of plan path `where`, reported with `path` (valid Unicode)."""
+    line, column = Document({}, positions).locate(where)
+    return PlanProblem(f"{what} holds an unpaired surrogate escape (\\ud800-\\udfff): half of a UTF-16 pair is "
+                       f"not a character; write the character itself", line, column, path)
 
 
 def _describe_json(data) -> str:

@@ -61,8 +61,9 @@ def load_plan(file: str, raw: bytes | None = None, cache: Any = None, key: str |
     again: what it came to does not depend on anything else.
     """
     from ssm_rules import loader
+    from ssm_rules.discovery import display_name
 
-    loaded = LoadedPlan(file)
+    loaded = LoadedPlan(display_name(file))  # the name reports show; `file` is what is read
     try:
         raw = loader.read_path(file) if raw is None else raw
     except PlanError as error:  # missing, unreadable, too big: nothing to cache
@@ -73,7 +74,7 @@ def load_plan(file: str, raw: bytes | None = None, cache: Any = None, key: str |
         return loaded
     from ssm_rules.cache import plan_key
 
-    loaded.key = key or plan_key(raw, file)
+    loaded.key = key or plan_key(raw, loaded.file)
     entry = cache.get("plan", loaded.key)
     if isinstance(entry, tuple) and len(entry) == 4:
         loaded.document, loaded.plan, loaded.problems, loaded.suppressions = entry
@@ -143,13 +144,15 @@ class Checker:
             from ssm_rules import loader
             from ssm_rules.cache import plan_key
 
+            from ssm_rules.discovery import display_name
+
             try:
                 raw = loader.read_path(file) if raw is None else raw
             except PlanError:
                 pass  # load_plan reports it
             else:
-                key = plan_key(raw, file)
-                known = self._cached_result(file, key, as_of)
+                key = plan_key(raw, display_name(file))
+                known = self._cached_result(display_name(file), key, as_of)
                 if known is not None:
                     return known
         return self.check_loaded(load_plan(file, raw, self.cache, key), as_of)

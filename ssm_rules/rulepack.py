@@ -14,6 +14,7 @@ point at the line of the offending key.
 from __future__ import annotations
 
 import difflib
+import errno
 import math
 import os
 import re
@@ -50,6 +51,7 @@ RESERVED_FIELDS = ("kind", "id", "sid", "path")
 # The engine keeps at most 16 facts in one match (the compiler adds a gate fact).
 MAX_PATTERNS = 12
 MAX_RULE_FILE_BYTES = 256 * 1024
+MAX_NESTING = 64  # levels of mappings and lists in a rule file (an example plan included)
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _KIND = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -417,16 +419,17 @@ _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
 
 def _read_yaml(path: str, problems: _Problems) -> _Source | None:
+    from ssm_rules.atomic import read_regular_file
+
     source = _Source(path)
     try:
-        with open(path, "rb") as handle:
-            raw = handle.read(MAX_RULE_FILE_BYTES + 1)
+        raw = read_regular_file(path, MAX_RULE_FILE_BYTES)  # a FIFO is refused, not waited on
     except OSError as exc:
-        problems.add(path, 1, f"cannot read the file: {exc.strerror or exc}")
-        return None
-    if len(raw) > MAX_RULE_FILE_BYTES:
-        problems.add(path, 1, f"the file is larger than {MAX_RULE_FILE_BYTES // 1024} KiB; "
-                              f"a rule file holds one rule")
+        if exc.errno == errno.EFBIG:
+            problems.add(path, 1, f"the file is larger than {MAX_RULE_FILE_BYTES // 1024} KiB; "
+                                  f"a rule file holds one rule")
+        else:
+            problems.add(path, 1, f"cannot read the file: {exc.strerror or exc}")
         return None
     try:
         text = raw.decode("utf-8-sig")
@@ -457,6 +460,8 @@ def _read_yaml(path: str, problems: _Problems) -> _Source | None:
 
 def _to_python(node: yaml.Node, path: tuple, source: _Source, seen: set[int]) -> Any:
     line = node.start_mark.line + 1
+    if len(path) > MAX_NESTING:  # each level is a Python call: stop long before the recursion limit
+        raise _YamlProblem(line, f"nested more than {MAX_NESTING} levels deep; a rule is far flatter")
     if id(node) in seen:  # an alias: point at the key that uses it
         raise _YamlProblem(source.key_lines.get(path, line),
                            "anchors and aliases (`&name`, `*name`) are not supported in rule files")

@@ -319,7 +319,7 @@ def test_report_files_are_never_half_written(tmp_path, monkeypatch):
         real_write(path, text)
 
     monkeypatch.setattr(report_files, "_write", failing_write)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(UsageError, match="report: cannot write the report: No space left on device"):
         report_files.replace_directory(out, {"index.html": "new page", "summary.md": "new summary"})
     assert (out / "index.html").read_text() == "old page" and (out / "summary.md").read_text() == "old summary"
     assert [p.name for p in tmp_path.iterdir()] == ["report"]  # no temporary directory left behind

@@ -530,7 +530,7 @@ def test_load_path_file_growing_after_stat(tmp_path, monkeypatch):
     monkeypatch.setattr(loader.os, "stat", stale_stat)
     with pytest.raises(PlanError) as caught:
         load_path(plan, max_bytes=64)
-    assert caught.value.problems[0].message.startswith("the file is too big: more than 65 bytes, the limit is 64 bytes")
+    assert caught.value.problems[0].message.startswith("the file is too big: more than 64 bytes, the limit is 64 bytes")
 
 
 def test_unexpected_errors_become_plan_problems(monkeypatch):

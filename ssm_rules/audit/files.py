@@ -42,6 +42,17 @@ def check_target(target: Path) -> None:
         raise UsageError(f"{parent}: no such directory (for --out {target})")
 
 
+@contextmanager
+def _writing(target: Path) -> Iterator[None]:
+    """An OSError while writing beside `target` (a read-only or full directory) is a usage
+    error naming the report directory, not a crash."""
+    try:
+        yield
+    except OSError as error:
+        raise UsageError(f"{target}: cannot write the report: {error.strerror or error}"
+                         + (f" ({error.filename})" if error.filename and error.filename != str(target) else "")) from None
+
+
 def replace_directory(target: str | Path, files: dict[str, Content]) -> list[Path]:
     """Make `target` a directory holding exactly `files` (name -> content), atomically.
 
@@ -61,16 +72,17 @@ def stage(target: str | Path, files: dict[str, Content]) -> Path:
     check_target(target)
     parent = target.absolute().parent
     _remove_stale(parent, target.name)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
-    try:
-        for name, content in files.items():
-            _write(staging / name, content)
-        _write(staging / MARKER, "Written by `ssm audit`; this directory is replaced whole by the next run.\n")
-        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is meant to be read
-        fsync_directory(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    with _writing(target):
+        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
+        try:
+            for name, content in files.items():
+                _write(staging / name, content)
+            _write(staging / MARKER, "Written by `ssm audit`; this directory is replaced whole by the next run.\n")
+            os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes it private; a report is meant to be read
+            fsync_directory(staging)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
     return staging
 
 
@@ -84,7 +96,8 @@ def scratch_directory(target: str | Path) -> Iterator[Path]:
     target = Path(target)
     parent = target.absolute().parent
     _remove_stale(parent, target.name)
-    scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".spool.tmp", dir=parent))
+    with _writing(target):
+        scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".spool.tmp", dir=parent))
     try:
         yield scratch
     finally:
@@ -100,21 +113,26 @@ def swap(staging: Path, target: str | Path, names: list[str]) -> list[Path]:
     target = Path(target)
     parent = target.absolute().parent
     try:
-        if target.exists():
-            if _exchange(staging, target):
-                shutil.rmtree(staging)  # now the old report
-            else:
-                old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old.tmp", dir=parent))
-                os.rename(target, old / "report")
-                os.rename(staging, target)
-                shutil.rmtree(old)
-        else:
-            os.rename(staging, target)
-        fsync_directory(parent)
+        with _writing(target):
+            _swap(staging, target, parent)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return [target / name for name in names]
+
+
+def _swap(staging: Path, target: Path, parent: Path) -> None:
+    if target.exists():
+        if _exchange(staging, target):
+            shutil.rmtree(staging)  # now the old report
+        else:
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old.tmp", dir=parent))
+            os.rename(target, old / "report")
+            os.rename(staging, target)
+            shutil.rmtree(old)
+    else:
+        os.rename(staging, target)
+    fsync_directory(parent)
 
 
 def _write(path: Path, content: Content) -> None:

@@ -80,6 +80,9 @@ class AuditedPlan:
 
     @classmethod
     def crashed(cls, file: str, reason: str) -> AuditedPlan:
+        from ssm_rules.discovery import display_name
+
+        file = display_name(file)
         return cls(file=file, errors=[{"message": f"the checker failed on this plan: {reason}",
                                        "location": {"file": file, "line": None, "column": None, "path": None}}])
 

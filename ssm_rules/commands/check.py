@@ -97,17 +97,20 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     checker, known_rules = configured_checker(settings, open_cache(cache_dir, no_cache), rule_dirs,
                                               include_builtin=not no_builtin)
 
-    stdin_text: bytes | None = None
     if STDIN in paths:
         if len(paths) > 1:
             raise UsageError("`-` (a plan on standard input) cannot be combined with other paths")
-        stream = getattr(sys.stdin, "buffer", None)
-        stdin_text = stream.read() if stream is not None else sys.stdin.read().encode("utf-8")
-        results = [checker.check_file(stdin_filename or STDIN, as_of, raw=stdin_text)]
+        files = []
     elif stdin_filename:
         raise UsageError("--stdin-filename names a plan read from standard input: give `-` as the path")
     else:
         files = plan_files(list(paths))
+    # Refuse an output that would land where it must not before spending time on the plans.
+    inputs = [*files, *([baseline_file] if baseline_file else []), *([settings.path] if settings.path else [])]
+    _check_outputs(output_file, write_baseline_file, inputs)
+    if STDIN in paths:
+        results = [checker.check_file(stdin_filename or STDIN, as_of, raw=_read_stdin())]
+    else:
         results = []
         with progress_bar(len(files) if len(files) >= PROGRESS_FROM else 0, "Checking plans") as progressed:
             for done, file in enumerate(files, 1):
@@ -121,7 +124,7 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     if write_baseline_file or baseline_file:
         from ssm_rules import baseline
     if write_baseline_file:
-        count = baseline.write(write_baseline_file, report)
+        count = baseline.write(write_baseline_file, report, inputs=inputs)
         click.echo(f"ssm: recorded {count} finding{'s' if count != 1 else ''} in baseline {write_baseline_file}",
                    err=True)
         baseline_file = write_baseline_file
@@ -142,7 +145,7 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
         from ssm_rules.atomic import write_text_atomic
 
         try:
-            write_text_atomic(output_file, text)
+            write_text_atomic(output_file, text, inputs=[*inputs, *([write_baseline_file] if write_baseline_file else [])])
         except OSError as error:
             raise UsageError(f"{output_file}: cannot write the report: {error.strerror or error}") from None
         from ssm_rules.formats._common import summary_sentence
@@ -151,3 +154,28 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     else:
         click.echo(text, nl=False, color=color)
     sys.exit(1 if config.fails(report, fail_on) else 0)
+
+
+def _check_outputs(output_file: str | None, baseline_file: str | None, inputs: list[str]) -> None:
+    from ssm_rules.atomic import check_target
+
+    if output_file and baseline_file and os.path.abspath(output_file) == os.path.abspath(baseline_file):
+        raise UsageError(f"{output_file}: --output and --write-baseline name the same file")
+    for path, what in ((output_file, "report"), (baseline_file, "baseline")):
+        if path:
+            try:
+                check_target(path, inputs)
+            except OSError as error:
+                raise UsageError(f"{path}: cannot write the {what}: {error.strerror}") from None
+
+
+def _read_stdin() -> bytes:
+    """One plan from standard input: never more than one byte past a plan file's size limit (the
+    loader then reports the plan as too big), however much is piped in."""
+    from ssm_rules.loader import DEFAULT_MAX_BYTES
+
+    stream = getattr(sys.stdin, "buffer", None)
+    if stream is None:  # replaced by a text stream (tests, embedding)
+        return sys.stdin.read(DEFAULT_MAX_BYTES + 1).encode("utf-8", "surrogateescape")
+    return stream.read(DEFAULT_MAX_BYTES + 1)
+
