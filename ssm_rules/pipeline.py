@@ -93,7 +93,7 @@ def _load_and_validate(loaded: LoadedPlan, raw: bytes) -> None:
     except PlanError as error:
         loaded.problems = error.problems
         return
-    loaded.suppressions = suppressions.read(raw)
+    loaded.suppressions = suppressions.read(raw, loaded.file)
 
 
 def account_id_of(loaded: LoadedPlan) -> str | None:

@@ -5,26 +5,34 @@
       - id: omni-platform
       - id: analytics   # ssm: ignore[SSM-OPP-006] components follow after the pilot
 
-- A comment that follows YAML on the same line suppresses the named rules' findings located
-  on that line. A comment on a line of its own suppresses them on the next line that holds
-  YAML (so several suppression comments may be stacked above one item).
+- A suppression applies to one line: its own, when the comment follows YAML, or else the next
+  line that holds YAML (so several may be stacked above one item). It covers the findings on
+  that line and, when a list item or a mapping key begins there, anywhere inside that item or
+  under that key (as eslint-disable-next-line covers a statement): findings are located at
+  the key of what they are about (`buying_unit`), often lines below the item's first line.
 - Rule IDs are exact (`SSM-BDU-001`, any case), separated by commas or spaces.
 - The reason (the text after `]`) is required. A suppression without a reason, or without a
   rule, does not suppress anything and is reported as `SSM-META-001` (warning).
-- A suppression whose rule has no finding on its line is reported as `SSM-META-002`
+- A suppression whose rule has no finding in what it covers is reported as `SSM-META-002`
   (warning), like ruff's unused `noqa`; so is a suppression of a rule that does not exist.
 - Both meta findings have the subject `plan` (the account), are located at the comment, and
   can themselves be turned off with `ignore = ["SSM-META-002"]` in the configuration (but not
   with a suppression comment).
-- Text inside quoted strings and block scalars (`|`, `>`) is never taken for a comment.
+- Only YAML comments count: the parser says where they are, so text inside quoted strings and
+  block scalars (`|`, `>`) is never taken for a comment.
 """
 
 from __future__ import annotations
 
 import bisect
+import itertools
 import re
 from dataclasses import dataclass, replace
 from typing import Iterable
+
+import yaml
+
+from ssm_rules.loader import _LINE_BREAK
 
 REASONLESS_RULE = "SSM-META-001"
 UNUSED_RULE = "SSM-META-002"
@@ -50,17 +58,29 @@ _ANY_DIRECTIVE_BYTES = re.compile(rb"#\s*ssm\s*:\s*ignore", re.IGNORECASE)
 _DIRECTIVE = re.compile(r"^#\s*ssm\s*:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
 _BRACKETS = re.compile(r"^\[(?P<rules>[^\]]*)\](?P<reason>.*)$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
-_BLOCK_INDICATOR = re.compile(r"(^|\s)[|>][0-9+-]*$")
+_PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_NODE_EVENTS = (yaml.ScalarEvent, yaml.AliasEvent, yaml.MappingStartEvent, yaml.SequenceStartEvent)
 
 
 @dataclass(frozen=True)
 class Suppression:
     line: int  # 1-based line of the comment
     column: int  # 1-based column of its `#`
-    target_line: int  # the line whose findings it suppresses
+    target_line: int  # the line it applies to
     rules: tuple[str, ...]  # upper-case rule IDs; empty when none could be read
     reason: str
     text: str  # the comment as written
+    end_line: int = 0  # the last line it covers: the end of the item or key that begins on target_line
+
+    def covers(self, line: int) -> bool:
+        return self.target_line <= line <= max(self.end_line, self.target_line)
+
+    @property
+    def scope(self) -> str:
+        """The lines it covers, in words."""
+        if self.end_line <= self.target_line:
+            return f"on line {self.target_line}"
+        return f"on lines {self.target_line}-{self.end_line} (the item or key that begins on line {self.target_line})"
 
     @property
     def valid(self) -> bool:
@@ -78,33 +98,29 @@ def meta_finding(rule: str, message: str, action: str, *, file: str, line: int, 
 
 
 def parse(text: str) -> list[Suppression]:
-    """Every `# ssm: ignore` comment of a YAML text, in line order."""
-    lines = text.splitlines()
-    found: list[tuple[int, int, str, bool]] = []  # line, column, comment, own line
-    block_parent: int | None = None  # indentation of the key that opened a block scalar
-    for number, line in enumerate(lines, start=1):
-        stripped = line.strip()
-        indent = len(line) - len(line.lstrip(" "))
-        if block_parent is not None:
-            if not stripped or indent > block_parent:
-                continue  # inside a block scalar: content, not comments
-            block_parent = None
-        start = _comment_start(line)
-        content = line if start is None else line[:start]
-        if start is not None:
-            found.append((number, start + 1, line[start:].rstrip(), not content.strip()))
-        if _BLOCK_INDICATOR.search(content.rstrip()):
-            block_parent = _node_column(content)
-    content_lines = [n for n, line in enumerate(lines, start=1) if _has_content(line)]
+    """Every `# ssm: ignore` comment of a YAML text, in line order.
+
+    Where the comments are, and where each list item and mapping key ends, comes from the YAML
+    parser: a `#` inside a scalar (quoted, `|` or `>` block, multi-line) is text, never a
+    comment. A text that does not parse has no suppressions (its plan is invalid anyway).
+    """
+    try:
+        layout = _Layout(text)
+    except yaml.YAMLError:
+        return []
     suppressions = []
-    for number, column, comment, own_line in found:
+    for number, column, comment, own_line in layout.comments:
         match = _DIRECTIVE.match(comment)
         if not match:
             continue
         rules, reason = _parse_rest(match.group("rest"))
-        following = bisect.bisect_right(content_lines, number)
-        target = content_lines[following] if own_line and following < len(content_lines) else number
-        suppressions.append(Suppression(number, column, target, rules, reason, comment))
+        target = number
+        if own_line:
+            following = bisect.bisect_right(layout.content_lines, number)
+            if following < len(layout.content_lines):
+                target = layout.content_lines[following]
+        end = max(target, layout.entry_ends.get(target, target))
+        suppressions.append(Suppression(number, column, target, rules, reason, comment, end))
     return suppressions
 
 
@@ -119,63 +135,112 @@ def _parse_rest(rest: str) -> tuple[tuple[str, ...], str]:
     return tuple(dict.fromkeys(name.upper() for name in names)), reason
 
 
-def _comment_start(line: str) -> int | None:
-    """Index of the `#` that starts a YAML comment on this line, outside quoted scalars."""
-    quote: str | None = None
-    index = 0
-    while index < len(line):
-        char = line[index]
-        if quote == '"':
-            if char == "\\":
-                index += 2
+class _Layout:
+    """What the parser says about a YAML text, with 1-based line numbers:
+
+    - `comments`: (line, column, text, on a line of its own) of every comment;
+    - `content_lines`: the lines that hold YAML (anything but blanks and comments), sorted;
+    - `entry_ends`: line where a list item or a mapping key begins -> the last line of that item,
+      or of that key's value (the longest, when several begin on one line).
+    """
+
+    def __init__(self, text: str):
+        self.lines = _LINE_BREAK.split(text)
+        self.scalars: list[tuple[tuple[int, int], tuple[int, int]]] = []  # 0-based (start, end) spans
+        self.entry_ends: dict[int, int] = {}
+        self._read_events(text)
+        self.comments: list[tuple[int, int, str, bool]] = []
+        self.content_lines: list[int] = []
+        for index, line in enumerate(self.lines):
+            start = self._comment_start(index, line) if "#" in line else None
+            content = line if start is None else line[:start]
+            if start is not None:
+                self.comments.append((index + 1, start + 1, line[start:].rstrip(), not content.strip()))
+            if content.strip():
+                self.content_lines.append(index + 1)
+
+    def _read_events(self, text: str) -> None:
+        # One frame per open collection: [is a mapping, the next node is a key, line of the entry
+        # (list item, or key with its value) being read, flow style].
+        stack: list[list] = []
+        last = 0  # 0-based line of the last content read: where the node just completed ends
+        for event in yaml.parse(text, Loader=_PARSER):
+            kind = type(event)
+            if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
+                frame = stack.pop()
+                if frame[3]:  # a flow collection ends at its bracket; a block one at its last content
+                    last = event.end_mark.line
+                self._completed(stack, last)
                 continue
-            if char == '"':
-                quote = None
-        elif quote == "'":
-            if char == "'":
-                if line[index + 1:index + 2] == "'":
-                    index += 2
-                    continue
-                quote = None
-        elif char in "\"'" and (index == 0 or line[index - 1] in " \t[{,:-?"):
-            quote = char
-        elif char == "#" and (index == 0 or line[index - 1] in " \t"):
-            return index
-        index += 1
-    return None
+            if kind not in _NODE_EVENTS:
+                continue
+            start, end = event.start_mark, event.end_mark
+            if stack:
+                frame = stack[-1]
+                if not frame[0] or frame[1]:  # a list item, or a key: an entry begins
+                    frame[2] = start.line
+            if kind is yaml.ScalarEvent:
+                block = event.style in ("|", ">")
+                # A block scalar's header line (`key: |  # comment`) is not its content.
+                self.scalars.append(((start.line + 1, 0) if block else (start.line, start.column),
+                                     (end.line, end.column)))
+                if event.value or event.style:  # an empty plain scalar is placed at the next token
+                    last = end.line - 1 if end.column == 0 and end.line > start.line else end.line
+                self._completed(stack, last)
+            elif kind is yaml.AliasEvent:
+                self.scalars.append(((start.line, start.column), (end.line, end.column)))
+                last = end.line
+                self._completed(stack, last)
+            else:  # a collection starts; its anchor and tag, if any, are text too
+                self.scalars.append(((start.line, start.column), (end.line, end.column)))
+                last = max(last, start.line)
+                stack.append([kind is yaml.MappingStartEvent, True, start.line, bool(event.flow_style)])
+        self._starts = [span[0] for span in self.scalars]
 
+    def _completed(self, stack: list[list], last: int) -> None:
+        """A node ends on line `last`: close the entry it completes, if any."""
+        if not stack:
+            return
+        frame = stack[-1]
+        if frame[0] and frame[1]:  # a key: its value comes next
+            frame[1] = False
+            return
+        first = frame[2] + 1
+        self.entry_ends[first] = max(self.entry_ends.get(first, first), last + 1)
+        frame[1] = True
 
-def _node_column(line: str) -> int:
-    """The column of the key (or scalar) a line opens, past any `- ` sequence indicators."""
-    column = len(line) - len(line.lstrip(" "))
-    rest = line[column:]
-    while rest.startswith("- "):
-        stripped = rest[2:].lstrip(" ")
-        column += len(rest) - len(stripped)
-        rest = stripped
-    return column
+    def _comment_start(self, index: int, line: str) -> int | None:
+        """Column (0-based) of the `#` that starts a comment on this line, if any: the first `#`
+        outside every scalar that follows whitespace or a flow indicator (or starts the line)."""
+        column = line.find("#")
+        while column >= 0:
+            if (column == 0 or line[column - 1] in " \t,[]{}") and not self._in_scalar(index, column):
+                return column
+            column = line.find("#", column + 1)
+        return None
 
-
-def _has_content(line: str) -> bool:
-    start = _comment_start(line)
-    return bool((line if start is None else line[:start]).strip())
+    def _in_scalar(self, index: int, column: int) -> bool:
+        position = (index, column)
+        found = bisect.bisect_right(self._starts, position) - 1
+        return found >= 0 and position < self.scalars[found][1]
 
 
 def apply(findings: Iterable, suppressions: list[Suppression], *, file: str, account: str | None,
           owner: str | None, known_rules: Iterable[str] | None = None) -> tuple[list, list]:
     """The findings no valid suppression covers, and the meta findings about the suppressions."""
     known = None if known_rules is None else {rule.upper() for rule in known_rules}
-    by_line: dict[int, list[Suppression]] = {}
+    by_rule: dict[str, _Scopes] = {}
     for suppression in suppressions:
         if suppression.valid:
-            by_line.setdefault(suppression.target_line, []).append(suppression)
+            for rule in suppression.rules:
+                by_rule.setdefault(rule, _Scopes()).add(suppression)
     used: set[tuple[int, str]] = set()
     kept = []
     for finding in findings:
         data = finding.to_json()
         line = (data.get("location") or {}).get("line")
         rule = str(data["rule"]).upper()
-        covering = [s for s in by_line.get(line, ()) if rule in s.rules] if line else []
+        covering = by_rule[rule].covering(line) if line and rule in by_rule else []
         if covering:
             for suppression in covering:
                 used.add((suppression.line, rule))
@@ -198,19 +263,48 @@ def apply(findings: Iterable, suppressions: list[Suppression], *, file: str, acc
                 message = f"Suppression of {rule} names no known rule."
                 action = f"Correct the rule ID in `{suppression.text}` (see `ssm rules`), or remove it."
             else:
-                message = f"Unused suppression: {rule} has no finding on line {suppression.target_line}."
+                message = f"Unused suppression: {rule} has no finding {suppression.scope}."
                 action = f"Remove {rule} from `{suppression.text}`; the finding it excused is gone."
             meta.append(meta_finding(UNUSED_RULE, message, action, file=file, line=suppression.line,
                                      column=suppression.column, account=account, owner=owner))
     return kept, meta
 
 
-def read(raw: bytes) -> list[Suppression]:
+class _Scopes:
+    """The suppressions of one rule, to find those covering a line without trying each one."""
+
+    def __init__(self) -> None:
+        self.items: list[Suppression] = []
+        self._targets: list[int] = []
+        self._reach: list[int] = []
+
+    def add(self, suppression: Suppression) -> None:
+        self.items.append(suppression)
+        self._targets = []
+
+    def covering(self, line: int) -> list[Suppression]:
+        if not self._targets:
+            self.items.sort(key=lambda s: s.target_line)
+            self._targets = [s.target_line for s in self.items]
+            # reach[i]: the last line that any of the first i+1 suppressions covers
+            self._reach = list(itertools.accumulate((max(s.end_line, s.target_line) for s in self.items), max))
+        found = []
+        index = bisect.bisect_right(self._targets, line) - 1
+        while index >= 0 and self._reach[index] >= line:
+            if self.items[index].covers(line):
+                found.append(self.items[index])
+            index -= 1
+        return found
+
+
+def read(raw: bytes, file: str = "") -> list[Suppression]:
     """The suppressions of a plan file's bytes; the pipeline calls it when it loads the plan,
-    so they travel with the result (and the plan cache) and the file is never read again."""
-    if not _ANY_DIRECTIVE_BYTES.search(raw):
+    so they travel with the result (and the plan cache) and the file is never read again.
+    A JSON plan has none: JSON has no comments."""
+    if file.lower().endswith(".json") or not _ANY_DIRECTIVE_BYTES.search(raw):
         return []
-    return parse(raw.decode("utf-8", errors="replace"))
+    text = raw.decode("utf-8", errors="replace")
+    return parse(text[1:] if text.startswith("\ufeff") else text)  # columns as the loader counts them
 
 
 def apply_to_result(result, *, known_rules: Iterable[str] | None = None):

@@ -5,6 +5,8 @@ from __future__ import annotations
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from ci_fakes import FakeFinding
 from ssm_rules.pipeline import PlanResult
 from ssm_rules.suppressions import REASONLESS_RULE, UNUSED_RULE, apply, apply_to_result, parse, read
@@ -55,11 +57,12 @@ def run(findings, text=PLAN, known=None):
     return apply(findings, parse(text), file="acme.yaml", account="acme", owner="jane.doe", known_rules=known)
 
 
-def test_a_suppression_hides_only_its_rules_on_its_line():
+def test_a_suppression_hides_only_its_rules_in_the_item_it_is_on():
     kept, meta = run([finding("SSM-BDU-001", 12), finding("SSM-OPP-006", 12), finding("SSM-OPP-002", 12),
                       finding("SSM-OPP-004", 12), finding("SSM-REL-001", 12), finding("SSM-BDU-001", 13),
-                      finding("SSM-BDU-001", 16)])
-    assert [(f.rule, f.line) for f in kept] == [("SSM-REL-001", 12), ("SSM-BDU-001", 13)]
+                      finding("SSM-OPP-006", 13), finding("SSM-BDU-001", 15), finding("SSM-BDU-001", 16)])
+    # the comments on lines 10-12 cover the item `omni` (lines 12-13), not the items after it
+    assert [(f.rule, f.line) for f in kept] == [("SSM-REL-001", 12), ("SSM-BDU-001", 15)]
     # the reasonless comment on line 14 and the malformed one on 17 are reported, nothing unused
     assert [(m.rule, m.line) for m in meta] == [(REASONLESS_RULE, 14), (REASONLESS_RULE, 17)]
     reasonless = meta[0].to_json()
@@ -83,10 +86,11 @@ def test_unused_and_unknown_suppressions_are_reported():
     kept, meta = run([finding("SSM-BDU-001", 12)], known={"SSM-BDU-001", "SSM-OPP-006", "SSM-OPP-004"})
     assert kept == []
     unused = [(m.rule, m.line, m.message) for m in meta if m.rule == UNUSED_RULE]
+    item = "on lines 12-13 (the item or key that begins on line 12)"
     assert unused == [
-        (UNUSED_RULE, 11, "Unused suppression: SSM-OPP-006 has no finding on line 12."),
+        (UNUSED_RULE, 11, f"Unused suppression: SSM-OPP-006 has no finding {item}."),
         (UNUSED_RULE, 11, "Suppression of SSM-OPP-002 names no known rule."),
-        (UNUSED_RULE, 12, "Unused suppression: SSM-OPP-004 has no finding on line 12."),
+        (UNUSED_RULE, 12, f"Unused suppression: SSM-OPP-004 has no finding {item}."),
         (UNUSED_RULE, 16, "Unused suppression: SSM-BDU-001 has no finding on line 16."),
     ]
 
@@ -207,7 +211,8 @@ def test_round_trip_suppress_then_unused_then_reasonless(runner, tmp_path):
     _, unused = check_json(runner, str(plan_with_comment(tmp_path, "# ssm: ignore[SSM-TEAM-001] not here")))
     (meta,) = [f for f in unused["plans"][0]["findings"] if f["rule"] == "SSM-META-002"]
     assert meta["severity"] == "warning" and meta["location"]["line"] == 232
-    assert meta["message"] == "Unused suppression: SSM-TEAM-001 has no finding on line 233."
+    assert meta["message"] == ("Unused suppression: SSM-TEAM-001 has no finding on lines 233-239 "
+                               "(the item or key that begins on line 233).")
     assert meta["subject"] == {"kind": "plan", "id": "banca-valdadige"}
     assert "SSM-BDU-001" in rules_at(unused, 233)
 
@@ -246,3 +251,115 @@ def test_suppression_in_a_plan_from_stdin(runner, tmp_path):
     assert plan["file"] == "accounts/banca.yaml"
     assert rules_at(document, 233) == []
     assert all(f["location"]["file"] == "accounts/banca.yaml" for f in plan["findings"])
+
+
+# ---- what a suppression covers (README: "Suppressing a finding in the plan") -----------------
+
+
+def test_a_comment_above_an_item_covers_the_whole_item_and_nothing_after_it():
+    text = textwrap.dedent("""\
+        opportunities:
+          # ssm: ignore[SSM-BDU-001] the CIO decides alone
+          - id: omni
+            name: Omni
+            buying_unit:
+              sponsor: [ana]
+
+          - id: next
+            buying_unit: {sponsor: [ana]}
+        contacts: []
+        """)
+    (suppression,) = parse(text)
+    assert (suppression.target_line, suppression.end_line) == (3, 6)
+    kept, meta = run([finding("SSM-BDU-001", 5), finding("SSM-BDU-001", 8), finding("SSM-BDU-001", 9)], text)
+    assert [f.line for f in kept] == [8, 9] and meta == []
+
+
+def test_a_comment_above_a_key_covers_its_value():
+    text = textwrap.dedent("""\
+        opportunities:
+          - id: omni
+            # ssm: ignore[SSM-BDU-002] mapped in the next QBR
+            buying_unit:
+              evaluator: [ana]
+              approver: [bo]
+            stage: identified
+        """)
+    (suppression,) = parse(text)
+    assert (suppression.target_line, suppression.end_line) == (4, 6)
+    kept, _ = run([finding("SSM-BDU-002", 4), finding("SSM-BDU-002", 6), finding("SSM-BDU-002", 7)], text)
+    assert [f.line for f in kept] == [7]
+
+
+def test_a_trailing_comment_covers_the_item_its_line_begins():
+    text = textwrap.dedent("""\
+        opportunities:
+          - id: analytics    # ssm: ignore[SSM-OPP-006] scoped after the pilot
+            name: Analytics
+          - id: other
+        """)
+    (suppression,) = parse(text)
+    assert (suppression.target_line, suppression.end_line) == (2, 3)
+
+
+def test_the_readme_suppression_example_suppresses(runner, tmp_path):
+    """The YAML block of the README's section on suppressions, in a plan: its comments suppress
+    the findings they name, and none is reported as unused."""
+    import json
+    import re
+
+    from ssm_rules.cli import main
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Suppressing a finding in the plan"):]
+    example = re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+    assert example.startswith("opportunities:\n") and "# ssm: ignore[" in example
+    plan = tmp_path / "northwind.yaml"
+    plan.write_text(textwrap.dedent("""\
+        format: ssm-plan/1
+        account: {id: northwind-retail, name: Northwind Retail, owner: jane.doe}
+        contacts:
+          - {id: ana-lopez, name: Ana López, attitude: supporter, owner: jane.doe, goal: Keep her close}
+        """) + example, encoding="utf-8")
+    unsuppressed = runner.invoke(main, ["check", "--isolated", "--as-of", "2026-11-27", "--format", "json",
+                                        str(plan)], input=None)
+    findings = json.loads(unsuppressed.stdout)["plans"][0]["findings"]
+    subjects = {(f["rule"], f["subject"]["id"]) for f in findings}
+    assert not [f for f in findings if f["rule"].startswith("SSM-META")], findings
+    assert ("SSM-BDU-001", "omni-platform") not in subjects
+    assert not {("SSM-OPP-006", "analytics"), ("SSM-OPP-002", "analytics")} & subjects
+    # without the comments, each of those findings is there
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(re.sub(r"\s*# ssm: ignore.*", "", plan.read_text(encoding="utf-8")), encoding="utf-8")
+    result = runner.invoke(main, ["check", "--isolated", "--as-of", "2026-11-27", "--format", "json", str(plain)])
+    subjects = {(f["rule"], f["subject"]["id"]) for f in json.loads(result.stdout)["plans"][0]["findings"]}
+    assert {("SSM-BDU-001", "omni-platform"), ("SSM-OPP-006", "analytics"), ("SSM-OPP-002", "analytics")} <= subjects
+
+
+@pytest.mark.parametrize("scalar", [
+    # a block scalar that is a list item
+    "strategic_priorities:\n  - |\n    Grow SME lending\n    # ssm: ignore[SSM-BDU-001] pasted from an e-mail\n",
+    # a multi-line double-quoted string
+    'it_environment: "Mainframe, and\n  # ssm: ignore[SSM-BDU-001] quoted text\n  more"\n',
+    # a multi-line single-quoted string
+    "it_environment: 'Mainframe\n  # ssm: ignore[SSM-BDU-001] quoted text\n  '\n",
+    # a quoted string inside a flow list
+    'strategic_priorities: [a, "b\n  # ssm: ignore[SSM-BDU-001] x", c]\n',
+])
+def test_directive_text_inside_a_scalar_is_not_a_suppression(scalar):
+    text = "insight:\n" + textwrap.indent(scalar, "  ") + "opportunities:\n  - id: omni\n"
+    assert parse(text) == []
+    kept, meta = run([finding("SSM-BDU-001", text.count("\n"))], text)
+    assert len(kept) == 1 and meta == []
+
+
+def test_a_comment_on_a_block_scalar_header_is_a_comment():
+    text = "opportunities:\n  - id: omni\n    notes: |  # ssm: ignore[SSM-OPP-006] later\n      # text\n"
+    assert [(s.line, s.column, s.rules) for s in parse(text)] == [(3, 15, ("SSM-OPP-006",))]
+
+
+def test_columns_are_characters_after_a_byte_order_mark_and_non_ascii_text():
+    raw = "\ufeffa: 'Ünïcödé'  # ssm: ignore[X-1] r\n".encode("utf-8")
+    (suppression,) = read(raw, "plan.yaml")
+    assert (suppression.line, suppression.column) == (1, 15)
+    assert read(b'{"a": 1}  # ssm: ignore[X-1] r', "plan.json") == []  # JSON has no comments
