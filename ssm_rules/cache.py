@@ -250,8 +250,8 @@ def plan_key(raw: bytes, filename: str) -> str:
 def packs_key(directories: list[str], fact_fields: Any) -> str | None:
     """The key of a set of rule pack directories: every file below them, path and bytes (so
     that a new, removed or renamed file counts as well as an edited one), and the catalogue of
-    facts they are checked against. None when a directory cannot be read (the loader says why)."""
-    parts: list[str | bytes] = ["packs", repr(sorted((k, sorted(v)) for k, v in fact_fields.items()))]
+    facts (fields and types) they are checked against. None when a directory cannot be read (the loader says why)."""
+    parts: list[str | bytes] = ["packs", repr(sorted((k, sorted(v.items())) for k, v in fact_fields.items()))]
     for directory in directories:
         parts.append(directory)
         try:

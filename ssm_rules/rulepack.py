@@ -59,6 +59,7 @@ _FIELD = re.compile(r"[a-z_][a-z0-9_]*\Z")
 _RULE_ID = re.compile(r"[A-Za-z][A-Za-z0-9]*(?:[-_.][A-Za-z0-9]+)*\Z")
 _PACK_NAME = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 _REFERENCE = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)\.([A-Za-z_][A-Za-z0-9_]*)\Z")
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[T ][0-9:.+-]+Z?)?\Z")
 
 
 class RulePackError(UsageError):
@@ -277,11 +278,11 @@ def builtin_pack_dir() -> Path:
 
 
 def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, *,
-               fact_fields: Mapping[str, Mapping[str, str]] | None = None) -> list[Pack]:
+               fact_fields: Mapping[str, Mapping[str, tuple[str, str]]] | None = None) -> list[Pack]:
     """Load and check rule packs (the built-in one first); raise RulePackError on any mistake.
 
-    `fact_fields` (kind -> field -> description) is the catalogue of base facts; by default
-    `ssm_rules.facts.FACT_FIELDS`.
+    `fact_fields` (kind -> field -> (type, description)) is the catalogue of base facts; by
+    default `ssm_rules.facts.FACT_FIELDS`.
     """
     if fact_fields is None:
         from ssm_rules.facts import FACT_FIELDS
@@ -292,7 +293,8 @@ def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, 
     problems = _Problems()
     packs = [pack for directory in directories if (pack := _load_pack(directory, problems))]
     if not problems:
-        _check_across_packs(packs, {k: set(v) for k, v in fact_fields.items()}, problems)
+        base = {kind: {name: spec[0] for name, spec in fields.items()} for kind, fields in fact_fields.items()}
+        _check_across_packs(packs, base, problems)
     if problems:
         raise RulePackError(problems.lines)
     return packs
@@ -413,7 +415,16 @@ class _Source:
         return self.value_lines.get((), 1)
 
 
-_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+class _RuleLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):
+    """The safe loader, reading every number a person writes as a number: YAML 1.1 reads `1e6`
+    and `1.5e6` (an exponent without a sign) as text, which a rule would then compare with
+    numbers as text."""
+
+
+_RuleLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+_SAFE_LOADER = _RuleLoader
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 _PLAIN_TAGS = ("tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
 
@@ -1128,7 +1139,8 @@ class _RuleReader:
 # ---- checks across packs --------------------------------------------------------------------
 
 
-def _check_across_packs(packs: list[Pack], base: dict[str, set[str]], problems: _Problems) -> None:
+def _check_across_packs(packs: list[Pack], base: dict[str, dict[str, str]], problems: _Problems) -> None:
+    """`base`: kind -> field -> type (ssm_rules.facts.FIELD_TYPES) of the facts every plan has."""
     seen_packs: dict[str, Pack] = {}
     for pack in packs:
         if pack.name in seen_packs:
@@ -1145,16 +1157,15 @@ def _check_across_packs(packs: list[Pack], base: dict[str, set[str]], problems: 
         seen_ids.setdefault(rule.id, rule)
     _check_guidance(packs, problems)
 
-    catalogue = {kind: set(fields) for kind, fields in base.items()}
+    catalogue: dict[str, dict[str, str | None]] = {kind: dict(fields) for kind, fields in base.items()}
     for rule in rules:
         if rule.derive and rule.derive.kind in base:
             problems.add(rule.file, rule.derive.line, f"`{rule.derive.kind}` is a base kind; a derived "
                                                       f"fact needs a new kind")
-    for kind, fields in derived_fields(rules).items():
-        if kind not in base:
-            catalogue[kind] = fields
+    settings = {pack.name: pack.settings for pack in packs}
+    catalogue.update(_derived_catalogue(rules, catalogue, settings))
     for rule in rules:
-        _check_kinds_and_fields(rule, catalogue, problems)
+        _check_kinds_and_fields(rule, catalogue, problems, settings.get(rule.pack, {}))
     for pack in packs:
         if pack.outcome:
             _check_outcome(pack, catalogue, set(base), problems)
@@ -1187,7 +1198,70 @@ def _check_guidance(packs: list[Pack], problems: _Problems) -> None:
                                  f"add it to {pack.catalogue.file} or correct the ID")
 
 
-def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, set[str]], problems: _Problems) -> None:
+def _derived_catalogue(rules: Sequence[Rule], base: dict[str, dict[str, str | None]],
+                       settings: Mapping[str, Mapping[str, Setting]]) -> dict[str, dict[str, str | None]]:
+    """Derived kind -> field -> type: the type of the values its derive blocks give it (None when
+    they disagree, or come from a field whose type is not known)."""
+    derived: dict[str, dict[str, str | None]] = {}
+    deriving = [rule for rule in rules if rule.derive and rule.derive.kind not in base]
+    for rule in deriving:
+        derived.setdefault(rule.derive.kind, {}).update(dict.fromkeys(rule.derive.fields))
+    # A derived field may copy another derived kind's field: settle the types in a few rounds.
+    for _ in range(len(deriving) + 1):
+        catalogue = {**derived, **base}
+        found: dict[str, dict[str, set[str | None]]] = {}
+        for rule in deriving:
+            kinds = rule.names
+            for name, operand in rule.derive.fields.items():
+                found.setdefault(rule.derive.kind, {}).setdefault(name, set()).add(
+                    _operand_type(operand, kinds, catalogue, settings.get(rule.pack, {})))
+        settled = {kind: {name: next(iter(types)) if len(types) == 1 else None for name, types in fields.items()}
+                   for kind, fields in found.items()}
+        if settled == derived:
+            break
+        derived = settled
+    return derived
+
+
+def _operand_type(operand: Operand, kinds: Mapping[str, str], catalogue: Mapping[str, Mapping[str, str | None]],
+                  settings: Mapping[str, Setting]) -> str | None:
+    """The type (ssm_rules.facts.FIELD_TYPES) of a test's or a derived field's value; None: unknown."""
+    from ssm_rules.facts import BOOLEAN, DATE, NUMBER, TEXT
+
+    if isinstance(operand, FieldRef):
+        return catalogue.get(kinds.get(operand.name, ""), {}).get(operand.field)
+    value = operand.value if isinstance(operand, Const) else getattr(settings.get(operand.setting), "default", None)
+    if isinstance(value, bool):
+        return BOOLEAN
+    if isinstance(value, (int, float)):
+        return NUMBER
+    if isinstance(value, str):
+        return DATE if _ISO_DATE.match(value) else TEXT
+    return None
+
+
+def _type_mismatch(field_type: str | None, operand_type: str | None, op: str) -> str | None:
+    """Why a test of a field of `field_type` with `op` and a value of `operand_type` can never
+    hold, or None when it can (or a type is unknown)."""
+    from ssm_rules.facts import BOOLEAN, DATE, LIST, NUMBER, TEXT
+
+    if field_type is None or operand_type is None or op == "exists":
+        return None
+    if op in ORDERING_OPERATORS and field_type in (BOOLEAN, LIST):
+        return "true/false have no order" if field_type == BOOLEAN else "a list has no order (test it with eq, in or exists)"
+    if field_type == operand_type or (field_type in (TEXT, LIST) and operand_type in (TEXT, DATE)):
+        return None
+    if field_type == DATE and operand_type == TEXT:
+        return "write the date as YYYY-MM-DD"
+    return {NUMBER: "write the number without quotes", BOOLEAN: "write true or false without quotes",
+            DATE: "write the date as YYYY-MM-DD"}.get(field_type, "put the value in quotes to compare text")
+
+
+_TYPE_WORDS = {"text": "text", "number": "a number", "date": "a date", "boolean": "true/false", "list": "a list"}
+
+
+def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | None]], problems: _Problems,
+                            settings: Mapping[str, Setting]) -> None:
     kinds = {p.name: p.kind for p in rule.when if p.name}
 
     def check_field(kind: str, name: str, line: int, what: str) -> None:
@@ -1206,6 +1280,16 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, set[str]], problems
                 if isinstance(operand, FieldRef):
                     check_field(kinds[operand.name], operand.field, test.line,
                                 f"`${operand.name}.{operand.field}`")
+            field_type = catalogue[pattern.kind].get(test.field)
+            for operand in test.operands:
+                operand_type = _operand_type(operand, kinds, catalogue, settings)
+                why = _type_mismatch(field_type, operand_type, test.op)
+                if why is not None:
+                    problems.add(rule.file, test.line,
+                                 f"`{test.field}` of `{pattern.kind}` is {_TYPE_WORDS[field_type]}, but "
+                                 f"{_show_operand(operand)} is {_TYPE_WORDS[operand_type]}: compare like with like "
+                                 f"({why})")
+                    break
     if rule.derive:
         for name, operand in rule.derive.fields.items():
             if isinstance(operand, FieldRef):
@@ -1233,7 +1317,22 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, set[str]], problems
                             f"`{key}` uses `{{{ref.name}.{ref.field}}}`")
 
 
-def _check_outcome(pack: Pack, catalogue: dict[str, set[str]], base: set[str], problems: _Problems) -> None:
+def _show_operand(operand: Operand) -> str:
+    if isinstance(operand, FieldRef):
+        return f"`${operand.name}.{operand.field}`"
+    if isinstance(operand, SettingRef):
+        return f"`$settings.{operand.setting}`"
+    value = operand.value
+    quoted = isinstance(value, str) and not _ISO_DATE.match(value)
+    return f'`"{value}"`' if quoted else f"`{_yaml_text(value)}`"
+
+
+def _yaml_text(value: Any) -> str:
+    return ("true" if value else "false") if isinstance(value, bool) else str(value)
+
+
+def _check_outcome(pack: Pack, catalogue: dict[str, dict[str, str | None]], base: set[str],
+                   problems: _Problems) -> None:
     outcome = pack.outcome
     if outcome.kind not in catalogue or outcome.kind in base:
         problems.add(pack.file, 1, f"outcome kind `{outcome.kind}` is not a derived kind"

@@ -348,7 +348,7 @@ def test_engine_value(value, seen):
 def test_names_the_engine_cannot_tell_apart_are_refused(tmp_path):
     assert djb2("xar") == djb2("xc0")
     text = rule("H-1", "- plan: p", finding=False, derive="{kind: pair, fields: {xar: $p.key, xc0: $p.owner}}")
-    user = rule("H-2", "- plan: p\n- pair: q\n  where: {xar: 1, xc0: 2}")
+    user = rule("H-2", "- plan: p\n- pair: q\n  where: {xar: a, xc0: b}")
     with pytest.raises(UsageError, match="cannot tell the fields of `pair`: `xar` and `xc0` apart"):
         compile_rules(tmp_path, {"h.yaml": text, "u.yaml": user})
 

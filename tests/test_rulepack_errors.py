@@ -297,12 +297,12 @@ def test_rules_load_in_path_order_and_dates_become_iso_text(tmp_path):
     pack = write_pack(tmp_path / "p", {
         "b/z.yaml": GOOD.replace("T-001", "T-003"),
         "a.yaml": GOOD.replace("T-001", "T-002"),
-        "b/a.yaml": GOOD.replace("stage: {ne: lost}", "stage: {ne: lost}\n      value: {gt: 2026-01-31}"),
+        "b/a.yaml": GOOD.replace("stage: {ne: lost}", "stage: {ne: lost}\n      name: {gt: 2026-01-31}"),
     })
     (loaded,) = load_packs([pack], include_builtin=False)
     assert [r.id for r in loaded.rules] == ["T-002", "T-001", "T-003"]
     test = loaded.rules[1].when[0].where[1]
-    assert (test.field, test.op, test.value.value) == ("value", "gt", "2026-01-31")
+    assert (test.field, test.op, test.value.value) == ("name", "gt", "2026-01-31")
 
 
 def test_builtin_pack_loads():
@@ -312,3 +312,127 @@ def test_builtin_pack_loads():
     packs = load_packs([], include_builtin=True)
     assert packs[0].directory.endswith(os.path.join("rules", "focus")) or "builtin_rules" in packs[0].directory
     assert packs[0].rules
+
+
+# ---- a test that cannot match the field's type is a pack error (it would never fire) ---------
+
+
+def typed_rule(where: str, *, extra: str = "") -> str:
+    return textwrap.dedent("""\
+        id: T-9
+        title: Typed
+        severity: warning
+        when:
+          - contact: c
+          - opportunity: o
+            where: {where}
+        message: m
+        next_action: n
+        """).replace("{where}", where) + extra
+
+
+@pytest.mark.parametrize(("where", "needles"), [
+    ('{value: {lte: "100000"}}', ['`value` of `opportunity` is a number, but `"100000"` is text',
+                                  "write the number without quotes"]),
+    ("{value: {gte: 1e6x}}", ["`value` of `opportunity` is a number", "`\"1e6x\"` is text"]),
+    ('{must_win: "yes"}', ["`must_win` of `opportunity` is true/false", "write true or false without quotes"]),
+    ("{must_win: {gt: 0}}", ["`must_win` of `opportunity` is true/false", "true/false have no order"]),
+    ("{name: 12}", ["`name` of `opportunity` is text, but `12` is a number", "put the value in quotes"]),
+    ("{priority: $c.name}", ["`priority` of `opportunity` is a number, but `$c.name` is text"]),
+    ("{priority: {in: [1, two]}}", ['`"two"` is text']),
+    ("{value: {gt: $settings.label}}", ["`$settings.label` is text"]),
+    ("{stage: {ne: 2026-01-01}, value: {lt: 2026-01-01}}", ["`value` of `opportunity` is a number, but "
+                                                            "`2026-01-01` is a date"]),
+])
+def test_a_test_whose_value_cannot_have_the_fields_type_is_refused(tmp_path, where, needles):
+    pack = PACK + "  label: {default: big, description: A text setting.}\n"
+    path = write_pack(tmp_path / "p", {"r.yaml": typed_rule(where)}, pack=pack)
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path / 'r.yaml'}:7: ")
+    for needle in needles:
+        assert needle in problem, problem
+
+
+def test_dates_are_compared_with_dates(tmp_path):
+    rule = typed_rule("{stage: identified}").replace("- contact: c", '- contact: c\n    where: {last_contact: {lt: "2026-1-1"}}')
+    path = write_pack(tmp_path / "p", {"r.yaml": rule})
+    (problem,) = problems_of(path)
+    assert "`last_contact` of `contact` is a date" in problem and "write the date as YYYY-MM-DD" in problem
+    fine = typed_rule("{stage: identified}").replace("- contact: c", "- contact: c\n    where: {last_contact: {lt: 2026-01-01}}")
+    load_packs([write_pack(tmp_path / "q", {"r.yaml": fine})], include_builtin=False)
+
+
+def test_derived_fields_have_the_type_of_what_they_copy(tmp_path):
+    derive = textwrap.dedent("""\
+        id: T-8
+        title: Derives
+        when:
+          - opportunity: o
+        derive: {kind: ranked, fields: {opportunity: $o.key, rank: $o.priority}}
+        """)
+    use = typed_rule("{key: $r.opportunity}").replace("- contact: c", '- ranked: r\n    where: {rank: "1"}') + "subject: o\n"
+    path = write_pack(tmp_path / "p", {"a.yaml": derive, "b.yaml": use})
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path / 'b.yaml'}:6: ") and "`rank` of `ranked` is a number" in problem
+
+
+def test_rule_files_read_numbers_as_numbers(tmp_path):
+    """YAML 1.1 reads `1e6` as text; in a rule it is the number a person means."""
+    rule = typed_rule("{value: {gte: 1e6}, priority: {lt: 1_000}}")
+    (pack,) = load_packs([write_pack(tmp_path / "p", {"r.yaml": rule})], include_builtin=False)
+    tests = {test.field: test.value.value for test in pack.rules[0].when[1].where}
+    assert tests == {"value": 1_000_000, "priority": 1000}
+    assert all(type(value) in (int, float) for value in tests.values())
+
+
+def test_a_number_written_with_an_exponent_compares_as_a_number(tmp_path):
+    """Through the real engine: `gte: 1e6` fires on 2,000,000 and never on smaller values."""
+    from datetime import date
+
+    from ssm_rules.pipeline import Checker
+
+    rule = textwrap.dedent("""\
+        id: BIG-1
+        title: A big deal
+        severity: info
+        when:
+          - opportunity: o
+            where: {value: {gte: 1e6}}
+        message: "'{o.key}' is big."
+        next_action: Celebrate.
+        """)
+    (pack,) = load_packs([write_pack(tmp_path / "p", {"big.yaml": rule})], include_builtin=False)
+    plan = {"format": "ssm-plan/1", "account": {"id": "acme", "name": "Acme", "owner": "jane"},
+            "opportunities": [{"id": f"o-{value}", "value": value} for value in (2000, 50000, 900000, 2000000)]}
+    result = Checker(packs=[pack]).check_data(plan, "acme.yaml", date(2026, 6, 30))
+    assert [f.subject_id for f in result.findings] == ["o-2000000"]
+
+
+def test_the_fact_catalogue_gives_the_type_of_every_value_the_facts_hold():
+    """FACT_FIELDS is the one source of the fields' types: what plan_facts produces for the
+    sample plans has the declared type, and every declared type is one the loader knows."""
+    from datetime import date
+
+    from conftest import FACTS
+    from ssm_rules import facts as fact_module
+    from ssm_rules.loader import load_path
+    from ssm_rules.plan_shape import validate
+
+    python_types = {fact_module.TEXT: str, fact_module.NUMBER: (int, float), fact_module.BOOLEAN: bool,
+                    fact_module.DATE: str, fact_module.LIST: list}
+    for fields in fact_module.FACT_FIELDS.values():
+        assert all(spec[0] in fact_module.FIELD_TYPES and spec[1] for spec in fields.values())
+    seen = set()
+    for path in sorted(FACTS.glob("*.yaml")):
+        for fact in fact_module.plan_facts(validate(load_path(path)), date(2026, 11, 27)):
+            declared = fact_module.FACT_FIELDS[fact["kind"]]
+            for name, value in fact.items():
+                if name in ("kind", "path"):
+                    continue
+                field_type = declared[name][0]
+                assert isinstance(value, python_types[field_type]), (fact["kind"], name, value)
+                assert field_type != fact_module.NUMBER or not isinstance(value, bool), (fact["kind"], name)
+                if field_type == fact_module.DATE:
+                    date.fromisoformat(value)
+                seen.add((fact["kind"], name))
+    assert len(seen) > 0.9 * sum(len(fields) for fields in fact_module.FACT_FIELDS.values())
