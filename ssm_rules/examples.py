@@ -39,9 +39,16 @@ def cases(packs) -> list[ExampleCase]:
     from ssm_rules.rulepack import all_rules
 
     return [ExampleCase(rule, which, index)
-            for rule in all_rules(packs)
+            for rule in all_rules(packs) if rule.examples is not None
             for which, examples in (("fail", rule.examples.fail), ("pass", rule.examples.pass_))
             for index in range(len(examples))]
+
+
+def without_examples(packs) -> list:
+    """The rules that give no example of a plan they fire on (a rule without one is untested)."""
+    from ssm_rules.rulepack import all_rules
+
+    return [rule for rule in all_rules(packs) if rule.examples is None or not rule.examples.fail]
 
 
 def problems_of(case: ExampleCase, checker) -> list[str]:

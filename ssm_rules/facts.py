@@ -35,6 +35,9 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "source_kinds": (NUMBER, "number of distinct kinds of source that validated the plan"),
         "phase_complete": (BOOLEAN, "the team claims Phase 1 complete"),
         "claims_complete": (BOOLEAN, "phase_complete, or an opportunity at a stage past identified (not lost)"),
+        "completion_claim": (TEXT, "what claims Phase 1 complete, in words: `plan.phase_complete: true`, "
+                                   "else the first opportunity past identified (absent when nothing does)"),
+        "completion_claim_path": (TEXT, "the plan path of that claim (plan.phase_complete, opportunities[2].stage)"),
         "research_industry": (TEXT, "insight.research.industry"),
         "research_competitors": (LIST, "insight.research.competitors"),
         "research_business_direction": (TEXT, "insight.research.business_direction"),
@@ -95,12 +98,17 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "stage": (TEXT, "pipeline milestone"),
         "past_identified": (BOOLEAN, "stage past identified, other than lost"),
         "component_count": (NUMBER, "number of solution components"),
+        "priority_peers": (NUMBER, "number of other opportunities, not lost, with its priority "
+                                   "(absent when it has no priority or is lost)"),
+        "priority_peer_names": (LIST, "on the first (in plan order) of several opportunities, not lost, that "
+                                      "share a priority: the names (else IDs) of the others"),
     },
     "role": {
         "key": (TEXT, "opportunity/contact/role"),
         "opportunity": (TEXT, "the opportunity's ID"),
         "contact": (TEXT, "the contact's ID"),
         "role": (TEXT, "key_decision_leader, sponsor, benefit_owner, evaluator, approver or influencer"),
+        "role_name": (TEXT, "the role in words: key decision leader, sponsor, benefit owner, ..."),
     },
     "initiative": {
         "key": (TEXT, "the initiative's ID"),
@@ -145,6 +153,12 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
         for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or [])
     ]
     in_buying_unit = {contact_id for _, _, _, contact_id in roles}
+    # Opportunities (not lost) by priority: counted in one pass, so that a rule about shared
+    # priorities never has to pair opportunities (2,000 of them sharing one would make 4 million pairs).
+    by_priority: dict[int, list[int]] = {}
+    for index, opportunity in enumerate(opportunities):
+        if opportunity.priority is not None and opportunity.stage != "lost":
+            by_priority.setdefault(opportunity.priority, []).append(index)
 
     facts = [_plan_fact(plan, as_of)]
     activities = plan.plan.activities if plan.plan else None
@@ -171,15 +185,20 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
             "benefit": contact.benefit, "has_plan": bool(_present(contact.plan)),
             "external": bool(contact.external), "in_buying_unit": contact.id in in_buying_unit}))
     for index, opportunity in enumerate(opportunities):
+        peers = by_priority.get(opportunity.priority, ()) if opportunity.stage != "lost" else ()
         facts.append(_compact("opportunity", f"opportunities[{index}]", opportunity.id, {
             "name": opportunity.name, "initiative": opportunity.initiative,
             "priority": opportunity.priority, "must_win": bool(opportunity.must_win),
             "value": opportunity.value, "stage": opportunity.stage,
             "past_identified": opportunity.stage in STAGES_PAST_IDENTIFIED,
-            "component_count": len(set(opportunity.components or []))}))
+            "component_count": len(set(opportunity.components or [])),
+            "priority_peers": len(peers) - 1 if peers else None,
+            "priority_peer_names": [_name(opportunities[other]) for other in peers[1:]]
+            if peers and peers[0] == index else None}))
     for path, opportunity_id, role, contact_id in roles:
         facts.append({"kind": "role", "path": path, "key": f"{opportunity_id}/{contact_id}/{role}",
-                      "opportunity": opportunity_id, "contact": contact_id, "role": role})
+                      "opportunity": opportunity_id, "contact": contact_id, "role": role,
+                      "role_name": role.replace("_", " ")})
     routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
     for index, route in enumerate(routes):
         facts.append(_compact("route", f"routes_to_market.routes[{index}]", index,
@@ -206,6 +225,7 @@ def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
     thought_leadership = plan.thought_leadership or []
     phase_complete = bool(section and section.phase_complete)
     last_reviewed = section.last_reviewed if section else None
+    claim, claim_path = _completion_claim(phase_complete, opportunities)
     return _compact("plan", "", plan.account.id, {
         "account_name": plan.account.name,
         "owner": plan.account.owner,
@@ -215,7 +235,9 @@ def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
         "approved_by_client": _iso(section.approved_by_client if section else None),
         "source_kinds": len(set(section.sources or [])) if section else 0,
         "phase_complete": phase_complete,
-        "claims_complete": phase_complete or any(o.stage in STAGES_PAST_IDENTIFIED for o in opportunities),
+        "claims_complete": claim is not None,
+        "completion_claim": claim,
+        "completion_claim_path": claim_path,
         "research_industry": research and research.industry,
         "research_competitors": research and research.competitors,
         "research_business_direction": research and research.business_direction,
@@ -244,6 +266,23 @@ def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
         "thought_leadership_confirmed_count": sum(1 for item in thought_leadership if item.confirmed),
         "assessment_satisfied": bool(plan.outcome and plan.outcome.assessment_satisfied),
     })
+
+
+def _completion_claim(phase_complete: bool, opportunities: list) -> tuple[str | None, str | None]:
+    """What claims that Phase 1 is complete, in words and as a plan path: the plan's own flag, or
+    else an opportunity that has moved past `identified` (SSM's Focus phase comes first)."""
+    if phase_complete:
+        return "`plan.phase_complete: true`", "plan.phase_complete"
+    past = [index for index, o in enumerate(opportunities) if o.stage in STAGES_PAST_IDENTIFIED]
+    if not past:
+        return None, None
+    first = opportunities[past[0]]
+    more = f" (and {len(past) - 1} more past 'identified')" if len(past) > 1 else ""
+    return f"opportunity '{_name(first)}' at stage '{first.stage}'{more}", f"opportunities[{past[0]}].stage"
+
+
+def _name(opportunity) -> str:
+    return opportunity.name if opportunity.name and opportunity.name.strip() else opportunity.id
 
 
 def _compact(kind: str, path: str, key: Any, fields: dict[str, Any]) -> dict[str, Any]:

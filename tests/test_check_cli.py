@@ -196,6 +196,21 @@ def test_rule_authors_can_check_their_packs_examples(runner, tmp_path):
     assert "TEAM-X-001-pass-1: fired on a pass example: Must-win 'big' is worth only 500." in bad.output
 
 
+def test_a_rule_without_examples_is_a_warning_not_a_crash(runner, tmp_path):
+    bare = dict(CUSTOM_PACK)
+    text = CUSTOM_PACK["big-must-win.yaml"]
+    bare["big-must-win.yaml"] = text[:text.index("examples:")]
+    pack = write_pack(tmp_path / "bare", bare)
+    result = runner.invoke(main, ["rules", "--rules", str(pack), "--no-builtin", "--check-examples"])
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output
+    lines = result.output.strip().splitlines()
+    assert lines[0].endswith("warning: TEAM-X-001 has no `fail` example, so nothing shows that it can fire; "
+                             "add `examples: {fail: [{plan: ...}]}`")
+    assert lines[0].startswith(str(pack / "big-must-win.yaml") + ":1: ")
+    assert lines[-1] == "0 examples of 0 rules checked (as of 2026-06-30): 0 failed, 1 rule without a fail example."
+
+
 def test_a_long_check_shows_progress_on_a_terminal_and_nothing_in_a_pipe(tmp_path):
     import os
     import pty

@@ -130,9 +130,14 @@ def _check_examples(packs) -> None:
             failed += 1
             for problem in problems:
                 click.echo(f"{case.rule.file}: {case.name}: {problem}")
+    untested = examples.without_examples(packs)
+    for rule in untested:
+        click.echo(f"{rule.source('examples' if rule.examples else 'id')}: warning: {rule.id} has no `fail` "
+                   f"example, so nothing shows that it can fire; add `examples: {{fail: [{{plan: ...}}]}}`")
     rule_count = len({case.rule.id for case in cases})
+    untested_note = f", {_count(len(untested), 'rule')} without a fail example" if untested else ""
     click.echo(f"{_count(len(cases), 'example')} of {_count(rule_count, 'rule')} checked "
-               f"(as of {examples.AS_OF.isoformat()}): {failed} failed.")
+               f"(as of {examples.AS_OF.isoformat()}): {failed} failed{untested_note}.")
     sys.exit(1 if failed else 0)
 
 
