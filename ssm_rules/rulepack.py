@@ -379,8 +379,9 @@ class _Problems:
     def __init__(self) -> None:
         self.lines: list[str] = []
 
-    def add(self, file: str, line: int, message: str) -> None:
-        self.lines.append(f"{file}:{line}: {message}")
+    def add(self, file: str, line: int, message: str, column: int | None = None) -> None:
+        where = f"{line}:{column}" if column else f"{line}"
+        self.lines.append(f"{file}:{where}: {message}")
 
     def __bool__(self) -> bool:
         return bool(self.lines)
@@ -450,13 +451,15 @@ def _read_yaml(path: str, problems: _Problems) -> _Source | None:
         return None
     try:
         node = yaml.compose(text, Loader=_SAFE_LOADER)
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        line = mark.line + 1 if mark else 1
-        problems.add(path, line, f"YAML syntax error: {exc.problem or exc.context}")
-        return None
     except yaml.YAMLError as exc:
-        problems.add(path, 1, f"YAML error: {exc}")
+        # The plan loader's wording: a tab, an unclosed quote, a stray control character are
+        # named, with line and column, the same way in rule files as in plans.
+        from ssm_rules.loader import _stream_problem, _syntax_problem
+
+        found = (_syntax_problem(exc, text, MAX_NESTING) if isinstance(exc, yaml.MarkedYAMLError)
+                 else _stream_problem(exc, text))
+        message = found.message.replace("the plan is", "the file is", 1)
+        problems.add(path, found.line or 1, f"YAML syntax error: {message}", found.column)
         return None
     if node is None:
         problems.add(path, 1, "the file is empty")
@@ -963,6 +966,11 @@ class _RuleReader:
             line = self.source.line(field_path)
             if not _FIELD.match(str(field_name)):
                 self.error(field_path, f"`{field_name}` is not a field name")
+                continue
+            if field_name == "any" and isinstance(spec, list) or field_name == "where" and isinstance(spec, dict):
+                self.error(field_path, f"`{field_name}:` belongs beside `where:` in the pattern, not inside "
+                                       f"{'an `any:` branch' if isinstance(path[-1], int) else '`where:`'}: "
+                                       f"write `where: {{...}}` and `any: [{{...}}, {{...}}]` at the same indentation")
                 continue
             if isinstance(spec, dict):
                 if not spec:

@@ -59,8 +59,9 @@ def problems_of(*dirs: Path) -> list[str]:
 
 def assert_problem(problems: list[str], file: Path, line: int, *needles: str) -> None:
     prefix = f"{file}:{line}: "
+    at = re.compile(re.escape(f"{file}:{line}") + r"(:\d+)?: ")  # syntax errors give a column too
     for problem in problems:
-        if problem.startswith(prefix) and all(n in problem for n in needles):
+        if at.match(problem) and all(n in problem for n in needles):
             return
     raise AssertionError(f"no problem at {prefix} with {needles}; got:\n" + "\n".join(problems))
 
@@ -436,3 +437,28 @@ def test_the_fact_catalogue_gives_the_type_of_every_value_the_facts_hold():
                     date.fromisoformat(value)
                 seen.add((fact["kind"], name))
     assert len(seen) > 0.9 * sum(len(fields) for fields in fact_module.FACT_FIELDS.values())
+
+
+# ---- hints are right, syntax errors read as they do for plans ---------------------------------
+
+
+def test_any_inside_where_is_told_to_move_beside_it(tmp_path):
+    rule = typed_rule("\n      stage: identified\n      any:\n        - {priority: {exists: false}}\n"
+                      "        - {priority: {gt: 3}}")
+    path = write_pack(tmp_path / "p", {"r.yaml": rule})
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path / 'r.yaml'}:9: `any:` belongs beside `where:` in the pattern, not inside")
+    assert "in: [...]" not in problem  # the old, wrong hint
+
+
+@pytest.mark.parametrize(("text", "line", "column", "message"), [
+    ("id: T-1\n\ttitle: t\n", 2, 1, "a tab character is used for indentation: YAML needs spaces"),
+    ("id: T-1\nwhen:\n  - plan: p\n    where:\n    \tkey: x\n", 5, 5,
+     "a tab character is used for indentation: YAML needs spaces"),
+    ('id: T-1\ntitle: "t\n', 2, 8, "a quoted value is never closed"),
+    ("id: T-1\ntitle: t\x01\n", 2, 9, "the file contains a control character (U+0001)"),
+])
+def test_rule_files_get_the_plans_syntax_messages_with_line_and_column(tmp_path, text, line, column, message):
+    path = write_pack(tmp_path / "p", {"r.yaml": text})
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path / 'r.yaml'}:{line}:{column}: YAML syntax error: {message}"), problem
