@@ -18,7 +18,7 @@ from pydantic.fields import FieldInfo
 
 from ssm_rules.errors import PlanError, PlanProblem
 from ssm_rules.plan_shape import (ACTIVITIES, FORMAT, ROLES, Record, check_format,  # noqa: F401 - the format's names
-                                  check_identity_and_references)
+                                  check_identity_and_references, with_reference_problems)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Text = str
@@ -245,7 +245,10 @@ def validate(document: Any) -> Plan:
     format_problem = check_format(document.data, document)
     if format_problem:
         raise PlanError([format_problem])
-    plan = validate_fields(document.data, document)
+    try:
+        plan = validate_fields(document.data, document)
+    except PlanError as error:
+        raise with_reference_problems(error, document.data, document) from None
     problems = check_identity_and_references(plan, document)
     if problems:
         raise PlanError(problems)

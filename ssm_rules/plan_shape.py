@@ -71,7 +71,10 @@ def validate(document: Any) -> Record:
     if plan is None:
         from ssm_rules import model  # pydantic: coerces what it can, and words every error
 
-        plan = model.to_record(model.validate_fields(data, document))
+        try:
+            plan = model.to_record(model.validate_fields(data, document))
+        except PlanError as error:
+            raise with_reference_problems(error, data, document) from None
     problems = check_identity_and_references(plan, document)
     if problems:
         raise PlanError(problems)
@@ -114,6 +117,8 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
     for list_name in ("initiatives", "contacts", "opportunities"):
         first_index: dict[str, int] = {}
         for index, item in enumerate(getattr(plan, list_name) or []):
+            if item.id is None:  # an ID that could not be read: the format problems say so
+                continue
             if item.id in first_index:
                 line, _ = document.locate(f"{list_name}[{first_index[item.id]}]")
                 problem(f"duplicate ID `{item.id}` in {list_name} (first used at line {line}): IDs must be unique",
@@ -121,15 +126,15 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
             else:
                 first_index[item.id] = index
 
-    contact_ids = [contact.id for contact in plan.contacts or []]
-    initiative_ids = [initiative.id for initiative in plan.initiatives or []]
+    contact_ids = [contact.id for contact in plan.contacts or [] if contact.id is not None]
+    initiative_ids = [initiative.id for initiative in plan.initiatives or [] if initiative.id is not None]
     for index, opportunity in enumerate(plan.opportunities or []):
         if opportunity.initiative is not None and opportunity.initiative not in initiative_ids:
             problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
                     f"opportunities[{index}].initiative")
         for role in ROLES:
             for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or []):
-                if contact_id not in contact_ids:
+                if contact_id is not None and contact_id not in contact_ids:
                     problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
                             f"opportunities[{index}].buying_unit.{role}[{position}]")
         for _, outcome_key in MILESTONES:
@@ -139,6 +144,42 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
                     problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
                             f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]")
     return problems
+
+
+def with_reference_problems(error: PlanError, data: dict, document: Any) -> PlanError:
+    """The format problems of a plan together with its identity and reference problems, so that
+    one run reports everything wrong with a file that parses (not the references only once the
+    format is fixed). Read from the raw data: an item whose ID cannot be read is left out."""
+    problems = list(error.problems)
+    known = {(p.path, p.message) for p in problems}
+    for problem in check_identity_and_references(_readable_references(data), document):
+        if (problem.path, problem.message) not in known:
+            problems.append(problem)
+    problems.sort(key=lambda p: (p.line or 0, p.column or 0))
+    return PlanError(problems)
+
+
+def _readable_references(data: dict) -> Record:
+    """What `check_identity_and_references` reads, from a plan that is not (yet) valid: the IDs
+    and references that are text, each list item at its own index."""
+    def text(value: Any) -> str | None:
+        return value if type(value) is str else None
+
+    def items(name: str) -> list[dict]:
+        value = data.get(name)
+        return [item if type(item) is dict else {} for item in value] if type(value) is list else []
+
+    def ids(name: str) -> list[Record]:
+        return [Record({"id": text(item.get("id"))}) for item in items(name)]
+
+    opportunities = []
+    for item in items("opportunities"):
+        unit = item.get("buying_unit")
+        unit = unit if type(unit) is dict else {}
+        roles = {role: [text(c) for c in unit[role]] if type(unit.get(role)) is list else None for role in ROLES}
+        opportunities.append(Record({"id": text(item.get("id")), "initiative": text(item.get("initiative")),
+                                     "buying_unit": Record(roles)}))
+    return Record({"initiatives": ids("initiatives"), "contacts": ids("contacts"), "opportunities": opportunities})
 
 
 def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 import subprocess
 import sys
 
@@ -55,3 +56,33 @@ def test_the_installed_console_script_runs():
                          capture_output=True, text=True)
     assert ssm.returncode == 0, ssm.stderr
     assert ssm.stdout.strip() == "Validated 1 plan: 1 valid, 0 invalid."
+
+
+def test_format_and_reference_problems_are_reported_in_one_run(runner, tmp_path):
+    """A file that parses gets every problem at once: an unknown key, a bad value, a missing ID,
+    an unknown contact and initiative, a duplicate ID; not the references only after the
+    format is fixed."""
+    plan = tmp_path / "acme.yaml"
+    plan.write_text(textwrap.dedent("""\
+        format: ssm-plan/1
+        account: {id: acme, name: Acme, owner: jane}
+        contacts:
+          - id: ana
+            nmae: Ana
+          - {name: No ID}
+        opportunities:
+          - id: omni
+            stage: wonn
+            initiative: unify
+            buying_unit: {sponsor: [bob, ana]}
+          - id: omni
+        """))
+    for command in (["validate"], ["check", "--isolated", "--no-cache"]):
+        result = runner.invoke(main, [*command, str(plan)])
+        assert result.exit_code == 1
+        problems = [line.split(": error: ", 1)[1] for line in result.output.splitlines() if ": error: " in line]
+        assert [line.split(": error: ")[0] for line in result.output.splitlines() if ": error: " in line] == [
+            f"{plan}:5:5", f"{plan}:6:5", f"{plan}:9:5", f"{plan}:10:5", f"{plan}:11:29", f"{plan}:12:5"]
+        assert problems[3] == "unknown initiative `unify`: known initiatives: none: the plan has no initiatives"
+        assert problems[4] == "unknown contact `bob`: known contacts: ana"
+        assert problems[5].startswith("duplicate ID `omni` in opportunities (first used at line 8)")
