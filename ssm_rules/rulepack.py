@@ -13,6 +13,7 @@ point at the line of the offending key.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import errno
 import math
@@ -34,7 +35,7 @@ SUBJECT_KINDS = ("plan", "contact", "opportunity", "initiative", "route", "partn
                  "thought_leadership")
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
 ORDERING_OPERATORS = ("lt", "lte", "gt", "gte")
-PACK_KEYS = ("name", "title", "description", "settings", "outcome")
+PACK_KEYS = ("name", "title", "description", "url", "settings", "outcome")
 PACK_FILE = "pack.yaml"
 GUIDANCE_FILE = "guidance.yaml"
 CATALOGUE_KEYS = ("title", "sections")
@@ -185,6 +186,7 @@ class Rule:
     pack: str
     file: str
     lines: dict[str, int] = field(default_factory=dict)  # top-level key -> line, for later messages (the compiler's)
+    url: str | None = None  # its documentation page, from the pack's `url:`; None when the pack gives none
 
     @property
     def has_finding(self) -> bool:
@@ -250,6 +252,7 @@ class Pack:
     name: str
     title: str
     description: str | None = None
+    url: str | None = None  # where its rules are documented: `{rule}` and `{anchor}` are filled in per rule
     settings: dict[str, Setting] = field(default_factory=dict)
     outcome: Outcome | None = None
     catalogue: Catalogue | None = None
@@ -561,7 +564,15 @@ def _load_pack(directory: str, problems: _Problems) -> Pack | None:
                 rules.append(rule)
     if header is None:
         return None
+    if header["url"]:
+        rules = [dataclasses.replace(rule, url=rule_url(header["url"], rule.id)) for rule in rules]
     return Pack(rules=tuple(rules), catalogue=catalogue, directory=shown, file=pack_file, **header)
+
+
+def rule_url(template: str, rule_id: str) -> str:
+    """A pack's `url:` for one rule: `{rule}` is its ID, `{anchor}` the ID in lower case (the
+    anchor `ssm rules --format markdown` gives each rule)."""
+    return template.format(rule=rule_id, anchor=rule_id.lower())
 
 
 def _rule_files(directory: str, problems: _Problems) -> list[str]:
@@ -600,6 +611,11 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
                                                    f"(lower-case letters, digits, `.`, `_`, `-`)")
     title = _required_text(data, "title", (), source, problems)
     description = _optional_text(data, "description", (), source, problems)
+    url = _optional_text(data, "url", (), source, problems)
+    if url is not None and not _valid_url(url):
+        problems.add(file, source.line(("url",)), f"`url` must be an http(s) address of the rules' documentation; "
+                                                 f"`{{rule}}` and `{{anchor}}` stand for the rule's ID and its "
+                                                 f"lower-case anchor (e.g. https://example.com/rules.html#{{anchor}})")
     settings: dict[str, Setting] = {}
     raw_settings = data.get("settings")
     if raw_settings is not None and not isinstance(raw_settings, dict):
@@ -629,8 +645,18 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
         outcome = _parse_outcome(raw_outcome, source, problems)
     if len(problems) > count or name is None or title is None:
         return None
-    return {"name": name, "title": title, "description": description, "settings": settings,
+    return {"name": name, "title": title, "description": description, "url": url, "settings": settings,
             "outcome": outcome}
+
+
+def _valid_url(url: str) -> bool:
+    if not re.match(r"https?://[^\s/]+\S*\Z", url):
+        return False
+    try:
+        rule_url(url, "X")
+    except (KeyError, IndexError, ValueError):
+        return False
+    return True
 
 
 def _parse_outcome(raw: Any, source: _Source, problems: _Problems) -> Outcome | None:

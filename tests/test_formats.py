@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import textwrap
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 
@@ -54,7 +55,9 @@ def test_sarif_is_valid_against_the_oasis_schema_and_complete():
     for descriptor in rules:
         assert descriptor["shortDescription"]["text"]
         assert descriptor["fullDescription"]["text"]
-        assert descriptor["helpUri"].startswith("https://")
+    # The sample's rules come from no pack with a `url:`: no page to link to, so no helpUri.
+    assert [r.get("helpUri") for r in rules] == [
+        None, "https://github.com/ssm-rules/ssm-rules#the-plan-format-in-brief", None, None]
     bdu = rules[0]
     assert bdu["shortDescription"]["text"] == "Opportunity has no key decision leader"
     assert "Why: The method says so." in bdu["help"]["text"]
@@ -258,6 +261,60 @@ def test_golden_output_on_facts(output_format):
 
 
 # ---- `ssm check` options: --output, colour, stdin -----------------------------------------
+
+
+def test_help_uri_comes_from_the_packs_url_and_points_at_a_page_that_exists(runner, tmp_path, monkeypatch):
+    """A custom pack's rule once linked to an anchor of the built-in rules page that does not
+    exist. A pack says where its rules are documented (`url:` in pack.yaml); without it, a
+    rule has no helpUri. The built-in rules and the tool's own rules link to anchors that exist."""
+    from conftest import FACTS
+
+    monkeypatch.chdir(ROOT)
+
+    def descriptors(*args) -> dict[str, dict]:
+        result = ssm(runner, *args, "--format", "sarif")
+        assert result.exit_code in (0, 1), result.output
+        (run,) = json.loads(result.stdout)["runs"]
+        return {descriptor["id"]: descriptor for descriptor in run["tool"]["driver"]["rules"]}
+
+    pack = tmp_path / "team"
+    pack.mkdir()
+    (pack / "pack.yaml").write_text("name: team\ntitle: Team rules\n")
+    (pack / "big.yaml").write_text(textwrap.dedent("""\
+        id: TEAM-001
+        title: A big opportunity
+        severity: info
+        when:
+          - opportunity: o
+            where: {value: {gte: 1e6}}
+        message: "'{o.key}' is big."
+        next_action: Celebrate.
+        """))
+    plan = str(FACTS / "banca-valdadige.yaml")
+    bare = descriptors(plan, "--rules", str(pack))
+    assert "helpUri" not in bare["TEAM-001"]
+    rules_page = (ROOT / "docs" / "rules.md").read_text(encoding="utf-8")
+    for rule_id, descriptor in bare.items():
+        if rule_id.startswith("SSM-") and not rule_id.startswith("SSM-META"):
+            uri = descriptor["helpUri"]
+            assert uri == f"https://github.com/ssm-rules/ssm-rules/blob/main/docs/rules.md#{rule_id.lower()}"
+            assert f'<a id="{rule_id.lower()}"></a>' in rules_page
+
+    (pack / "pack.yaml").write_text("name: team\ntitle: Team rules\nurl: https://wiki.example.com/ssm/{rule}\n")
+    assert descriptors(plan, "--rules", str(pack))["TEAM-001"]["helpUri"] == "https://wiki.example.com/ssm/TEAM-001"
+
+    (pack / "pack.yaml").write_text("name: team\ntitle: Team rules\nurl: wiki/{rule}\n")
+    broken = ssm(runner, plan, "--rules", str(pack))
+    assert broken.exit_code == 2 and f"{pack / 'pack.yaml'}:3: `url` must be an http(s) address" in broken.output
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    headings = {re.sub(r"[^a-z0-9 -]", "", line.lstrip("#").strip().lower()).replace(" ", "-")
+                for line in readme.splitlines() if line.startswith("#")}
+    from ssm_rules.formats._common import rule_info
+
+    for rule_id in ("SSM-META-000", "SSM-META-001", "SSM-META-002"):
+        anchor = rule_info(None, rule_id).url.split("#")[1]
+        assert anchor in headings, rule_id
 
 
 def ssm(runner, *args, **kwargs):

@@ -94,6 +94,12 @@ def report_items(report) -> list[Item]:
     return [item for result in report.results for item in plan_items(result)]
 
 
+# Where the tool's own rules are documented: sections of the README.
+PROJECT_URI = "https://github.com/ssm-rules/ssm-rules"
+_META_DOCS = {INVALID_PLAN_RULE: PROJECT_URI + "#the-plan-format-in-brief"}
+_SUPPRESSION_DOCS = PROJECT_URI + "#suppressing-a-finding-in-the-plan"
+
+
 @dataclass(frozen=True)
 class RuleInfo:
     id: str
@@ -103,6 +109,7 @@ class RuleInfo:
     example: str
     guidance: tuple[str, ...]
     severity: str | None
+    url: str | None = None  # its documentation, when its pack (or the tool) says where
 
 
 def rule_info(report, rule_id: str) -> RuleInfo:
@@ -118,11 +125,12 @@ def rule_info(report, rule_id: str) -> RuleInfo:
             example=str(_get(description, "example") or "").strip("\n").rstrip(),  # keeps its lines
             guidance=tuple(str(g) for g in (_get(rule, "guidance") or ())),
             severity=_get(rule, "severity"),
+            url=_get(rule, "url"),
         )
     meta = _meta_rules().get(rule_id)
     if meta is not None:
         title, what, why = meta
-        return RuleInfo(rule_id, title, what, why, "", (), None)
+        return RuleInfo(rule_id, title, what, why, "", (), None, _META_DOCS.get(rule_id, _SUPPRESSION_DOCS))
     return RuleInfo(rule_id, rule_id, "", "", "", (), None)
 
 

@@ -2,7 +2,7 @@
 
 One run; `tool.driver.rules` describes every rule that has a result (short description =
 the rule's title, full description = what it checks, `help` = what, why and example,
-`helpUri` = its documentation); every result has a `level`, the rule's stable ID, a relative
+`helpUri` = its documentation, when its pack declares a `url:`); every result has a `level`, the rule's stable ID, a relative
 `artifactLocation.uri` and `region.startLine`, and a `partialFingerprints` entry that does not
 depend on the line (the baseline's fingerprint), so code scanning tracks a finding across edits.
 """
@@ -14,21 +14,19 @@ from collections import Counter
 from typing import Any
 
 from ssm_rules import __version__
-from ssm_rules.formats._common import Item, relative_uri, report_items, rule_info
+from ssm_rules.formats._common import PROJECT_URI, Item, relative_uri, report_items, rule_info
 
 SCHEMA_URI = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
-INFORMATION_URI = "https://github.com/ssm-rules/ssm-rules"
-# `{rule}` is the rule ID, `{anchor}` the same in lower case (a Markdown heading's anchor).
-DEFAULT_HELP_URI = INFORMATION_URI + "/blob/main/docs/rules.md#{anchor}"
+INFORMATION_URI = PROJECT_URI
 
 LEVELS = {"error": "error", "warning": "warning", "info": "note"}
 
 
-def render(report, *, root: str | None = None, help_uri: str = DEFAULT_HELP_URI, **_options) -> str:
-    return json.dumps(sarif_log(report, root=root, help_uri=help_uri), indent=2, ensure_ascii=False) + "\n"
+def render(report, *, root: str | None = None, **_options) -> str:
+    return json.dumps(sarif_log(report, root=root), indent=2, ensure_ascii=False) + "\n"
 
 
-def sarif_log(report, *, root: str | None = None, help_uri: str = DEFAULT_HELP_URI) -> dict[str, Any]:
+def sarif_log(report, *, root: str | None = None) -> dict[str, Any]:
     from ssm_rules.baseline import item_fingerprint
 
     items = report_items(report)
@@ -48,7 +46,7 @@ def sarif_log(report, *, root: str | None = None, help_uri: str = DEFAULT_HELP_U
                 "version": __version__,
                 "semanticVersion": __version__,
                 "informationUri": INFORMATION_URI,
-                "rules": [_descriptor(report, rule_id, help_uri) for rule_id in rule_ids],
+                "rules": [_descriptor(report, rule_id) for rule_id in rule_ids],
             }
         },
         "columnKind": "unicodeCodePoints",
@@ -58,7 +56,7 @@ def sarif_log(report, *, root: str | None = None, help_uri: str = DEFAULT_HELP_U
     return {"$schema": SCHEMA_URI, "version": "2.1.0", "runs": [run]}
 
 
-def _descriptor(report, rule_id: str, help_uri: str) -> dict[str, Any]:
+def _descriptor(report, rule_id: str) -> dict[str, Any]:
     info = rule_info(report, rule_id)
     what = info.what or info.title
     markdown = [f"**{info.title}**", "", what]
@@ -78,8 +76,9 @@ def _descriptor(report, rule_id: str, help_uri: str) -> dict[str, Any]:
         "shortDescription": {"text": info.title},
         "fullDescription": {"text": what},
         "help": {"text": "\n".join(text), "markdown": "\n".join(markdown)},
-        "helpUri": help_uri.format(rule=rule_id, anchor=rule_id.lower()),
     }
+    if info.url:  # a custom pack without `url:` has no page to link to; a made-up one would 404
+        descriptor["helpUri"] = info.url
     tags = ["ssm", *info.guidance]
     descriptor["properties"] = {"tags": list(dict.fromkeys(tags))}
     return descriptor
