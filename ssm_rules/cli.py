@@ -7,6 +7,8 @@ Each command lives in its own module under `ssm_rules.commands`; importing them 
 from __future__ import annotations
 
 import importlib
+import os
+import sys
 
 import click
 
@@ -41,6 +43,19 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attribute)
 
+    # `ssm rules | head -1`: the reader went away. Like any Unix tool, stop quietly with the
+    # status of a process killed by SIGPIPE (128 + 13), instead of a traceback or click's 1.
+    def make_context(self, *args, **kwargs):
+        with _quiet_on_broken_pipe():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context):
+        with _quiet_on_broken_pipe():
+            try:
+                return super().invoke(ctx)
+            finally:
+                sys.stdout.flush()  # the last buffered lines: a closed pipe shows here, not at exit
+
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
@@ -60,3 +75,21 @@ def main() -> None:
     invalid plans; 2 the tool could not do its job (usage error, missing path, bad
     configuration or rule pack).
     """
+
+
+BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
+
+
+class _quiet_on_broken_pipe:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, kind, error, traceback):
+        if kind is None or not issubclass(kind, BrokenPipeError):
+            return False
+        try:  # nothing more can be written; stop Python's own flush at exit from complaining
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass  # stdout is not a file (a test runner's buffer)
+        sys.exit(BROKEN_PIPE_STATUS)

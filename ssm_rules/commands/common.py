@@ -28,8 +28,8 @@ def exit_on_usage_error(command: Callable) -> Callable:
         except UsageError as error:
             click.echo(f"ssm: {error}", err=True)
             sys.exit(2)
-        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
-            raise
+        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit, click.ClickException, BrokenPipeError):
+            raise  # a closed stdout (`ssm ... | head`) ends the run quietly: ssm_rules.cli
         except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
             if os.environ.get("SSM_DEBUG"):
                 raise
