@@ -221,7 +221,11 @@ def test_plan_text_is_escaped_everywhere(runner, tmp_path, fake_checker):
 
 
 def test_markdown_escape():
-    assert markdown_escape("a_b *c* [d](e) <f> `g` |h|") == r"a\_b \*c\* \[d\](e) \<f\> \`g\` \|h\|"
+    assert markdown_escape("a_b *c* [d](e) <f> |h| ~i~") == r"a\_b \*c\* \[d\](e) \<f\> \|h\| \~i\~"
+    # Inside a code span nothing is escaped: the digest pastes cleanly into chat and e-mail.
+    assert markdown_escape("record it in `plan.approved_by_client` (a_b)") == (
+        r"record it in `plan.approved_by_client` (a\_b)")
+    assert markdown_escape("a lone ` backtick") == r"a lone \` backtick"
     assert markdown_escape("two\nlines") == "two lines"
     assert markdown_escape(3) == 3 and markdown_escape(None) == ""
 
@@ -273,6 +277,44 @@ def test_two_nights_with_a_plan_fixed_and_a_plan_broken(runner, tmp_path, fake_c
 
     history = runner.invoke(main, ["history", "--db", str(db)])
     assert [line.split()[0] for line in history.output.splitlines()[1:]] == ["2026-11-26", "2026-11-27"]
+
+
+def new_counts(out: Path) -> dict[str, int]:
+    """Every place the report counts new findings: the card, the account rows, the owners,
+    "What changed", summary.md and audit.json (its count, and the findings first seen today)."""
+    page = (out / "index.html").read_text()
+    document = json.loads((out / "audit.json").read_text())
+    attention = page[page.index("Accounts that need attention"):page.index('id="changes"')]
+    rows = re.findall(r'<td class="num">(?:<span class="tag new">\+(\d+)</span>|<span class="muted">(0)</span>)</td>',
+                      attention)
+    owners = page[page.index('id="owners"'):]
+    summary = (out / "summary.md").read_text()
+    in_summary = re.search(r"\*\*(\d+) new\*\*", summary)
+    return {
+        "card": int(re.search(r'<div class="label">New</div>\s*<div class="value">([\d,]+)</div>', page).group(1)),
+        "accounts": sum(int(added or zero) for added, zero in rows),
+        "owners": sum(int(n) for n in re.findall(r" · (\d+) new</div>", owners)),
+        "what changed": int(re.search(r'<h3>New findings</h3><span class="muted">(\d+)</span>', page).group(1)),
+        "summary.md": int(in_summary.group(1)) if in_summary else (
+            document["history"]["new"] if "every finding is new" in summary else -1),
+        "audit.json": document["history"]["new"],
+        "first seen today": sum(f["first_seen"] == document["as_of"] for p in document["plans"] for f in p["findings"]),
+    }
+
+
+def test_new_means_the_same_everywhere_on_the_first_run_and_after(runner, tmp_path, fake_checker):
+    """On a first run the New card said 2 ("first run: all new") while every account row and
+    "What changed" said 0. New is one thing: first seen in this run."""
+    plans = portfolio(tmp_path)
+    out, db = tmp_path / "report", tmp_path / "history.sqlite"
+    assert audit(runner, plans, "--out", out, "--history", db, "--as-of", "2026-11-26").exit_code == 0
+    first = new_counts(out)
+    assert set(first.values()) == {2}, first
+    write_plan(plans, "initech", account="initech", owner="sam.lee",
+               findings=[{"rule": "SSM-BDU-001", "subject": "erp", "message": "Opportunity 'ERP' has no KDL."}])
+    assert audit(runner, plans, "--out", out, "--history", db, "--as-of", "2026-11-27").exit_code == 0
+    second = new_counts(out)
+    assert set(second.values()) == {1}, second
 
 
 def test_same_date_rerun_replaces_the_run(runner, tmp_path, fake_checker):
@@ -417,6 +459,9 @@ def test_audit_of_the_sample_plans(runner, tmp_path):
     assert all("first_seen" in f for p in document["plans"] for f in p["findings"])
     page = (out / "index.html").read_text()
     assert "<script" not in page and "Action lists by owner" in page
+    summary = (out / "summary.md").read_text()
+    assert "record its date in `plan.approved_by_client`" in summary  # a code span, pasted as written
+    assert "\\`" not in summary and "`plan.approved\\_by" not in summary
 
 
 @needs_checker

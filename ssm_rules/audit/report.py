@@ -74,12 +74,12 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
             "previous_run_text": _day(delta.previous_run) if delta.previous_run else None,
             "runs": len(delta.trend),
             "newly_invalid": rows("SELECT * FROM audit_plans WHERE NOT valid AND invalid_since = :as_of"
-                                  " AND :has_previous ORDER BY seq", views.account),
+                                  " AND :has_history ORDER BY seq", views.account),
             "repaired": rows("SELECT plan_key FROM audit_repaired ORDER BY plan_key", lambda row: row[0]),
             "resolved": rows("""SELECT r.*, p.seq, p.name FROM audit_resolved r LEFT JOIN audit_plans p
                                 ON p.seq = (SELECT min(seq) FROM audit_plans WHERE account = r.account AND r.account <> '')
                                 ORDER BY r.rowid""", views.resolved),
-            "new": rows(_FINDINGS + " WHERE f.is_new AND :has_previous ORDER BY f.sev_rank, f.rule, f.location,"
+            "new": rows(_FINDINGS + " WHERE f.is_new AND :has_history ORDER BY f.sev_rank, f.rule, f.location,"
                         " f.plan_seq, f.pos", views.finding),
             "trend": delta.trend,
         }
@@ -94,10 +94,11 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
         "accounts": rows("SELECT * FROM audit_plans ORDER BY name_lower, file", views.account),
         "attention": rows("SELECT * FROM audit_plans WHERE NOT valid OR findings ORDER BY valid, error DESC,"
                           " warning DESC, info DESC, name_lower, seq", views.account)[:15],
+        # An owner's "new" counts new findings, as the New card does; a newly broken plan has its own tag.
         "owners": rows(f"""SELECT *, row_number() OVER (ORDER BY owner = :no_owner, first_lower, first_seq) AS number
                            FROM (SELECT owner, min(owner_lower) AS first_lower, min(plan_seq * 1048576 + pos) AS first_seq,
                                         sum(severity = 'error') AS error, sum(severity = 'warning') AS warning,
-                                        sum(severity = 'info') AS info, sum(is_new AND :has_previous) AS new,
+                                        sum(severity = 'info') AS info, sum(is_new AND :has_history AND errors IS NULL) AS new,
                                         count(DISTINCT plan_seq) AS accounts, count(*) AS actions
                                  FROM ({_ACTIONS}) GROUP BY owner)
                            ORDER BY number""", views.owner),
@@ -162,9 +163,11 @@ class _Views:
 
     def __init__(self, db, as_of: date, rules: dict, delta):
         self.db, self.as_of, self.rules = db, as_of, rules
-        # NEW tags only when there is a run to be new against (on the first run everything is).
-        self.has_previous = delta is not None and delta.previous_run is not None
-        self.params = {"as_of": as_of.isoformat(), "has_previous": int(self.has_previous), "no_owner": NO_OWNER}
+        # One definition of "new", the history's: first seen in this run (on a first recorded run,
+        # every finding). The cards, the account rows, the owners, "What changed" and audit.json
+        # all count it; without a history nothing is called new.
+        self.has_history = delta is not None
+        self.params = {"as_of": as_of.isoformat(), "has_history": int(self.has_history), "no_owner": NO_OWNER}
 
     def rows(self, sql: str, make, **params) -> Rows:
         """A query on the spool, with the view's named parameters (sqlite3 ignores those it does not use)."""
@@ -191,7 +194,7 @@ class _Views:
             "errors": json.loads(row["errors"]),
             "invalid_since": since,
             "invalid_days": (self.as_of - since).days if since else None,
-            "newly_invalid": bool(since and since == self.as_of and self.has_previous),
+            "newly_invalid": bool(since and since == self.as_of and self.has_history),
             "findings": findings,
             "counts": {severity: row[severity] for severity in SEVERITIES},
             "new": sum(1 for f in findings if f["is_new"]),
@@ -216,7 +219,7 @@ class _Views:
             "anchor": f"account-{row['plan_seq'] + 1}",
             "first_seen": first_seen,
             "days_open": days,
-            "is_new": bool(row["is_new"]) and self.has_previous,
+            "is_new": bool(row["is_new"]) and self.has_history,
             "is_stale": days is not None and days >= STALE_DAYS,
         }
 
@@ -232,7 +235,7 @@ class _Views:
             "severity": "error", "rule": "invalid plan", "message": errors[0]["message"] if errors else "",
             "action": f"Fix the plan file {row['file']}: {problems} format problem{'s' if problems != 1 else ''}.",
             "owner": row["owner"], "account": row["account_name"], "anchor": f"account-{row['plan_seq'] + 1}",
-            "first_seen": since, "days_open": days, "is_new": bool(since and since == self.as_of and self.has_previous),
+            "first_seen": since, "days_open": days, "is_new": bool(since and since == self.as_of and self.has_history),
             "is_stale": (days or 0) >= STALE_DAYS,
         }
 
@@ -463,17 +466,16 @@ def render_markdown(view: dict) -> str:
     return re.sub(r"\n{3,}", "\n\n", text).strip() + "\n"
 
 
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~])")  # what could make links, HTML, emphasis, code, tables
-
-
 def markdown_escape(value: Any) -> Any:
-    """Every value a Markdown template prints: plan text cannot turn into links, HTML or markup."""
+    """Every value a Markdown template prints: plan text cannot turn into links, HTML or markup;
+    `code spans` of messages stay as they are (the check's Markdown format does the same)."""
+    from ssm_rules.formats.markdown import markdown_text
+
     if value is None:
         return ""
     if isinstance(value, (int, float)):
         return value
-    text = str(value).replace("\r", " ").replace("\n", " ")
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return markdown_text(str(value))
 
 
 def write_audit_json(stream: TextIO, as_of: date, spool, *, delta=None) -> None:

@@ -13,7 +13,7 @@ import re
 from ssm_rules.formats._common import plan_items, plural, relative_path
 
 MAX_ROWS = 100
-_SPECIAL = re.compile(r"([\\`*_\[\]|<>])")
+_SPECIAL = re.compile(r"([\\`*_\[\]|<>~])")  # what could make links, HTML, emphasis, strikethrough, tables
 _CODE_SPAN = re.compile(r"(`[^`\n]+`)")
 
 
@@ -71,15 +71,17 @@ def _headline(counts: dict[str, int], invalid: int) -> str:
     return ", ".join(parts)
 
 
-def _escape(text: str) -> str:
-    """Plan text for a table cell: `code spans` kept (rules quote keys in them), the rest escaped."""
+def markdown_text(text: str, *, table: bool = False) -> str:
+    """Text for Markdown, on one line: `code spans` kept as written (rules quote keys in them, and
+    nothing inside one is markup), everything else escaped, so plan text cannot become links,
+    HTML or emphasis. In a table cell a `|` ends the cell, even in a code span: it is escaped."""
     parts = _CODE_SPAN.split(" ".join(str(text).split()))
-    return "".join(_code_span(part) if index % 2 else _SPECIAL.sub(r"\\\1", part)
+    return "".join((part.replace("|", "\\|") if table else part) if index % 2 else _SPECIAL.sub(r"\\\1", part)
                    for index, part in enumerate(parts))
 
 
-def _code_span(span: str) -> str:
-    return span.replace("|", "\\|")
+def _escape(text: str) -> str:
+    return markdown_text(text, table=True)
 
 
 def _code(text: str) -> str:
