@@ -73,10 +73,11 @@ def golden_output(output_format: str) -> str:
 def facts_table(current: str) -> str:
     from ssm_rules.facts import FACT_FIELDS
 
-    lines = ["| kind | field | what it holds |", "|---|---|---|"]
+    lines = ["| kind | field | type | what it holds |", "|---|---|---|---|"]
     for kind, fields in FACT_FIELDS.items():
-        for index, (name, meaning) in enumerate(fields.items()):
-            lines.append(f"| {f'`{kind}`' if index == 0 else ''} | `{name}` | {_cell(meaning)} |")
+        for index, (name, (field_type, meaning)) in enumerate(fields.items()):
+            shown = "true/false" if field_type == "boolean" else field_type
+            lines.append(f"| {f'`{kind}`' if index == 0 else ''} | `{name}` | {shown} | {_cell(meaning)} |")
     return replace_generated(current, "facts table", "\n".join(lines))
 
 
