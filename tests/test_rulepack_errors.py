@@ -463,32 +463,3 @@ def test_rule_files_get_the_plans_syntax_messages_with_line_and_column(tmp_path,
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path / 'r.yaml'}:{line}:{column}: YAML syntax error: {message}"), problem
 
-
-def test_the_rule_language_page_gives_every_fields_type():
-    """docs/rule-language.md lists the fields of each type; it must agree with FACT_FIELDS."""
-    from conftest import ROOT
-    from ssm_rules.facts import FACT_FIELDS, TEXT
-
-    page = (ROOT / "docs" / "rule-language.md").read_text(encoding="utf-8")
-    types = " ".join(page[page.index("Every field has a type"):].split())
-    sections = {"numbers": "number", "dates": "date", "true/false": "boolean", "lists": "list"}
-    listed = {}
-    for label, field_type in sections.items():
-        text = types[types.index(f"**{label}**"):]
-        text = text[:text.index(";") if field_type != "list" else text.index("- **text**")]
-        if field_type == "number":  # "..., and the `key` of `issue`, `route`, ...": kinds, not fields
-            text, keyed = text.split("and the `key` of")
-            keyed_kinds = set(re.findall(r"`([a-z_]+)`", keyed))
-        listed[field_type] = set(re.findall(r"`([a-z_*]+)`", text))
-    for kind, fields in FACT_FIELDS.items():
-        for name, (field_type, _) in fields.items():
-            if name == "key":  # listed by kind: "the `key` of `issue`, ..."
-                assert (kind in keyed_kinds) == (field_type != TEXT), kind
-            elif field_type == TEXT:
-                assert not any(name in names for names in listed.values()), (kind, name)
-            else:
-                assert name in listed[field_type] or any(
-                    pattern.endswith("*") and name.startswith(pattern[:-1]) or
-                    pattern.startswith("*") and name.endswith(pattern[1:]) for pattern in listed[field_type]), name
-    for kind, fields in FACT_FIELDS.items():
-        assert all(f"`{name}`" in page for name in fields), kind
