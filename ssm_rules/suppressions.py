@@ -55,7 +55,8 @@ META_RULES: dict[str, tuple[str, str, str]] = {
 }
 
 _ANY_DIRECTIVE_BYTES = re.compile(rb"#\s*ssm\s*:\s*ignore", re.IGNORECASE)
-_DIRECTIVE = re.compile(r"^#\s*ssm\s*:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
+# Anywhere in a comment, as ruff reads `# note  # noqa: E501`: a note may come first.
+_DIRECTIVE = re.compile(r"#\s*ssm\s*:\s*ignore\b(?P<rest>.*)$", re.IGNORECASE)
 _BRACKETS = re.compile(r"^\[(?P<rules>[^\]]*)\](?P<reason>.*)$")
 _RULE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _PARSER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -110,9 +111,11 @@ def parse(text: str) -> list[Suppression]:
         return []
     suppressions = []
     for number, column, comment, own_line in layout.comments:
-        match = _DIRECTIVE.match(comment)
+        match = _DIRECTIVE.search(comment)
         if not match:
             continue
+        column += match.start()
+        comment = match.group(0)
         rules, reason = _parse_rest(match.group("rest"))
         target = number
         if own_line:

@@ -363,3 +363,12 @@ def test_columns_are_characters_after_a_byte_order_mark_and_non_ascii_text():
     (suppression,) = read(raw, "plan.yaml")
     assert (suppression.line, suppression.column) == (1, 15)
     assert read(b'{"a": 1}  # ssm: ignore[X-1] r', "plan.json") == []  # JSON has no comments
+
+
+def test_a_directive_may_follow_a_note_in_the_same_comment():
+    """`# note  # ssm: ignore[...]`, as ruff reads `# note  # noqa: E501`."""
+    text = "opportunities:\n  - id: omni  # pilot first  # ssm: ignore[SSM-OPP-006] components later\n"
+    (suppression,) = parse(text)
+    assert (suppression.line, suppression.column, suppression.rules) == (2, 30, ("SSM-OPP-006",))
+    assert suppression.text == "# ssm: ignore[SSM-OPP-006] components later"
+    assert suppression.reason == "components later"
