@@ -116,8 +116,8 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
 
     for list_name in ("initiatives", "contacts", "opportunities"):
         first_index: dict[str, int] = {}
-        for index, item in enumerate(getattr(plan, list_name) or []):
-            if item.id is None:  # an ID that could not be read: the format problems say so
+        for index, item in enumerate(_listed(getattr(plan, list_name))):
+            if not isinstance(item.id, str):  # an ID that could not be read: the format problems say so
                 continue
             if item.id in first_index:
                 line, _ = document.locate(f"{list_name}[{first_index[item.id]}]")
@@ -126,24 +126,29 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
             else:
                 first_index[item.id] = index
 
-    contact_ids = [contact.id for contact in plan.contacts or [] if contact.id is not None]
-    initiative_ids = [initiative.id for initiative in plan.initiatives or [] if initiative.id is not None]
-    for index, opportunity in enumerate(plan.opportunities or []):
-        if opportunity.initiative is not None and opportunity.initiative not in initiative_ids:
+    contact_ids = [contact.id for contact in _listed(plan.contacts) if isinstance(contact.id, str)]
+    initiative_ids = [initiative.id for initiative in _listed(plan.initiatives) if isinstance(initiative.id, str)]
+    for index, opportunity in enumerate(_listed(plan.opportunities)):
+        if isinstance(opportunity.initiative, str) and opportunity.initiative not in initiative_ids:
             problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
                     f"opportunities[{index}].initiative")
         for role in ROLES:
-            for position, contact_id in enumerate(getattr(opportunity.buying_unit, role, None) or []):
-                if contact_id is not None and contact_id not in contact_ids:
+            for position, contact_id in enumerate(_listed(getattr(opportunity.buying_unit, role, None))):
+                if isinstance(contact_id, str) and contact_id not in contact_ids:
                     problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
                             f"opportunities[{index}].buying_unit.{role}[{position}]")
         for _, outcome_key in MILESTONES:
             outcome = getattr(opportunity.outcomes, outcome_key, None)
-            for position, contact_id in enumerate((outcome.by if outcome else None) or []):
-                if contact_id not in contact_ids:
+            for position, contact_id in enumerate(_listed(outcome.by if outcome else None)):
+                if isinstance(contact_id, str) and contact_id not in contact_ids:
                     problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
                             f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]")
     return problems
+
+
+def _listed(value: Any) -> list:
+    """A list as it is; anything else (None, or text where a list belongs in an invalid plan) as []."""
+    return value if isinstance(value, list) else []
 
 
 def with_reference_problems(error: PlanError, data: dict, document: Any) -> PlanError:
@@ -159,27 +164,30 @@ def with_reference_problems(error: PlanError, data: dict, document: Any) -> Plan
     return PlanError(problems)
 
 
-def _readable_references(data: dict) -> Record:
-    """What `check_identity_and_references` reads, from a plan that is not (yet) valid: the IDs
-    and references that are text, each list item at its own index."""
-    def text(value: Any) -> str | None:
-        return value if type(value) is str else None
+class _Readable:
+    """A plan that is not (yet) valid, as `check_identity_and_references` reads it: any key
+    answers, with its text, mapping (another _Readable) or list, or None for anything else
+    (absent, a number where an ID belongs, ...); the checks only use what is text."""
 
-    def items(name: str) -> list[dict]:
-        value = data.get(name)
-        return [item if type(item) is dict else {} for item in value] if type(value) is list else []
+    def __init__(self, data: dict):
+        self._data = data
 
-    def ids(name: str) -> list[Record]:
-        return [Record({"id": text(item.get("id"))}) for item in items(name)]
+    def __getattr__(self, name: str) -> Any:
+        return _readable(self._data.get(name)) if not name.startswith("_") else None
 
-    opportunities = []
-    for item in items("opportunities"):
-        unit = item.get("buying_unit")
-        unit = unit if type(unit) is dict else {}
-        roles = {role: [text(c) for c in unit[role]] if type(unit.get(role)) is list else None for role in ROLES}
-        opportunities.append(Record({"id": text(item.get("id")), "initiative": text(item.get("initiative")),
-                                     "buying_unit": Record(roles)}))
-    return Record({"initiatives": ids("initiatives"), "contacts": ids("contacts"), "opportunities": opportunities})
+
+def _readable(value: Any) -> Any:
+    if type(value) is str:
+        return value
+    if type(value) is dict:
+        return _Readable(value)
+    if type(value) is list:  # an item that is neither text nor a mapping reads as an empty mapping
+        return [item if type(item) is str else _Readable(item if type(item) is dict else {}) for item in value]
+    return None
+
+
+def _readable_references(data: dict) -> _Readable:
+    return _Readable(data)
 
 
 def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:

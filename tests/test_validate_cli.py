@@ -86,3 +86,26 @@ def test_format_and_reference_problems_are_reported_in_one_run(runner, tmp_path)
         assert problems[3] == "unknown initiative `unify`: known initiatives: none: the plan has no initiatives"
         assert problems[4] == "unknown contact `bob`: known contacts: ana"
         assert problems[5].startswith("duplicate ID `omni` in opportunities (first used at line 8)")
+
+
+def test_references_are_only_read_where_they_can_be(runner, tmp_path):
+    """An invalid plan with numbers for IDs, text where a list belongs and items that are not
+    mappings: the format problems, the one unknown contact that can be read, nothing made up."""
+    plan = tmp_path / "odd.yaml"
+    plan.write_text(textwrap.dedent("""\
+        format: ssm-plan/1
+        account: {id: acme, name: Acme, owner: jane}
+        contacts:
+          - 5
+          - {id: 7}
+          - {id: ana}
+        opportunities:
+          - id: omni
+            initiative: 12
+            buying_unit: {sponsor: [bob, ana, 3], approver: notalist}
+          - 3
+        """))
+    result = runner.invoke(main, ["validate", str(plan)])
+    assert result.exit_code == 1 and "internal error" not in result.output
+    unknown = [line for line in result.output.splitlines() if "unknown" in line]
+    assert unknown == [f"{plan}:10:29: error: unknown contact `bob`: known contacts: ana"]
