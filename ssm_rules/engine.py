@@ -1,7 +1,8 @@
 """Runs one plan's facts through the compiled rules: the only module that touches durable-rules.
 
-The engine is driven so that none of its measured pitfalls can change an answer
-(docs/engine-notes.md, and tests/test_engine_quirks.py for each one):
+The engine is durable-rules 2.0.28, bundled as `ssm_rules._durable`. It is driven so that none
+of its measured pitfalls can change an answer (docs/engine-notes.md, and
+tests/test_engine_quirks.py for each one):
 
 - One `Host` per process, whose `_run` does nothing: no timer threads re-arming forever.
   Actions run in-line inside each assert call, so they have all completed when it returns.
@@ -29,6 +30,7 @@ from __future__ import annotations
 import itertools
 import json
 import re
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,7 +40,7 @@ from ssm_rules.errors import UsageError
 
 
 class EngineUnavailable(UsageError):
-    """durable-rules cannot be imported (not installed, or built for another Python)."""
+    """The bundled rule engine's C core cannot be loaded (not built for this Python)."""
 
 
 @dataclass(frozen=True)
@@ -54,14 +56,15 @@ class EngineResult:
     errors: list[str] = field(default_factory=list)  # a plan with errors has unreliable findings
 
 
-# ---- durable-rules, imported once and only when a plan is checked ---------------------------
+# ---- the rule engine, imported once and only when a plan is checked -------------------------
 
 _host = None
 
 
 def _durable():
+    """The bundled durable-rules (`ssm_rules._durable`), never a PyPI install of it."""
     try:
-        from durable import engine as durable_engine
+        from ssm_rules._durable import engine as durable_engine
     except ImportError as exc:
         raise EngineUnavailable(_unavailable_message(exc)) from exc
     durable_engine.json = _EngineJson  # every batch and ruleset goes to the C core through it
@@ -97,14 +100,10 @@ class _EngineJson:
 
 def _unavailable_message(exc: ImportError) -> str:
     cause = str(exc) or type(exc).__name__
-    if "PyEval_CallObject" in cause:
-        return (f"the rule engine durable-rules cannot load ({cause}): its C core calls "
-                f"PyEval_CallObject, which Python 3.13 removed. Rebuild it: CPPFLAGS=-DPyEval_CallObject=PyObject_CallObject "
-                f"pip install --no-cache-dir --force-reinstall --no-binary durable-rules durable-rules "
-                f"(or run ssm with Python 3.11 or 3.12)")
-    return (f"the rule engine durable-rules cannot load ({cause}); install it with "
-            f"`pip install durable-rules==2.0.28` (it builds from source: it needs a C compiler), "
-            f"or use Python 3.11 or 3.12")
+    python = f"Python {sys.version_info.major}.{sys.version_info.minor}"
+    return (f"the rule engine cannot load ({cause}): its C core is built when ssm-rules is installed, "
+            f"and this installation has none that works with {python}. Reinstall ssm-rules with this "
+            f"Python (`pip install .` in a checkout, `pip install -e .` to develop; a C compiler is needed)")
 
 
 def _shared_host():
