@@ -296,11 +296,18 @@ static unsigned int reduceOperand(ruleset *tree,
                 (*targetProperty)->value.s = stringValue;
                 return RULES_OK;
             }
+        // ssm-rules patch (number-text-length): reduceProperties compares a number with a
+        // text as the number's printed text, and takes the text's length from valueLength,
+        // which upstream never set for a number written in the rule: `{"v": 1}` against
+        // "1" compared a garbage length (true on one build, false on another). It is now
+        // the length of the text reduceProperties prints, so the answer is always the same.
         case JSON_INT:
             (*targetProperty)->value.i = sourceOperand->value.i;
+            (*targetProperty)->valueLength = snprintf(NULL, 0, "%lld", (long long)sourceOperand->value.i);
             return RULES_OK;
         case JSON_DOUBLE:
             (*targetProperty)->value.d = sourceOperand->value.d;
+            (*targetProperty)->valueLength = snprintf(NULL, 0, "%f", sourceOperand->value.d);
             return RULES_OK;
         case JSON_BOOL:
             (*targetProperty)->value.b = sourceOperand->value.b;
@@ -488,6 +495,12 @@ static unsigned int reduceExpression(ruleset *tree,
         targetProperty->type = JSON_BOOL;
         targetProperty->value.b = 0;
 
+        // ssm-rules patch (regex-number-buffer): a number matched against a pattern is
+        // printed here. Upstream printed it into an array local to its `case`, used after the
+        // `switch` had left that scope (undefined behaviour; GCC warns of a dangling pointer).
+#ifndef _WIN32
+        char numberString[MAX_DOUBLE_LENGTH + 1];
+#endif
         char *leftString = "";
         unsigned short leftLength = 0;
         switch(leftProperty->type) {
@@ -497,8 +510,7 @@ static unsigned int reduceExpression(ruleset *tree,
                     leftString = (char *)_alloca(sizeof(char)*(MAX_INT_LENGTH + 1));
                     sprintf_s(leftString, sizeof(char)*(MAX_INT_LENGTH + 1), "%lld", leftProperty->value.i);
     #else
-                    char newString[MAX_INT_LENGTH + 1];
-                    leftString = newString;
+                    leftString = numberString;
                     snprintf(leftString, sizeof(char)*(MAX_INT_LENGTH + 1), "%lld", leftProperty->value.i);
     #endif         
                     leftLength = strlen(leftString);
@@ -510,8 +522,7 @@ static unsigned int reduceExpression(ruleset *tree,
                     leftString = (char *)_alloca(sizeof(char)*(MAX_DOUBLE_LENGTH + 1));
                     sprintf_s(leftString, sizeof(char)*(MAX_DOUBLE_LENGTH + 1), "%f", leftProperty->value.d);
     #else
-                    char newString[MAX_DOUBLE_LENGTH + 1];
-                    leftString = newString;
+                    leftString = numberString;
                     snprintf(leftString, sizeof(char)*(MAX_DOUBLE_LENGTH + 1), "%f", leftProperty->value.d);
     #endif         
                     leftLength = strlen(leftString);
@@ -567,6 +578,12 @@ static unsigned int reduceExpression(ruleset *tree,
     return result;
 }
 
+// ssm-rules patch (join-short-circuit): a group is OP_AND or OP_OR, its members, OP_END.
+// Evaluates the group whose operator has just been read (OP_NOP: the whole sequence) and
+// leaves *i just past the group's OP_END. Upstream skipped the rest of a decided group from
+// the member it had already passed, so a false comparison join read past the end of the
+// sequence (a crash or garbage), and it left *i on the OP_END, which also ended every
+// enclosing group early.
 static unsigned int reduceExpressionSequence(ruleset *tree,
                                              stateNode *state, 
                                              expressionSequence *exprs,
@@ -580,6 +597,7 @@ static unsigned int reduceExpressionSequence(ruleset *tree,
     while (*i < exprs->length) {
         expression *currentExpression = &exprs->expressions[*i];
         if (currentExpression->operator == OP_END) {
+            ++*i;
             return RULES_OK;          
         } 
 
@@ -611,9 +629,18 @@ static unsigned int reduceExpressionSequence(ruleset *tree,
 
         if ((operator == OP_AND && !targetProperty->value.b) || 
             (operator == OP_OR && targetProperty->value.b)) {
-            while (currentExpression->operator != OP_END) {
+            unsigned short depth = 0;
+            while (*i < exprs->length) {
+                unsigned char skipped = exprs->expressions[*i].operator;
                 ++*i;
-                currentExpression = &exprs->expressions[*i];
+                if (skipped == OP_AND || skipped == OP_OR) {
+                    ++depth;
+                } else if (skipped == OP_END) {
+                    if (depth == 0) {
+                        return RULES_OK;
+                    }
+                    --depth;
+                }
             }
             return RULES_OK;
         }
@@ -1990,16 +2017,29 @@ static unsigned int handleMessages(ruleset *tree,
     char *first = messages;
     char *last = NULL;
     char lastTemp;
+    // ssm-rules patch (batch-errors): an empty batch has no state to run actions for, and a
+    // fact the engine cannot hold (more than 254 fields, say) fails the batch. Upstream ended
+    // the batch there as if it were complete: the facts after it were silently dropped, and
+    // the state offset was left unset, which crashed the caller that ran the actions.
+    *stateOffset = UNDEFINED_HASH_OFFSET;
     while (*first != '{' && *first != '\0' ) {
         ++first;
     }
 
-    while (constructObject(first,
-                           NULL, 
-                           NULL, 
-                           1,
-                           &jo,
-                           &last) == RULES_OK) {
+    while (1) {
+        result = constructObject(first,
+                                 NULL, 
+                                 NULL, 
+                                 1,
+                                 &jo,
+                                 &last);
+        if (result != RULES_OK) {
+            if (*first == '\0') {
+                break;
+            }
+            return result;
+        }
+
 
         while (*last != ',' && *last != '\0' ) {
             ++last;

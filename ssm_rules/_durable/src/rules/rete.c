@@ -785,11 +785,15 @@ static unsigned int linkAlpha(ruleset *tree,
         CHECK_RESULT(ensureBetaList(tree, 
                                     parentAlpha));
         
+        // ssm-rules patch (list-limits): lists end with a 0, which readers walk to, so the
+        // last of the list's slots must stay 0. Upstream filled it, and then wrote one past
+        // the list, corrupting the next one (the 256th rule ending at one test).
         unsigned int *parentBetaList = &tree->nextPool[parentAlpha->value.a.betaListOffset];
         for (entry = 0; parentBetaList[entry] != 0; ++entry) {
-            if (entry == BETA_LIST_LENGTH) {
-                return ERR_RULE_BETA_LIMIT_EXCEEDED;
-            }
+        }
+
+        if (entry >= BETA_LIST_LENGTH - 1) {
+            return ERR_RULE_BETA_LIMIT_EXCEEDED;
         }
 
         parentBetaList[entry] = nextOffset;
@@ -809,9 +813,10 @@ static unsigned int linkAlpha(ruleset *tree,
 
         unsigned int entry;
         for (entry = 0; parentNextList[entry] != 0; ++entry) {
-            if (entry == NEXT_LIST_LENGTH) {
-                return ERR_RULE_EXISTS_LIMIT_EXCEEDED;
-            }
+        }
+
+        if (entry >= NEXT_LIST_LENGTH - 1) {
+            return ERR_RULE_EXISTS_LIMIT_EXCEEDED;
         }
 
         parentNextList[entry] = nextOffset;
@@ -834,6 +839,13 @@ static unsigned int linkAlpha(ruleset *tree,
             if ((entry + 1) % NEXT_BUCKET_LENGTH == (hash & HASH_MASK)) {
                 return ERR_RULE_LIMIT_EXCEEDED;
             }
+        }
+
+        // ssm-rules patch (list-limits): a lookup probes until it meets an empty slot, so one
+        // slot must stay empty. Upstream filled the last one, and the next fact that reached
+        // this test with a field it did not know looped forever.
+        if ((entry + 1) % NEXT_BUCKET_LENGTH == (hash & HASH_MASK)) {
+            return ERR_RULE_LIMIT_EXCEEDED;
         }
 
         parentNext[entry] = nextOffset;

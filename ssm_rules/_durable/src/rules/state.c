@@ -857,6 +857,12 @@ unsigned int createStateNode(void *tree,
     }
     memcpy(node->sid, sid, sidLength);
 
+    // ssm-rules patch (state-context-init): deleteStateNode frees these two buffers, which
+    // only running an action sets. Upstream left them uninitialised, so deleting a session in
+    // which no action had run freed garbage (a crash or heap corruption, by memory layout).
+    node->context.messages = NULL;
+    node->context.stateFact = NULL;
+
     INIT(messageNode, 
          node->messagePool, 
          MAX_MESSAGE_NODES);
