@@ -13,6 +13,8 @@ import json
 import tracemalloc
 from datetime import date
 
+import pytest
+
 from ssm_rules.audit import run_audit, runner
 from test_audit import fake_factory
 
@@ -48,6 +50,7 @@ def peak_while_auditing(directory, files: list[str]) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow  # a resource budget, and 15 s; bench/run.py measures the whole process tree's RSS
 def test_peak_memory_does_not_grow_with_the_number_of_plans(tmp_path, monkeypatch):
     monkeypatch.setattr(runner, "make_checker", fake_factory)
     small, large = tmp_path / "small", tmp_path / "large"
