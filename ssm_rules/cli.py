@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import platform
 import sys
 
 import click
@@ -62,8 +63,23 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def version_text() -> str:
+    """What a bug report needs: ssm's version, the Python running it, the rule engine's build."""
+    from ssm_rules._durable import describe
+
+    python = f"Python {platform.python_version()} ({platform.python_implementation()}, {sys.executable})"
+    return f"ssm {__version__}\n{python}\nrule engine: {describe()}"
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(version_text())
+        ctx.exit()
+
+
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
-@click.version_option(__version__, prog_name="ssm")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the versions of ssm, Python and the rule engine (paste them into bug reports), and exit.")
 def main() -> None:
     """Check sales account plans against IBM's Signature Selling Method (SSM).
 

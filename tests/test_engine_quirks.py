@@ -849,6 +849,39 @@ def test_the_bundled_engine_never_touches_a_durable_rules_from_pypi(tmp_path):
     assert "['ssm_rules._durable', 'ssm_rules._durable._core', 'ssm_rules._durable.engine']" in process.stderr
 
 
+def test_version_names_ssm_python_and_the_engine_build(runner):
+    from ssm_rules import __version__
+    from ssm_rules._durable import PATCHES, _core
+    from ssm_rules.cli import main
+
+    result = runner.invoke(main, ["--version"])
+    assert result.exit_code == 0
+    lines = result.output.splitlines()
+    assert lines[0] == f"ssm {__version__}"
+    assert lines[1].startswith(f"Python {'.'.join(map(str, sys.version_info[:3]))} (") and sys.executable in lines[1]
+    assert lines[2] == f"rule engine: durable-rules 2.0.28 (bundled, patched: {', '.join(PATCHES)})"
+    assert lines[3] == f"  C core: {_core.__file__}"
+
+
+def test_every_patch_of_the_engine_is_documented_and_marked_in_its_sources():
+    """PATCHES (what --version says), the headings of PATCHES.md and the `ssm-rules patch (NAME)`
+    markers in the C sources name the same patches."""
+    import re
+
+    from ssm_rules._durable import PATCHES
+
+    directory = Path(engine.__file__).parent / "_durable"
+    documented = re.findall(r"^## (\S+)$", (directory / "PATCHES.md").read_text(), re.M)
+    assert list(PATCHES) == documented
+    marked = set()
+    for source in sorted((directory / "src").rglob("*.[ch]")):
+        marked |= set(re.findall(r"ssm-rules patch \(([\w.-]+)\)", source.read_text()))
+    not_in_c = {"python-3.13", "namespaced", "no-utcfromtimestamp"}  # renames and Python-side changes
+    assert marked == set(PATCHES) - not_in_c
+    assert "PyEval_CallObject" not in (directory / "src" / "rulespy" / "rules.c").read_text()
+    assert "utcfromtimestamp" not in (directory / "engine.py").read_text()
+
+
 def test_the_engine_exports_nothing_but_its_init_function():
     """Built with hidden visibility: the C core's functions (createRuleset, assertFacts, ...)
     cannot bind to those of another copy of the engine loaded in the same process."""

@@ -19,10 +19,11 @@ logger = logging.getLogger(__name__)  # upstream's `durable.logger`, which engin
 
 
 def describe() -> str:
-    """The engine build in use, for `ssm --version` and bug reports (never raises)."""
+    """The engine build in use, for `ssm --version` and bug reports (never raises): two lines,
+    the version with its patches and the C core's file (or why it cannot load)."""
     label = f"durable-rules {VERSION} (bundled, patched: {', '.join(PATCHES)})"
     try:
         from ssm_rules._durable import _core
     except ImportError as error:
-        return f"{label}; its C core cannot load: {error}"
-    return f"{label}, {_core.__file__}"
+        return f"{label}\n  C core: cannot load ({error})"
+    return f"{label}\n  C core: {_core.__file__}"
