@@ -13,7 +13,7 @@ import logging
 
 VERSION = "2.0.28"
 PATCHES = ("python-3.13", "namespaced", "no-utcfromtimestamp", "join-short-circuit", "state-context-init",
-           "batch-errors", "list-limits", "regex-number-buffer", "number-text-length")  # as in PATCHES.md
+           "batch-errors", "json-exponent", "list-limits", "regex-number-buffer", "number-text-length")  # as in PATCHES.md
 
 logger = logging.getLogger(__name__)  # upstream's `durable.logger`, which engine.py uses
 

@@ -331,9 +331,18 @@ static unsigned int getNumber(char *start, char **first, char **last, unsigned c
                 }
                 break;
             case ST_NUMBER_INT:
+                // ssm-rules patch (json-exponent): JSON allows an exponent without a fraction
+                // (`1e-05`, which is how Python writes 0.00001). Upstream read only the `1` and
+                // then failed on the `e`, which ended the batch there (see batch-errors).
                 if (start[0] == '.') {
                     state = ST_NUMBER_FRA;
                     *type = JSON_DOUBLE;
+                } else if (start[0] == 'e' || start[0] == 'E') {
+                    state = ST_NUMBER_EXP;
+                    *type = JSON_DOUBLE;
+                    if (start[1] == '+' || start[1] == '-') {
+                        ++ start;
+                    }
                 } else if (start[0] < '0' || start[0] > '9') {
                     *last = start - 1;
                     return PARSE_OK;
