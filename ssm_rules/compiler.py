@@ -13,12 +13,13 @@ each with a regression test in tests/test_engine_quirks.py):
   alternative (the adapter deduplicates matches), a negation one `$not` per alternative
   (no fact matches A or B == no fact matches A and no fact matches B).
 - **Only equality joins.** A join with `$neq/$lt/$lte/$gt/$gte` against an earlier fact
-  crashes the process (SIGSEGV) whenever the comparison is false (upstream issue #381).
-  Such tests are left out of the engine pattern and checked in Python (`EngineRule.check`)
-  with the same semantics; a negation holding one is decided wholly in Python.
+  crashed upstream's engine whenever the comparison was false (issue #381; fixed in the
+  bundled copy, docs/engine-notes.md). Such tests are still left out of the engine pattern
+  and checked in Python (`EngineRule.check`) with the same semantics; a negation holding one
+  is decided wholly in Python.
 - **Engine limits.** The C core walks the alpha network with a stack of 64 nodes per fact
-  (more passing tests corrupt memory), and one alpha node holds at most ~255 successors
-  before it crashes. Rules are spread over as many rulesets (*shards*) as needed to keep every
+  (a fact passing more tests fails its batch), and one alpha node holds at most 255 rules
+  (upstream corrupted memory past that; the bundled engine refuses the ruleset). Rules are spread over as many rulesets (*shards*) as needed to keep every
   fact's walk within `ALPHA_STACK_BUDGET`; the adapter runs each plan through every shard.
 - **Names.** Bound names become aliases `n_NAME` (the alias `m` is special in the engine);
   property, alias and rule names are compared by a 32-bit hash, so collisions are refused.
@@ -117,7 +118,7 @@ class Shard:
                    on_end: Callable) -> dict:
         """A fresh ruleset definition (durable's register_rulesets deletes `run` from it)."""
         ruleset: dict[str, dict] = {
-            # A rule that fires first on every session: durable's delete_state crashes on a
+            # A rule that fires first on every session: upstream's delete_state crashed on a
             # session in which no action ever ran, and the adapter learns actions run in-line.
             "ssm_start": {"all": [{"s": {"kind": START_KIND}}], "run": on_start},
             # Fires for the last fact of every batch: the C core stops reading a batch at a

@@ -8,7 +8,7 @@ tests/test_engine_quirks.py for each one):
   Actions run in-line inside each assert call, so they have all completed when it returns.
 - One live session (`sid`) per ruleset at a time: assert a plan, collect, `delete_state`.
   Sessions are told apart by a 32-bit hash and a ruleset holds at most 1024 live ones.
-- A session's first assert fires a start rule: `delete_state` crashes (SIGSEGV) on a session
+- A session's first assert fires a start rule: upstream's `delete_state` crashed on a session
   in which no action ever ran, and the start action proves actions run in-line.
 - Facts get ids `#0`, `#1`, ... that are never domain IDs (those live in `key`) and whose
   32-bit hashes (FNV-1a, the engine's identity) are pairwise distinct and distinct from the
@@ -346,7 +346,7 @@ class RuleEngine:
         """Check each session for swallowed exceptions, then delete it (all actions are done)."""
         for (name, _), sid in zip(self._rulesets, run.sids):
             if name not in run.started:
-                continue  # deleting a session in which no action ran crashes the process
+                continue  # deleting a session in which no action ran crashed upstream's engine
             try:
                 state = self._host.get_state(name, sid)
                 if state.get("exception"):

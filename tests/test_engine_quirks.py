@@ -823,10 +823,14 @@ def test_an_engine_that_cannot_load_is_one_line_naming_the_fix(tmp_path):
     assert "the rule engine cannot load (No module named 'ssm_rules._durable._core')" in line
     assert version in line and "Reinstall ssm-rules" in line and "C compiler" in line
     assert "CPPFLAGS" not in line and "PyEval_CallObject" not in line  # no rebuild recipe: nothing to rebuild
-    # validating needs no engine
+    # validating needs no engine, and --version says what is wrong
     validate = subprocess.run([sys.executable, "-c", BLOCK_THE_CORE, "validate", str(plan)], capture_output=True,
                               text=True, timeout=120, cwd=tmp_path)
     assert validate.returncode == 0, validate.stderr
+    shown = subprocess.run([sys.executable, "-c", BLOCK_THE_CORE, "--version"], capture_output=True, text=True,
+                           timeout=120, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.splitlines()[-1] == "  C core: cannot load (No module named 'ssm_rules._durable._core')"
 
 
 def test_the_engine_is_imported_lazily():
