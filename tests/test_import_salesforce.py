@@ -993,7 +993,7 @@ def test_an_unreadable_plan_is_reported_and_never_overwritten(runner, tmp_path):
     (out / "acme-corp.yaml").write_text(broken)
     result = invoke(runner, directory, out)
     assert result.exit_code == 1
-    assert f"{out / 'acme-corp.yaml'}: cannot update this plan of account 'Acme Corp': not readable YAML" \
+    assert f"{out / 'acme-corp.yaml'}: cannot update this plan of account 'Acme Corp': line 4: invalid YAML" \
         in result.stderr
     assert (out / "acme-corp.yaml").read_text() == broken
     assert [path.name for path in out.iterdir()] == ["acme-corp.yaml"]

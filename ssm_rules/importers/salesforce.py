@@ -22,11 +22,14 @@ from __future__ import annotations
 import codecs
 import csv
 import difflib
+import errno
 import io
 import os
 import re
+import stat
 import tomllib
 import unicodedata
+from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -794,60 +797,69 @@ class ImportResult:
 
 @dataclass
 class _Existing:
+    """A `.yaml`/`.yml` entry of the output directory and what it turned out to be.
+
+    kind: "plan" (an `ssm-plan/1` plan the merge can update), "broken" (evidently a plan, but
+    unreadable, refused by the loader or of another format version: reported, never written),
+    "other" (a regular file that is not a plan: an application's `config.yaml`), "link" (a
+    symbolic link: never followed, never replaced) or "special" (a directory, FIFO, device...).
+    Only a "plan" is ever merged; every other entry is left exactly as it is.
+    """
+
     path: Path
+    kind: str = "plan"
+    original: str | None = None  # the text as it is on disk
     text: str | None = None  # normalized: no BOM, "\n" line ends
     bom: bool = False
     crlf: bool = False
     doc: Any = None
+    misread: Counter | None = None  # text values the plan loader reads as another type (see _misread)
     error: str | None = None
-    account_key: str | None = None
+    account_key: str | None = None  # from the `# sf:` tag on `account.id` (plans only)
     account_id: str | None = None
     account_name: str | None = None
+    mentions: frozenset[str] = frozenset()  # `sf:` keys written anywhere in a file that is no plan
 
 
 def build_plans(export: Export, out_dir: str | os.PathLike) -> ImportResult:
-    """Match every account to its plan in `out_dir` (by `# sf:` tag, then by file name, ID or
+    """Match every account to its plan in `out_dir` (by `# sf:` tag, then by name, ID or file
     name), merge or create, and render. Reads `out_dir`; writes nothing."""
     out = Path(out_dir)
     existing = _scan(out)
     problems: list[Problem] = list(export.problems)
+    notes = list(export.notes)
     outputs: list[PlanOutput] = []
-    taken = {plan.path.stem for plan in existing} | {plan.account_id for plan in existing if plan.account_id}
-    claimed: set[Path] = set()
+    matched, skipped = _match_plans(existing, export.accounts, problems)
+    # A new plan never takes the name of anything already in the directory (whatever its case:
+    # macOS and Windows file systems ignore it) nor the ID of another plan.
+    taken = {plan.path.stem.lower() for plan in existing}
+    taken |= {plan.account_id.lower() for plan in existing if plan.account_id}
+    by_stem = {plan.path.stem.lower(): plan for plan in existing}
     for account in export.accounts:
-        tagged = [plan for plan in existing if plan.account_key == account.key]
-        if len(tagged) > 1:
-            names = " and ".join(str(plan.path) for plan in tagged)
-            problems.append(Problem(account.row.file, f"account {account.name!r} ({account.sf_id}) is "
-                                    f"linked from both {names}: left out; remove the `# sf:` tag from one",
-                                    account.row.number, account.row.line))
+        if account.key in skipped:
             continue
-        plan = tagged[0] if tagged else _match_untagged(existing, account, claimed)
-        if plan is not None and plan.path in claimed:
-            plan = None
+        plan = matched.get(account.key)
         if plan is None:
             slug = slugify(account.name) or f"account-{account.sf_id.lower()}"
             account_id = unique_slug(slug, taken)
             path = out / f"{account_id}.yaml"
+            blocker = by_stem.get(slug) if account_id != slug else None
             doc = _new_document(account_id, account.sf_id)
             merge = _Merge(doc, account, export.fields)
             merge.run()
             layout_new(doc)
             text = _emit(_yaml(2, 4, 2), doc)
             try:
-                _check_reads_back(text, doc)
+                _check_reads_back(text, doc, None)
             except _MergeError as error:
                 problems.append(Problem(str(path), f"cannot write the plan of account {account.name!r}: {error}"))
                 continue
+            if blocker is not None and blocker.kind in {"other", "special"}:
+                notes.append(f"{blocker.path} {_not_a_plan(blocker)}: left as it is; the plan of account "
+                             f"{account.name!r} is {path}")
             outputs.append(PlanOutput(account, path, "new", None, text,
                                       [f"{len(account.contacts)} contact(s), "
                                        f"{len(account.opportunities)} opportunity(ies)", *merge.notes]))
-            claimed.add(path)
-            continue
-        claimed.add(plan.path)
-        if plan.error:
-            problems.append(Problem(str(plan.path), f"cannot update this plan of account {account.name!r}: "
-                                                    f"{plan.error}; fix it, then import again"))
             continue
         try:
             output = _update(plan, account, export.fields)
@@ -856,50 +868,195 @@ def build_plans(export: Export, out_dir: str | os.PathLike) -> ImportResult:
                                                     f"{error}; fix it, then import again"))
             continue
         outputs.append(output)
-    return ImportResult(outputs, problems, list(export.notes))
+    return ImportResult(outputs, problems, notes)
+
+
+def _not_a_plan(entry: _Existing) -> str:
+    if entry.kind == "special":
+        return "is not a regular file"
+    return "is not a plan (it has no `format: ssm-plan/1`)"
+
+
+def _match_plans(existing: list[_Existing], accounts: list[SfAccount],
+                 problems: list[Problem]) -> tuple[dict[str, _Existing], set[str]]:
+    """Account key -> the plan to merge it into, and the accounts left out (reported).
+
+    A plan is found by the `# sf:` tag on its `account.id` line; one not yet linked to
+    Salesforce by its account name, then its account ID, then its file name (each pass over all
+    accounts, so that "Acme Corp" finds the plan named so before "ACME Corp." finds it by slug).
+    Only plans are merged: a file the tag or name points at that cannot be merged (broken, no
+    plan, a symbolic link) leaves its account out with a problem, rather than a second plan
+    for the same account appearing beside it.
+    """
+    matched: dict[str, _Existing] = {}
+    skipped: set[str] = set()
+    claimed: set[Path] = set()
+
+    def leave_out(account: SfAccount, entry: _Existing, how: str) -> None:
+        if entry.kind == "broken":
+            message = f"cannot update this plan of account {account.name!r}: {entry.error}; fix it, then import again"
+        elif entry.kind == "link":
+            message = (f"account {account.name!r} not imported: this file {how}, but is a symbolic link, which "
+                       f"the import neither follows nor replaces; put the plan itself here")
+        else:
+            message = (f"account {account.name!r} not imported: this file {how}, but {_not_a_plan(entry)}; "
+                       f"if it is the plan, add `format: ssm-plan/1` as its first line and import again")
+        problems.append(Problem(str(entry.path), message))
+        skipped.add(account.key)
+        claimed.add(entry.path)
+
+    for account in accounts:
+        tagged = [plan for plan in existing if plan.kind == "plan" and plan.account_key == account.key]
+        if len(tagged) > 1:
+            names = " and ".join(str(plan.path) for plan in tagged)
+            problems.append(Problem(account.row.file, f"account {account.name!r} ({account.sf_id}) is "
+                                    f"linked from both {names}: left out; remove the `# sf:` tag from one",
+                                    account.row.number, account.row.line))
+            skipped.add(account.key)
+            claimed.update(plan.path for plan in tagged)
+        elif tagged:
+            matched[account.key] = tagged[0]
+            claimed.add(tagged[0].path)
+        else:
+            for entry in existing:
+                if account.key in entry.mentions:
+                    leave_out(account, entry, "carries its `# sf:` tag")
+                    break
+    for name, test in (
+        ("name", lambda plan, account, slug: plan.kind == "plan" and plan.account_name is not None
+         and _norm(plan.account_name) == _norm(account.name)),
+        ("id", lambda plan, account, slug: plan.kind == "plan" and bool(slug) and plan.account_id == slug),
+        ("file name", lambda plan, account, slug: plan.kind in {"plan", "broken", "link"} and bool(slug)
+         and plan.path.stem.lower() == slug),
+    ):
+        wanted: dict[Path, list[SfAccount]] = {}
+        for account in accounts:
+            if account.key in matched or account.key in skipped:
+                continue
+            slug = slugify(account.name)
+            for plan in existing:
+                if plan.account_key is None and plan.path not in claimed and test(plan, account, slug):
+                    wanted.setdefault(plan.path, []).append(account)
+                    break
+        for plan in existing:
+            suitors = wanted.get(plan.path, [])
+            if len(suitors) > 1:
+                names = ", ".join(f"{account.name!r} ({account.sf_id})" for account in suitors)
+                for account in suitors:
+                    problems.append(Problem(str(plan.path), f"account {account.name!r} not imported: this plan "
+                                            f"matches the {name} of {names}; put `# sf:<Id>` at the end of "
+                                            f"its `account.id` line to say which"))
+                    skipped.add(account.key)
+                claimed.add(plan.path)
+            elif suitors:
+                (account,) = suitors
+                if plan.kind == "plan":
+                    matched[account.key] = plan
+                    claimed.add(plan.path)
+                else:
+                    leave_out(account, plan, "has the name of its plan")
+    return matched, skipped
+
+
+# `format: ssm-plan/...` at the start of a line: how a file the loader cannot read still shows
+# it is meant to be a plan (it is then reported, never taken for "not a plan" and duplicated).
+_FORMAT_LINE = re.compile(rb"^format:[ \t]*[\"']?ssm-plan/", re.MULTILINE)
 
 
 def _scan(out: Path) -> list[_Existing]:
-    if not out.is_dir():
+    """Every `.yaml`/`.yml` entry of `out` (any case; not dotfiles), classified. Symbolic links
+    and special files are never opened; a regular file is read at most up to the size limit of
+    a plan, and is a plan only if the plan loader reads it and it says `format: ssm-plan/1`."""
+    from ssm_rules import loader
+
+    try:
+        entries = sorted(os.scandir(out), key=lambda entry: entry.name)
+    except FileNotFoundError:
         return []
-    plans = []
-    for path in sorted(out.iterdir()):
-        if path.suffix not in {".yaml", ".yml"} or path.name.startswith(".") or not path.is_file():
+    except OSError as error:
+        raise UsageError(f"--out {out}: cannot read the directory: {error.strerror or error}") from None
+    existing = []
+    for entry in entries:
+        path = Path(entry.path)
+        if path.suffix.lower() not in {".yaml", ".yml"} or entry.name.startswith("."):
             continue
         plan = _Existing(path)
-        plans.append(plan)
-        try:
-            raw = path.read_bytes()
-            text = raw.decode("utf-8")
-        except (OSError, UnicodeDecodeError) as error:
-            plan.error = f"cannot read it ({error})"
+        existing.append(plan)
+        if entry.is_symlink():
+            plan.kind = "link"
             continue
-        plan.bom = text.startswith("\ufeff")
-        plan.crlf = "\r\n" in text
-        plan.text = text.removeprefix("\ufeff").replace("\r\n", "\n")
-        try:
-            plan.doc = _yaml(2, 4, 2).load(plan.text)
-        except Exception as error:  # ruamel raises many kinds; any of them means "cannot merge"
-            plan.error = f"not readable YAML ({' '.join(str(error).split())})"
+        raw = _read_regular(path, loader.DEFAULT_MAX_BYTES)
+        if raw == "special":
+            plan.kind = "special"
+            continue
+        if isinstance(raw, str):
+            plan.kind, plan.error = "broken", raw
+            continue
+        _classify(plan, raw)
+        if plan.kind != "plan":
+            # A file that cannot be merged may still carry an account's tag: it is then that
+            # account's plan gone wrong (reported), not a reason to start a second one.
+            plan.mentions = frozenset(sf_key(key) for key in _SF_TAG.findall(raw.decode("utf-8", "replace")))
             continue
         account = plan.doc.get("account") if hasattr(plan.doc, "get") else None
         if hasattr(account, "get"):
             plan.account_key = _tag_of(account, "id")
             plan.account_id = account.get("id") if isinstance(account.get("id"), str) else None
             plan.account_name = account.get("name") if isinstance(account.get("name"), str) else None
-    return plans
+    return existing
 
 
-def _match_untagged(existing: list[_Existing], account: SfAccount, claimed: set[Path]) -> _Existing | None:
-    """A plan not yet linked to Salesforce that is evidently this account's."""
-    slug = slugify(account.name)
-    for test in (lambda plan: plan.account_id == slug and bool(slug),
-                 lambda plan: plan.account_name is not None and _norm(plan.account_name) == _norm(account.name),
-                 lambda plan: plan.path.stem == slug and bool(slug)):
-        for plan in existing:
-            if plan.account_key is None and plan.path not in claimed and test(plan):
-                return plan
-    return None
+def _classify(plan: _Existing, raw: bytes) -> None:
+    """Read a regular file as a plan: set its kind ("plan", "broken" or "other"), its text, the
+    loader's data and ruamel's round-trip document."""
+    from ssm_rules import loader
+    from ssm_rules.errors import PlanError
+
+    try:
+        loaded = loader.load_bytes(raw, str(plan.path))
+    except PlanError as error:
+        first = error.problems[0]
+        where = f"line {first.line}: " if first.line else ""
+        plan.kind = "broken" if _FORMAT_LINE.search(raw[:65536]) else "other"
+        plan.error = f"{where}{first.message}"
+        return
+    version = loaded.data.get("format")
+    if version != "ssm-plan/1":
+        if isinstance(version, str) and version.startswith("ssm-plan/"):
+            plan.kind, plan.error = "broken", f"its format is {version}; this version of ssm updates ssm-plan/1"
+        else:
+            plan.kind = "other"
+        return
+    text = raw.decode("utf-8")  # the loader has checked it is UTF-8
+    plan.bom = text.startswith("\ufeff")
+    plan.crlf = "\r\n" in text
+    plan.text = text.removeprefix("\ufeff").replace("\r\n", "\n")
+    plan.original = text
+    try:
+        plan.doc = _yaml(2, 4, 2).load(plan.text)
+    except Exception as error:  # ruamel raises many kinds; any of them means "cannot merge"
+        plan.kind, plan.error = "broken", f"not readable YAML ({' '.join(str(error).split())})"
+        return
+    plan.misread = _misread(plan.doc, loaded.data)
+
+
+def _read_regular(path: Path, limit: int) -> bytes | str:
+    """The bytes of a regular file (never following a link, never blocking on a FIFO), or why
+    not: "special" for anything that is not a regular file, else a reason to report."""
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    try:
+        descriptor = os.open(path, flags)
+    except OSError as error:
+        if error.errno in {errno.ELOOP, errno.EISDIR, errno.ENXIO}:
+            return "special"
+        return f"cannot read it ({error.strerror or error})"
+    with os.fdopen(descriptor, "rb") as stream:
+        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+            return "special"
+        raw = stream.read(limit + 1)
+    if len(raw) > limit:
+        return f"it is larger than the {limit // (1024 * 1024)} MB a plan may be"
+    return raw
 
 
 class _MergeError(Exception):
@@ -912,7 +1069,7 @@ def _update(plan: _Existing, account: SfAccount, fields: frozenset[str]) -> Plan
         raise _MergeError("the file is not a mapping of keys to values")
     merge = _Merge(doc, account, fields)
     merge.run()
-    old = plan.path.read_bytes().decode("utf-8")
+    old = plan.original
     if not merge.changes:  # every modification is recorded: nothing to emit
         return PlanOutput(account, plan.path, "unchanged", old, old, [], merge.vanished)
     yaml, base = _best_indent(_yaml(2, 4, 2).load(plan.text), plan.text)
@@ -922,7 +1079,7 @@ def _update(plan: _Existing, account: SfAccount, fields: frozenset[str]) -> Plan
         text = text.replace("\n", "\r\n")
     if plan.bom:
         text = "\ufeff" + text
-    _check_reads_back(text, doc)
+    _check_reads_back(text, doc, plan.misread)
     status = "unchanged" if text == old else "updated"
     return PlanOutput(account, plan.path, status, old, text, merge.changes, merge.vanished)
 
@@ -941,10 +1098,14 @@ def _plain(node: Any) -> Any:
     return node
 
 
-def _check_reads_back(text: str, doc) -> None:
-    """The text must read back (as the loader will read it) as exactly the merged data, with
-    every `# sf:` tag on an `id:` line: never write a plan that does not."""
+def _check_reads_back(text: str, doc, misread_before: Counter | None) -> None:
+    """The text must read back as exactly the merged data, and `ssm validate` (YAML 1.1) must
+    read as text every value that ruamel (YAML 1.2) writes as text, except those the plan
+    already had (`misread_before`, of a hand-written plan): never write a plan that does not."""
     from ruamel.yaml import YAML
+
+    from ssm_rules import loader
+    from ssm_rules.errors import PlanError
 
     try:
         data = YAML(typ="safe", pure=True).load(text)
@@ -954,6 +1115,33 @@ def _check_reads_back(text: str, doc) -> None:
     if _plain(data) != _plain(doc):
         raise _MergeError("the updated plan would not read back as the merged data; left as it is, "
                           "please report this")
+    try:
+        loaded = loader.load_bytes(text.encode("utf-8"), "plan.yaml")
+    except PlanError as error:
+        raise _MergeError(f"`ssm validate` could not read the updated plan ({error.problems[0].message}); "
+                          f"left as it is, please report this") from None
+    misread = _misread(data, loaded.data) - (misread_before or Counter())
+    if misread:
+        values = ", ".join(repr(value) for value in sorted(misread))
+        raise _MergeError(f"`ssm validate` would not read {values} as text in the updated plan; left as it "
+                          f"is, please report this")
+
+
+def _misread(text_view: Any, loaded_view: Any) -> Counter:
+    """The text values of `text_view` (ruamel's data: YAML 1.2) that the plan loader (YAML 1.1)
+    reads as something else (`no` -> false, `12:30` -> 750), counted."""
+    found: Counter = Counter()
+    pending = [(text_view, loaded_view)]
+    while pending:
+        ours, theirs = pending.pop()
+        if isinstance(ours, dict) and isinstance(theirs, dict):
+            pending.extend((value, theirs[key]) for key, value in ours.items()
+                           if isinstance(key, str) and key in theirs)
+        elif isinstance(ours, list) and isinstance(theirs, list):
+            pending.extend(zip(ours, theirs))
+        elif isinstance(ours, str) and not isinstance(theirs, str):
+            found[str(ours)] += 1
+    return found
 
 
 def _yaml(mapping: int, sequence: int, offset: int):
@@ -1072,7 +1260,7 @@ def _new_document(account_id: str, sf_id: str):
     doc = CommentedMap()
     doc["format"] = "ssm-plan/1"
     account = CommentedMap()
-    account["id"] = account_id
+    account["id"] = _yaml_text(account_id)
     _set_tag(account, "id", sf_id)
     doc["account"] = account
     _set_token(doc, "format", "\n" + "".join(f"# {line}\n" if line else "#\n"
@@ -1285,7 +1473,14 @@ def _yaml_text(value: str):
 def _same(old: Any, new: Any) -> bool:
     if isinstance(new, (int, float)) and not isinstance(new, bool):
         return isinstance(old, (int, float)) and not isinstance(old, bool) and float(old) == float(new)
-    return isinstance(old, str) and str(old) == new
+    return isinstance(old, str) and str(old) == new and not _misquoted(old)
+
+
+def _misquoted(value: Any) -> bool:
+    """A plain (unquoted) string that the loader reads as another type: `title: No` written by
+    hand or by an older import. ruamel gives plain scalars as `str` itself, quoted ones as
+    subclasses."""
+    return type(value) is str and _yaml_text(value) is not value
 
 
 class _Merge:
@@ -1319,7 +1514,7 @@ class _Merge:
             raise _MergeError("`account` is not a mapping")
         if not isinstance(account_map.get("id"), str):
             account_id = slugify(self.account.name) or f"account-{self.account.sf_id.lower()}"
-            _insert_key(account_map, "id", account_id, _canonical("Account"))
+            _insert_key(account_map, "id", _yaml_text(account_id), _canonical("Account"))
             self.changes.append(f"account: id set to `{account_id}`")
         if _tag_of(account_map, "id") is None:
             _set_tag(account_map, "id", self.account.sf_id)
@@ -1344,7 +1539,10 @@ class _Merge:
             if _same(old, value):
                 return
             mapping[key] = _yaml_text(value) if isinstance(value, str) else value
-            self.changes.append(f"{what}: {key} {old!r} -> {value!r}")
+            if isinstance(old, str) and str(old) == value:
+                self.changes.append(f"{what}: {key} {value!r} quoted, to be read as text")
+            else:
+                self.changes.append(f"{what}: {key} {old!r} -> {value!r}")
         else:
             _insert_key(mapping, key, _yaml_text(value) if isinstance(value, str) else value,
                         _canonical(model_name))
@@ -1435,7 +1633,7 @@ class _Merge:
             item = matched.get(record.key)
             if item is None:
                 item = CommentedMap()
-                item["id"] = unique_slug(slugify(record.name) or f"{noun}-{record.sf_id.lower()}", taken)
+                item["id"] = _yaml_text(unique_slug(slugify(record.name) or f"{noun}-{record.sf_id.lower()}", taken))
                 _set_tag(item, "id", record.sf_id)
                 what = "new"
                 self.changes.append(f"{noun} `{item['id']}` added ({record.name})")
@@ -1505,7 +1703,7 @@ class _Merge:
                 members.fa.set_flow_style()  # `[]` grows as `[a, b]`, not as a block list
             for member in wanted:
                 if member not in members:
-                    members.append(member)
+                    members.append(_yaml_text(member))
                     if what != "new":
                         self.changes.append(f"{what}: buying unit {role} + {member}")
 
@@ -1513,7 +1711,7 @@ class _Merge:
 def _flow(items: list[str]):
     from ruamel.yaml.comments import CommentedSeq
 
-    seq = CommentedSeq(items)
+    seq = CommentedSeq(_yaml_text(item) for item in items)
     seq.fa.set_flow_style()
     return seq
 
