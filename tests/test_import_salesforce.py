@@ -1039,6 +1039,235 @@ def test_text_the_loader_would_read_as_another_type_is_quoted(runner, tmp_path):
     assert [c["title"] for c in plan_data(out / "acme-corp.yaml")["contacts"]] == ["No", "0123", "12:30"]
 
 
+# -- the output directory: only plans are merged, nothing else is touched ------------------------
+
+
+def one_account(directory: Path, name: str) -> Path:
+    directory = small_export(directory)
+    edit_csv(directory / "Account.csv", lambda header, rows: set_cell(header, rows[0], "Name", name))
+    return directory
+
+
+def snapshot(out: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in out.iterdir() if path.is_file() and not path.is_symlink()}
+
+
+@pytest.mark.parametrize("name, content", [
+    ("config.yaml", "# the application's settings\napp:\n  debug: true\n"),
+    ("values.yaml", "- a\n- b\n"),
+    ("config.yaml", "format: other-tool/3\naccount:\n  id: config\n"),
+    ("config.yaml", "just text\n"),
+    ("config.yaml", "key: [unclosed\n"),
+    ("config.yaml", ""),
+])
+def test_a_file_that_is_not_a_plan_is_never_merged_into(runner, tmp_path, name, content):
+    account = name.removesuffix(".yaml").title()
+    directory = one_account(tmp_path / "e", account)
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / name).write_text(content)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    assert (out / name).read_text() == content
+    other = out / name.replace(".yaml", "-2.yaml")
+    assert (f"Note: {out / name} is not a plan (it has no `format: ssm-plan/1`): left as it is; the plan of "
+            f"account '{account}' is {other}.") in result.stderr
+    assert plan_data(other)["account"]["id"] == other.stem
+    again = invoke(runner, directory, out)  # found by its tag from now on
+    assert again.exit_code == 0 and "1 unchanged" in again.stderr and "Note:" not in again.stderr
+    assert (out / name).read_text() == content
+
+
+def test_a_file_that_is_not_a_plan_but_carries_the_accounts_tag_is_reported(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "Acme Corp")
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = "account:\n  id: acme-corp  # sf:0015g00000Xx001AAA\n  name: Acme Corp\n"  # `format:` deleted
+    (out / "acme.yaml").write_text(text)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert (f"{out / 'acme.yaml'}: account 'Acme Corp' not imported: this file carries its `# sf:` tag, but is "
+            f"not a plan (it has no `format: ssm-plan/1`); if it is the plan, add `format: ssm-plan/1` as its "
+            f"first line and import again") in result.stderr
+    assert snapshot(out) == {"acme.yaml": text.encode()}
+
+
+def test_a_plan_of_another_format_version_is_reported_not_duplicated(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "Acme Corp")
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = "format: ssm-plan/2\naccount:\n  id: acme-corp\n  name: Acme Corp\n"
+    (out / "acme-corp.yaml").write_text(text)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert ("cannot update this plan of account 'Acme Corp': its format is ssm-plan/2; this version of ssm "
+            "updates ssm-plan/1") in result.stderr
+    assert snapshot(out) == {"acme-corp.yaml": text.encode()}
+
+
+def test_a_symbolic_link_in_the_output_directory_is_neither_followed_nor_replaced(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "Acme Corp")
+    elsewhere = tmp_path / "elsewhere.yaml"
+    elsewhere.write_text("format: ssm-plan/1\naccount:\n  id: acme-corp\n  name: Acme Corp\n  owner: x\n")
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "acme-corp.yaml").symlink_to(elsewhere)
+    (out / "dangling.yaml").symlink_to(tmp_path / "nowhere")
+    for args in ((), ("--dry-run",)):
+        result = invoke(runner, directory, out, *args)
+        assert result.exit_code == 1
+        assert (f"{out / 'acme-corp.yaml'}: account 'Acme Corp' not imported: this file has the name of its plan, "
+                f"but is a symbolic link, which the import neither follows nor replaces") in result.stderr
+        assert result.stdout == ""  # the dry run shows nothing of the link's target
+    assert (out / "acme-corp.yaml").is_symlink() and (out / "dangling.yaml").is_symlink()
+    assert elsewhere.read_text().endswith("owner: x\n")
+    assert sorted(path.name for path in out.iterdir()) == ["acme-corp.yaml", "dangling.yaml"]
+
+
+def test_special_files_in_the_output_directory_are_never_opened_nor_replaced(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "Acme Corp")
+    out = tmp_path / "plans"
+    out.mkdir()
+    os.mkfifo(out / "acme-corp.yaml")  # opening it for reading would wait for a writer forever
+    (out / "acme-corp-2.yaml").mkdir()
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    assert f"{out / 'acme-corp.yaml'} is not a regular file: left as it is" in result.stderr
+    assert (out / "acme-corp.yaml").is_fifo() and (out / "acme-corp-2.yaml").is_dir()
+    assert plan_data(out / "acme-corp-3.yaml")["account"]["name"] == "Acme Corp"
+
+
+def test_file_names_are_compared_whatever_their_case(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "Acme Corp")
+    out = tmp_path / "plans"
+    assert invoke(runner, directory, out).exit_code == 0
+    (out / "acme-corp.yaml").rename(out / "Acme-Corp.YAML")  # a tagged plan under another spelling
+    (out / "ACME-CORP-2.yml").write_text("not: a plan\n")  # would be the same file on macOS or Windows
+    edit_csv(directory / "Account.csv", lambda header, rows: rows.append([sf_id("001", 2), "Acme Corp", "", JANE]))
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    assert sorted(path.name for path in out.iterdir()) == ["ACME-CORP-2.yml", "Acme-Corp.YAML", "acme-corp-3.yaml"]
+
+
+def test_an_untagged_plan_goes_to_the_account_of_its_name_before_one_of_the_same_slug(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "ACME Corp.")
+    edit_csv(directory / "Account.csv", lambda header, rows: rows.append([sf_id("001", 2), "Acme Corp", "", JANE]))
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "acme-corp.yaml").write_text("format: ssm-plan/1\naccount:\n  id: acme-corp\n  name: Acme Corp\n"
+                                        "  owner: jo\n")
+    assert invoke(runner, directory, out).exit_code == 0
+    assert "sf:0015g00000Xx002AAA" in (out / "acme-corp.yaml").read_text()
+    assert plan_data(out / "acme-corp-2.yaml")["account"]["name"] == "ACME Corp."
+
+
+def test_an_untagged_plan_two_accounts_could_own_is_left_to_a_person(runner, tmp_path):
+    directory = one_account(tmp_path / "e", "ACME Corp.")
+    edit_csv(directory / "Account.csv", lambda header, rows: rows.append([sf_id("001", 2), "Acme Corp", "", JANE]))
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = "format: ssm-plan/1\naccount:\n  id: acme-corp\n  name: Acme\n  owner: jo\n"
+    (out / "acme-corp.yaml").write_text(text)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert result.stderr.count("this plan matches the id of 'ACME Corp.' (0015g00000Xx001AAA), 'Acme Corp' "
+                               "(0015g00000Xx002AAA); put `# sf:<Id>` at the end of its `account.id` line") == 2
+    assert snapshot(out) == {"acme-corp.yaml": text.encode()}
+
+
+@pytest.mark.parametrize("out, message", [
+    ("dangling", "--out {out}: not a directory (a symbolic link to nothing)"),
+    ("afile/plans", "--out {out}: a part of this path is a file, not a directory"),
+])
+def test_an_output_directory_that_cannot_be_one_is_a_one_line_error(runner, tmp_path, out, message):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    (tmp_path / "afile").write_text("x")
+    result = invoke(runner, small_export(tmp_path / "e"), tmp_path / out)
+    assert result.exit_code == 2
+    assert result.stderr == "ssm: " + message.format(out=tmp_path / out) + "\n"
+    assert not (tmp_path / "nowhere").exists()
+
+
+# -- values that YAML would read as another type --------------------------------------------------
+
+YAML_LOOKALIKES = ["Yes", "No", "On", "off", "y", "n", "True", "NULL", "~", "1e3", "1_000", "0x10", "0o17", "017",
+                   "-1", "+1", ".inf", ".NaN", "2026-01-01", "2026-1-1", "12:30", "190:20:30", "=", "<<", "1.5",
+                   "- x", "? x", "[x]", "{x}", "&a", "*a", "!x", "%YAML", "@x", "`x", "|", ">", "#x", "x # y",
+                   "x: y", "'", '"', "---", "..."]
+
+
+@pytest.mark.parametrize("name", YAML_LOOKALIKES)
+def test_every_value_the_import_writes_reads_back_as_the_same_text(runner, tmp_path, name):
+    """Names, titles, owners and every ID derived from them (the account's, contacts', the
+    opportunities' and the buying-unit references) come back as the text Salesforce had."""
+    directory = small_export(tmp_path / "e", roles=[(1, 1, "Evaluator")], contact_titles=[name, name, name])
+    edit_csv(directory / "Account.csv", lambda header, rows: (set_cell(header, rows[0], "Name", name),
+                                                              set_cell(header, rows[0], "Industry", name)))
+    edit_csv(directory / "Contact.csv", lambda header, rows: (set_cell(header, rows[0], "FirstName", ""),
+                                                              set_cell(header, rows[0], "LastName", name)))
+    edit_csv(directory / "Opportunity.csv", lambda header, rows: set_cell(header, rows[0], "Name", name))
+    owner = name.replace("@", "").lower()
+    write_rows(directory / "User.csv", [["Id", "Email"], [JANE, f"{owner}@example.com"]])
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    (path,) = out.iterdir()
+    data = plan_data(path)
+    slug = sf.slugify(name) or "account-0015g00000xx001aaa"
+    assert data["account"] == {"id": slug, "name": name, "industry": name, "owner": owner}
+    contact = data["contacts"][0]
+    assert contact == {"id": sf.slugify(name) or "contact-0035g00000xx001aaa", "name": name, "title": name,
+                       "owner": owner}
+    (opportunity,) = data["opportunities"]
+    assert opportunity["id"] == (sf.slugify(name) or "opportunity-0065g00000xx001aaa") and opportunity["name"] == name
+    assert opportunity["buying_unit"] == {"evaluator": [contact["id"]]}
+    assert "1 unchanged" in invoke(runner, directory, out).stderr
+
+
+def test_a_plain_value_the_loader_misreads_is_quoted_on_reimport(runner, tmp_path):
+    directory = small_export(tmp_path / "e", stages=["Prospecting", "Qualification"],
+                             roles=[(1, 1, "Decision Maker"), (1, 3, "Evaluator")], contact_titles=["No", "CFO", "CTO"])
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "acme-corp.yaml").write_text(HAND_WRITTEN.replace("  title: CEO\n", "  title: No\n"))
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    assert "contact `first1-last1`: title 'No' quoted, to be read as text" in result.stderr
+    assert (out / "acme-corp.yaml").read_text() == HAND_WRITTEN.replace("  title: CEO\n", "  title: 'No'\n")
+
+
+def test_a_plan_the_loader_would_misread_is_never_written(runner, tmp_path, monkeypatch):
+    directory = one_account(tmp_path / "e", "Yes")
+    monkeypatch.setattr(sf, "_yaml_text", lambda value: value)  # as before quoting was fixed
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert ("cannot write the plan of account 'Yes': `ssm validate` would not read 'Yes', 'yes' as text "
+            "(please report this)") in result.stderr
+    assert not out.exists()
+    out.mkdir()
+    (out / "yes.yaml").write_text(HAND_WRITTEN.replace("acme-corp  #", "'yes'  #").replace("name: Acme Corp",
+                                                                                            "name: 'Yes'"))
+    edit_csv(directory / "Contact.csv", lambda header, rows: set_cell(header, rows[0], "Title", "On"))
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert "cannot update this plan of account 'Yes': `ssm validate` would not read 'On' as text" in result.stderr
+
+
+def test_a_hand_written_value_the_loader_misreads_does_not_stop_the_update(runner, tmp_path):
+    directory = small_export(tmp_path / "e", stages=["Prospecting", "Qualification"],
+                             roles=[(1, 1, "Decision Maker"), (1, 3, "Evaluator")])
+    edit_csv(directory / "Contact.csv", lambda header, rows: set_cell(header, rows[0], "Title", "Chair"))
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = HAND_WRITTEN.replace("  goal: Quarterly strategy breakfast\n", "  goal: yes\n")
+    (out / "acme-corp.yaml").write_text(text)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1  # it does not validate: `goal` must be text, as `ssm validate` says
+    assert "Plans that do not validate (1)" in result.stderr
+    assert (out / "acme-corp.yaml").read_text() == text.replace("title: CEO", "title: Chair")
+
+
 # -- dry run, writing -----------------------------------------------------------------------------
 
 

@@ -105,8 +105,9 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     files = _export_files(from_dir, accounts, contacts, opportunities, contact_roles, users)
     mapping = sf.load_mapping_file(mapping_file) if mapping_file else _mapping_from_configuration(sf)
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out_dir}: not a directory")
+    if (out.exists() or out.is_symlink()) and not out.is_dir():
+        raise UsageError(f"--out {out_dir}: not a directory" + (" (a symbolic link to nothing)"
+                                                              if out.is_symlink() and not out.exists() else ""))
     export = sf.read_export(files, mapping, encoding, accounts_selected)
     result = sf.build_plans(export, out)
     problems = list(result.problems)
@@ -117,7 +118,11 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
             click.echo(output.diff(), nl=False)
     else:
         if changed:
-            out.mkdir(parents=True, exist_ok=True)
+            try:
+                out.mkdir(parents=True, exist_ok=True)
+            except OSError as error:
+                raise UsageError(f"--out {out_dir}: cannot create the directory: {error.strerror or error}; "
+                                 f"nothing was written") from None
         for output in changed:
             try:
                 sf.write_atomic(output.path, output.new_text)

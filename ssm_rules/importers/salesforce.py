@@ -973,6 +973,8 @@ def _scan(out: Path) -> list[_Existing]:
         entries = sorted(os.scandir(out), key=lambda entry: entry.name)
     except FileNotFoundError:
         return []
+    except NotADirectoryError:
+        raise UsageError(f"--out {out}: a part of this path is a file, not a directory") from None
     except OSError as error:
         raise UsageError(f"--out {out}: cannot read the directory: {error.strerror or error}") from None
     existing = []
@@ -1050,9 +1052,10 @@ def _read_regular(path: Path, limit: int) -> bytes | str:
         if error.errno in {errno.ELOOP, errno.EISDIR, errno.ENXIO}:
             return "special"
         return f"cannot read it ({error.strerror or error})"
+    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
+        os.close(descriptor)
+        return "special"
     with os.fdopen(descriptor, "rb") as stream:
-        if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-            return "special"
         raw = stream.read(limit + 1)
     if len(raw) > limit:
         return f"it is larger than the {limit // (1024 * 1024)} MB a plan may be"
@@ -1123,8 +1126,7 @@ def _check_reads_back(text: str, doc, misread_before: Counter | None) -> None:
     misread = _misread(data, loaded.data) - (misread_before or Counter())
     if misread:
         values = ", ".join(repr(value) for value in sorted(misread))
-        raise _MergeError(f"`ssm validate` would not read {values} as text in the updated plan; left as it "
-                          f"is, please report this")
+        raise _MergeError(f"`ssm validate` would not read {values} as text (please report this)")
 
 
 def _misread(text_view: Any, loaded_view: Any) -> Counter:
