@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
 import os
@@ -536,16 +537,149 @@ def test_missing_files_are_usage_errors(runner, tmp_path):
 
 
 def test_header_case_bom_crlf_extra_columns_and_multiline_fields_are_read():
-    accounts = sf.read_table(EXPORT / "Account.csv", "accounts")
+    accounts = sf.read_table(EXPORT / "Account.csv", "accounts", columns=[*sf.COLUMNS["accounts"], "BillingStreet"])
     assert EXPORT.joinpath("Account.csv").read_bytes().startswith(b"\xef\xbb\xbfId,")
     assert accounts.label("id") == "Id" and accounts.rows[0].get("ID") == GRANITE
     assert accounts.rows[0].get("BillingStreet") == "1 Quarry Lane\nSuite 400"
     assert [row.number for row in accounts.rows] == [2, 3, 4, 5]
     assert [row.line for row in accounts.rows] == [2, 4, 5, 6]  # the quoted line break
-    contacts = sf.read_table(EXPORT / "Contact.csv", "contacts")  # Data Loader: upper case, all quoted
+    contacts = sf.read_table(EXPORT / "Contact.csv", "contacts", columns=[*sf.COLUMNS["contacts"], "Description"])
     assert contacts.label("accountid") == "ACCOUNTID"
     assert contacts.rows[2].get("Title") == "VP, Claims Operations"
     assert contacts.rows[2].get("Description") == "Met at InsurTech Summit, Leeds.\nPrefers e-mail, not calls."
+
+
+def test_only_the_columns_the_import_uses_are_kept():
+    """A full export has dozens of columns per object; keeping them all took 4 GB for a 560 MB
+    export."""
+    contacts = sf.read_table(EXPORT / "Contact.csv", "contacts")
+    kept = {key for row in contacts.rows for key in row.values}
+    assert kept == {"id", "isdeleted", "accountid", "lastname", "firstname", "name", "title", "ownerid"}
+    assert contacts.label("Description") == "DESCRIPTION"  # still named in messages
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 64, 1 << 20])
+def test_files_are_read_the_same_whatever_the_size_of_the_chunks_decoded(monkeypatch, tmp_path, chunk):
+    """Lines, a CRLF, a multi-byte character or a quoted line break split between two chunks."""
+    monkeypatch.setattr(sf, "_CHUNK", chunk)
+    every = [*sf.COLUMNS["contacts"], "Description"]
+    contacts = sf.read_table(EXPORT / "Contact.csv", "contacts", columns=every)
+    monkeypatch.setattr(sf, "_CHUNK", 1 << 20)
+    assert contacts == sf.read_table(EXPORT / "Contact.csv", "contacts", columns=every)
+    text = (EXPORT / "Contact.csv").read_text(encoding="utf-8")
+    (tmp_path / "Contact.csv").write_bytes(text.encode("cp1252"))
+    monkeypatch.setattr(sf, "_CHUNK", chunk)
+    with pytest.raises(sf.ExportError) as error:
+        sf.read_table(tmp_path / "Contact.csv", "contacts")
+    assert str(error.value.problems[0]).startswith(f"{tmp_path / 'Contact.csv'}, row 3, column DESCRIPTION: not "
+                                                   f"valid utf-8 text (byte 0xa3 at offset 489)")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be", "utf-8"])
+def test_a_byte_order_mark_names_the_encoding(runner, tmp_path, encoding):
+    """Excel's "Unicode Text" is UTF-16 with a BOM; a BOM wins over --encoding."""
+    directory = small_export(tmp_path / "e")
+    write_rows(directory / "Account.csv", [["Id", "Name", "OwnerId"], [sf_id("001", 1), "Café Müller", JANE]])
+    text = (directory / "Account.csv").read_text("utf-8")
+    bom = {"utf-16-le": codecs.BOM_UTF16_LE, "utf-16-be": codecs.BOM_UTF16_BE, "utf-32-le": codecs.BOM_UTF32_LE,
+           "utf-32-be": codecs.BOM_UTF32_BE, "utf-8": codecs.BOM_UTF8}[encoding]
+    (directory / "Account.csv").write_bytes(bom + text.encode(encoding))
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out, "--encoding", "cp1252")
+    assert result.exit_code == 0, result.stderr
+    assert plan_data(out / "cafe-muller.yaml")["account"]["name"] == "Café Müller"
+
+
+def test_a_bad_byte_in_a_file_with_a_byte_order_mark_names_its_encoding(runner, tmp_path):
+    directory = small_export(tmp_path / "e")
+    (directory / "Account.csv").write_bytes(codecs.BOM_UTF16_LE + "Id,Name\n".encode("utf-16-le") + b"\x00\xdc")
+    result = invoke(runner, directory, tmp_path / "plans")
+    assert result.exit_code == 2
+    assert "Account.csv, row 2, column Id: not valid utf-16-le (as its byte-order mark says) text" in result.stderr
+
+
+@pytest.mark.parametrize("separator, label", [(";", "semicolons"), ("\t", "tabs")])
+def test_a_file_separated_by_something_else_than_commas_says_so(runner, tmp_path, separator, label):
+    directory = small_export(tmp_path / "e")
+    text = (directory / "Account.csv").read_text("utf-8")
+    (directory / "Account.csv").write_text(text.replace(",", separator), encoding="utf-8")
+    result = invoke(runner, directory, tmp_path / "plans")
+    assert result.exit_code == 2
+    assert (f"the header is one cell separated by {label}: save the file as CSV separated by commas "
+            f"(Salesforce exports are)") in result.stderr
+
+
+def test_old_mac_line_ends_are_read(tmp_path):
+    path = tmp_path / "Account.csv"
+    path.write_bytes(b'Id,Name\r0015g00000Xx001AAA,"Acme\rCorp"\r0015g00000Xx002AAA,Beta\r')
+    table = sf.read_table(path, "accounts")
+    assert [(row.number, row.line, row.get("Name")) for row in table.rows] == [
+        (2, 2, "Acme\rCorp"), (3, 4, "Beta")]
+
+
+def test_a_line_that_never_ends_is_refused_not_read_forever(runner, tmp_path, monkeypatch):
+    monkeypatch.setattr(sf, "MAX_LINE", 1000)
+    directory = small_export(tmp_path / "e")
+    (directory / "Account.csv").write_bytes(b"Id,Name\n" + b"\x00" * 5000)
+    result = invoke(runner, directory, tmp_path / "plans")
+    assert result.exit_code == 2
+    assert "Account.csv, row 2: a line longer than 0 million characters: this is not a CSV export" in result.stderr
+
+
+def test_a_device_given_as_an_export_file_is_refused(runner, tmp_path):
+    directory = small_export(tmp_path / "e")
+    result = runner.invoke(main, ["import", "salesforce", "--from", str(directory), "--accounts", "/dev/zero",
+                                  "--out", str(tmp_path / "plans")])
+    assert result.exit_code == 2
+    assert "/dev/zero, row 1: a line longer than 16 million characters: this is not a CSV export" in result.stderr
+
+
+@pytest.mark.parametrize("amount, value", [
+    ("1250000", 1250000), ("640000.50", 640000.5), ("1,250,000.00", 1250000), ("1.25E+06", 1250000),
+    ("0.0000001", 1e-07), ("1e300", 1e300), ("12345678901234567890", 12345678901234567890.0), ("-5", -5),
+])
+def test_amounts_are_written_as_numbers_the_loader_reads(runner, tmp_path, amount, value):
+    directory = small_export(tmp_path / "e")
+    edit_csv(directory / "Opportunity.csv", lambda header, rows: set_cell(header, rows[0], "Amount", amount))
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    written = plan_data(out / "acme-corp.yaml")["opportunities"][0]["value"]
+    assert written == value and isinstance(written, (int, float)) and not isinstance(written, bool)
+    assert "1 unchanged" in invoke(runner, directory, out).stderr
+
+
+@pytest.mark.parametrize("amount", ["1.234,50", "$1,000", "1_000", "NaN", "inf", "1e400", "12,34", "0x10"])
+def test_an_amount_that_is_not_plainly_a_number_is_refused(runner, tmp_path, amount):
+    directory = small_export(tmp_path / "e")
+    edit_csv(directory / "Opportunity.csv", lambda header, rows: set_cell(header, rows[0], "Amount", amount))
+    result = invoke(runner, directory, tmp_path / "plans")
+    assert result.exit_code == 1
+    assert f"column Amount: {amount!r} is not a number" in result.stderr
+
+
+def test_control_characters_never_reach_the_plan_or_the_terminal(runner, tmp_path):
+    directory = small_export(tmp_path / "e", contact_titles=["C\x00E\x07O", "CFO", "CTO"])
+    edit_csv(directory / "Account.csv", lambda header, rows: set_cell(header, rows[0], "Name", "Acme\x1b[2J Corp\x9b"))
+    write_rows(directory / "User.csv", [["Id", "Email"], [JANE, "Jane\x1b]0;pwned\x07.Doe@example.com"]])
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    data = plan_data(out / "acme-2j-corp.yaml")
+    assert data["account"]["name"] == "Acme[2J Corp" and data["account"]["owner"] == "jane]0;pwned.doe"
+    assert data["contacts"][0]["title"] == "CEO"
+
+
+def test_an_owner_id_that_is_not_a_salesforce_id_is_reported_not_written(runner, tmp_path):
+    directory = small_export(tmp_path / "e", users=False)
+    edit_csv(directory / "Account.csv", lambda header, rows: set_cell(header, rows[0], "OwnerId", "=cmd|' /C calc'!A0"))
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert "column OwnerId: \"=cmd|' /C calc'!A0\" is not a Salesforce user ID: no owner taken from it" in result.stderr
+    assert plan_data(out / "acme-corp.yaml")["account"]["owner"] == "unassigned"
+
 
 
 def test_only_the_selected_accounts_are_imported(runner, tmp_path):

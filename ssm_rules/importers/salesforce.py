@@ -24,6 +24,7 @@ import csv
 import difflib
 import errno
 import io
+import math
 import os
 import re
 import stat
@@ -238,7 +239,7 @@ def sf_key(sf_id: str) -> str:
 # Reading CSV files
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Row:
     file: str
     number: int  # spreadsheet row (header = 1)
@@ -283,17 +284,46 @@ EXPORT_FILE_NAMES = {
 }
 
 
-def read_table(path: str | os.PathLike, kind: str, encoding: str = "utf-8") -> Table:
-    """Read one export file; raises ExportError (file-level: unreadable, undecodable,
-    malformed CSV, required column missing) with the file, row and column."""
+# The columns the import reads, per file. A full export has dozens more (a Contact.csv 50 or
+# so); they are dropped as each row is read, so memory follows what is imported, not the export.
+COLUMNS: dict[str, tuple[str, ...]] = {
+    "accounts": ("Id", "Name", "Industry", "OwnerId", "IsDeleted"),
+    "contacts": ("Id", "AccountId", "FirstName", "LastName", "Name", "Title", "OwnerId", "IsDeleted"),
+    "opportunities": ("Id", "AccountId", "Name", "StageName", "Amount", "IsDeleted"),
+    "contact_roles": ("Id", "OpportunityId", "ContactId", "Role", "IsDeleted"),
+    "users": ("Id", "Email", "IsDeleted"),
+}
+
+# A byte-order mark names the encoding whatever --encoding says: Excel writes UTF-8 with one
+# ("CSV UTF-8") and UTF-16 with one ("Unicode Text"). The longer marks are tested first.
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32-le"), (codecs.BOM_UTF32_BE, "utf-32-be"), (codecs.BOM_UTF8, "utf-8"),
+         (codecs.BOM_UTF16_LE, "utf-16-le"), (codecs.BOM_UTF16_BE, "utf-16-be"))
+_CHUNK = 1 << 20  # bytes decoded at a time
+MAX_LINE = 16 << 20  # characters in one physical line: far beyond any export, short of /dev/zero
+_LINE_END = re.compile(r"\r\n|\r|\n")
+
+
+def read_table(path: str | os.PathLike, kind: str, encoding: str = "utf-8",
+               columns: Iterable[str] | None = None) -> Table:
+    """Read one export file, keeping `columns` (default: those the import uses, COLUMNS[kind]);
+    raises ExportError (file-level: unreadable, undecodable, malformed CSV, required column
+    missing) with the file, row and column. The file is decoded and parsed as it is read."""
     name = os.fspath(path)
+    keep = {column.lower() for column in (COLUMNS[kind] if columns is None else columns)}
     try:
-        raw = Path(path).read_bytes()
+        with open(path, "rb") as stream:
+            return _parse(_Source(stream, name, encoding), kind, keep)
     except OSError as error:
         raise ExportError([Problem(name, f"cannot read it: {error.strerror or error}")]) from None
-    text = _decode(raw, name, encoding)
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    records: list[tuple[int, int, list[str]]] = []  # (row, line, cells)
+
+
+def _parse(source: _Source, kind: str, keep: set[str]) -> Table:
+    name = source.name
+    reader = csv.reader(source, strict=True)
+    header: list[str] | None = None
+    keys: list[tuple[int, str]] = []  # (cell index, normalized header) of the columns kept
+    headers: dict[str, str] = {}
+    rows: list[Row] = []
     number = 0
     while True:
         start_line = reader.line_num + 1
@@ -304,34 +334,51 @@ def read_table(path: str | os.PathLike, kind: str, encoding: str = "utf-8") -> T
         except csv.Error as error:
             raise ExportError([Problem(name, f"malformed CSV: {error} (a quote not closed or not "
                                        f"followed by a comma?)", number + 1, start_line)]) from None
+        except _BadByte as bad:
+            raise ExportError([bad.problem(source, header, number)]) from None
+        source.record.clear()
         number += 1
-        records.append((number, start_line, cells))
-    if not records or not any(cell.strip() for cell in records[0][2]):
-        wanted = ", ".join(_column_names(REQUIRED_COLUMNS[kind]))
-        raise ExportError([Problem(name, f"the file is empty: expected a header row with {wanted}", 1, 1)])
-    headers: dict[str, str] = {}
-    for cell in records[0][2]:
-        headers.setdefault(cell.strip().lower(), cell.strip())
-    missing = [requirement for requirement in REQUIRED_COLUMNS[kind]
-               if not any(column.lower() in headers for column in _alternatives(requirement))]
-    if missing:
-        found = ", ".join(header for header in headers.values() if header) or "none"
-        raise ExportError([
-            Problem(name, f"required column {_column_names([requirement])[0]} is missing "
-                          f"(the {EXPORT_FILE_NAMES[kind].removesuffix('.csv')} export needs "
-                          f"{', '.join(_column_names(REQUIRED_COLUMNS[kind]))}; found: {found})",
-                    1, 1, _alternatives(requirement)[0])
-            for requirement in missing])
-    keys = [cell.strip().lower() for cell in records[0][2]]
-    rows = []
-    for number, line, cells in records[1:]:
+        if header is None:
+            header = cells
+            if not any(cell.strip() for cell in cells):
+                wanted = ", ".join(_column_names(REQUIRED_COLUMNS[kind]))
+                raise ExportError([Problem(name, f"the file is empty: expected a header row with {wanted}", 1, 1)])
+            for index, cell in enumerate(cells):
+                key = cell.strip().lower()
+                if key not in headers:
+                    headers[key] = cell.strip()
+                    if key in keep:
+                        keys.append((index, key))
+            _check_required(name, kind, headers)
+            continue
         if not any(cell.strip() for cell in cells):
             continue  # blank line
-        values: dict[str, str] = {}
-        for key, cell in zip(keys, cells):
-            values.setdefault(key, cell)
-        rows.append(Row(name, number, line, values))
+        rows.append(Row(name, number, start_line, {key: cells[index] for index, key in keys if index < len(cells)}))
+    if header is None:
+        wanted = ", ".join(_column_names(REQUIRED_COLUMNS[kind]))
+        raise ExportError([Problem(name, f"the file is empty: expected a header row with {wanted}", 1, 1)])
     return Table(name, headers, rows)
+
+
+def _check_required(name: str, kind: str, headers: dict[str, str]) -> None:
+    missing = [requirement for requirement in REQUIRED_COLUMNS[kind]
+               if not any(column.lower() in headers for column in _alternatives(requirement))]
+    if not missing:
+        return
+    found = ", ".join(header for header in headers.values() if header) or "none"
+    hint = ""
+    if len(headers) == 1:
+        separator = next((char for char in ";\t|" if char in found), None)
+        if separator is not None:
+            label = {";": "semicolons", "\t": "tabs", "|": "bars"}[separator]
+            hint = (f"; the header is one cell separated by {label}: save the file as CSV separated by commas "
+                    f"(Salesforce exports are)")
+    raise ExportError([
+        Problem(name, f"required column {_column_names([requirement])[0]} is missing "
+                      f"(the {EXPORT_FILE_NAMES[kind].removesuffix('.csv')} export needs "
+                      f"{', '.join(_column_names(REQUIRED_COLUMNS[kind]))}; found: {found}){hint}",
+                1, 1, _alternatives(requirement)[0])
+        for requirement in missing])
 
 
 def _alternatives(requirement: str | tuple[str, ...]) -> tuple[str, ...]:
@@ -342,29 +389,89 @@ def _column_names(requirements: list[str | tuple[str, ...]]) -> list[str]:
     return [" or ".join(_alternatives(requirement)) for requirement in requirements]
 
 
-def _decode(raw: bytes, name: str, encoding: str) -> str:
-    codec = codecs.lookup(encoding).name
-    if codec == "utf-8":
-        codec = "utf-8-sig"  # a BOM is fine, and is not part of the first header
-    try:
-        text = raw.decode(codec)
-    except UnicodeDecodeError as error:
-        prefix = raw[:error.start].decode(codec)
-        line = prefix.count("\n") + 1
-        # Parse what came before, plus a marker, to find the row and the cell of the bad byte.
-        partial = list(csv.reader(io.StringIO(prefix + "\uffff", newline="")))
-        row = len(partial) or 1
+class _Source:
+    """The lines of an export file for csv.reader, decoded a chunk at a time. Lines end at
+    "\\r\\n", "\\r" or "\\n" (as `open(newline="")` splits them). Keeps what an error message
+    needs: the bytes decoded so far, the lines handed out, the lines of the current record."""
+
+    def __init__(self, stream, name: str, encoding: str):
+        self.stream = stream
+        self.name = name
+        head = stream.read(4)
+        bom, codec = next(((bom, codec) for bom, codec in _BOMS if head.startswith(bom)), (b"", None))
+        self.codec = codec or codecs.lookup(encoding).name
+        self.label = encoding if codec is None else f"{codec} (as its byte-order mark says)"
+        self.head = head[len(bom):]
+        self.consumed = len(bom)  # bytes decoded so far
+        self.decoder = codecs.getincrementaldecoder(self.codec)("strict")
+        self.lines = 0  # lines handed to the reader
+        self.record: list[str] = []  # the lines of the record the reader is in
+
+    def __iter__(self):
+        carry = ""
+        data = self.head + self.stream.read(_CHUNK)
+        while True:
+            final = not data
+            buffered = self.decoder.getstate()[0]  # bytes of a character split across chunks
+            bad = None
+            try:
+                text = carry + self.decoder.decode(data, final)
+            except UnicodeDecodeError as error:
+                # Hand out the lines before the bad byte first: the reader then knows its row.
+                seen = buffered + data  # what the decoder looked at; error.start counts in it
+                text = carry + seen[:error.start].decode(self.codec, "replace")
+                bad = _BadByte(f"not valid {self.label} text (byte 0x{seen[error.start]:02x} at offset "
+                               f"{self.consumed - len(buffered) + error.start})")
+            self.consumed += len(data)
+            held = ""
+            if not final and bad is None and text.endswith("\r"):
+                text, held = text[:-1], "\r"  # maybe the first half of "\r\n"
+            start = 0
+            for match in _LINE_END.finditer(text):
+                line = text[start:match.end()]
+                start = match.end()
+                self.lines += 1
+                self.record.append(line)
+                yield line
+            carry = text[start:] + held
+            if bad is not None:
+                bad.before = carry
+                raise bad
+            if len(carry) > MAX_LINE:
+                raise _BadByte(f"a line longer than {MAX_LINE >> 20} million characters: this is not a CSV "
+                               f"export", advice=False, cell=False)
+            if final:
+                if carry:
+                    self.lines += 1
+                    self.record.append(carry)
+                    yield carry
+                return
+            data = self.stream.read(_CHUNK)
+
+
+class _BadByte(Exception):
+    """Text that cannot be read (a byte not in the file's encoding, a line that never ends),
+    met while csv.reader pulls lines: `problem` finds the row and column it is in."""
+
+    ADVICE = ("save the export as UTF-8 (Excel: 'CSV UTF-8'; Data Loader: Settings > 'Write all CSVs "
+              "with UTF-8 encoding'), or name its encoding, e.g. --encoding cp1252")
+
+    def __init__(self, message: str, advice: bool = True, cell: bool = True):
+        self.before = ""  # the text from the end of the last line handed out to the bad byte
+        self.message = f"{message}: {self.ADVICE}" if advice else message
+        self.cell = cell  # whether the column is worth naming
+
+    def problem(self, source: _Source, header: list[str] | None, records: int) -> Problem:
+        # Parse the current record up to the bad byte, plus a marker, to find its row and cell.
+        current = "".join(source.record) + self.before
+        partial = list(csv.reader(io.StringIO(current + "\uffff", newline="")))
+        row = records + max(len(partial), 1)
+        line = source.lines - len(source.record) + current.count("\n") + 1
         column = None
-        if partial and row > 1:
+        if header is not None and partial and self.cell:
             index = len(partial[-1]) - 1
-            header = partial[0]
             column = header[index].strip() if index < len(header) else f"#{index + 1}"
-        bad = raw[error.start:error.start + 1].hex()
-        advice = ("save the export as UTF-8 (Excel: 'CSV UTF-8'; Data Loader: Settings > 'Write all "
-                  "CSVs with UTF-8 encoding'), or name its encoding, e.g. --encoding cp1252")
-        raise ExportError([Problem(name, f"not valid {encoding} text (byte 0x{bad} at offset "
-                                         f"{error.start}): {advice}", row, line, column)]) from None
-    return text.removeprefix("\ufeff")
+        return Problem(source.name, self.message, row, line, column)
 
 
 # --------------------------------------------------------------------------------------------
@@ -452,16 +559,35 @@ def _deleted(row: Row) -> bool:
     return row.get("IsDeleted").lower() in {"true", "1"}
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
 def _clean(text: str) -> str:
-    """One-line text: a CRM field with line breaks or runs of spaces becomes single-spaced."""
-    return " ".join(text.split())
+    """One-line text: a CRM field with line breaks or runs of spaces becomes single-spaced, and
+    control characters (NUL, ESC: a terminal escape in a name would reach every report) go."""
+    return _CONTROL.sub("", " ".join(text.split()))
+
+
+# An amount as exports and spreadsheets write it: `1250000`, `640000.50`, `1,250,000.00`,
+# `1.25E+06`. Anything else (`1.234,50` from a European spreadsheet, `$1,000`, `1_000`, `NaN`)
+# is refused rather than read as another number.
+_AMOUNT = re.compile(r"[-+]?(?:\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.\d*)?(?:[eE][-+]?\d+)?|[-+]?\.\d+(?:[eE][-+]?\d+)?")
+
+
+class _Amount(float):
+    """A fractional or very large amount: written so that YAML 1.1 reads it as a number too
+    (`1.0e-07`, never `1e-07`, which the plan loader would read as text; see _yaml)."""
 
 
 def _amount(text: str) -> int | float:
-    number = float(text.replace(",", "").replace(" ", ""))
-    if number != number or number in (float("inf"), float("-inf")):
+    if not _AMOUNT.fullmatch(text):
         raise ValueError(text)
-    return int(number) if number.is_integer() else number
+    number = float(text.replace(",", "").replace(" ", ""))
+    if not math.isfinite(number):
+        raise ValueError(text)
+    if number.is_integer() and abs(number) < 2 ** 53:  # whole amounts as integers, while exact
+        return int(number)
+    return _Amount(number)
 
 
 class _Joiner:
@@ -555,7 +681,7 @@ class _Joiner:
         self.users = {}
         for row, sf_id in self.live_records(table):
             email = row.get("Email")
-            local = email.split("@", 1)[0].strip().lower() if "@" in email else ""
+            local = _clean(email.rpartition("@")[0]).lower()
             if not local:
                 self.warn(table, row, "Email", f"user {sf_id} has no usable e-mail address ({email!r}): "
                                                f"owners of their records are written as the user ID")
@@ -567,6 +693,12 @@ class _Joiner:
         user ID. None when the record has no OwnerId (or the column is absent)."""
         user_id = row.get("OwnerId")
         if not user_id:
+            return None
+        if not _SF_ID.match(user_id):
+            if user_id not in self.unknown_users:
+                self.unknown_users.add(user_id)
+                self.warn(table, row, "OwnerId", f"{user_id!r} is not a Salesforce user ID: no owner taken "
+                                                 f"from it (reported once per value)")
             return None
         if self.users is None:
             return user_id
@@ -1087,62 +1219,55 @@ def _update(plan: _Existing, account: SfAccount, fields: frozenset[str]) -> Plan
     return PlanOutput(account, plan.path, status, old, text, merge.changes, merge.vanished)
 
 
-def _plain(node: Any) -> Any:
-    if isinstance(node, dict):
-        return {str(key): _plain(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_plain(value) for value in node]
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool) or node is None:
-        return node
-    if isinstance(node, (int, float)):
-        return float(node)
-    return node
-
-
 def _check_reads_back(text: str, doc, misread_before: Counter | None) -> None:
-    """The text must read back as exactly the merged data, and `ssm validate` (YAML 1.1) must
-    read as text every value that ruamel (YAML 1.2) writes as text, except those the plan
-    already had (`misread_before`, of a hand-written plan): never write a plan that does not."""
-    from ruamel.yaml import YAML
-
+    """Never write a plan that `ssm validate` would not read as exactly the merged data: the
+    text is read back with the plan loader itself. ruamel writes YAML 1.2 and the loader reads
+    YAML 1.1, so a text value that the loader would read as another type (`no`, `12:30`) is
+    tolerated only where the plan already had it (`misread_before`): a person's own line."""
     from ssm_rules import loader
     from ssm_rules.errors import PlanError
 
     try:
-        data = YAML(typ="safe", pure=True).load(text)
-    except Exception as error:  # noqa: BLE001 - any parse error means: do not write it
-        raise _MergeError(f"the updated plan would not be readable YAML ({' '.join(str(error).split())[:200]}); "
-                          f"left as it is, please report this") from None
-    if _plain(data) != _plain(doc):
-        raise _MergeError("the updated plan would not read back as the merged data; left as it is, "
-                          "please report this")
-    try:
         loaded = loader.load_bytes(text.encode("utf-8"), "plan.yaml")
     except PlanError as error:
-        raise _MergeError(f"`ssm validate` could not read the updated plan ({error.problems[0].message}); "
+        raise _MergeError(f"the updated plan would not be readable YAML ({error.problems[0].message}); "
                           f"left as it is, please report this") from None
-    misread = _misread(data, loaded.data) - (misread_before or Counter())
+    misread: Counter = Counter()
+    if not _reads_as(doc, loaded.data, misread):
+        raise _MergeError("the updated plan would not read back as the merged data; left as it is, "
+                          "please report this")
+    misread -= misread_before or Counter()
     if misread:
         values = ", ".join(repr(value) for value in sorted(misread))
         raise _MergeError(f"`ssm validate` would not read {values} as text (please report this)")
 
 
-def _misread(text_view: Any, loaded_view: Any) -> Counter:
-    """The text values of `text_view` (ruamel's data: YAML 1.2) that the plan loader (YAML 1.1)
-    reads as something else (`no` -> false, `12:30` -> 750), counted."""
+def _reads_as(ours: Any, theirs: Any, misread: Counter) -> bool:
+    """Whether the loader's data (`theirs`, YAML 1.1) is ruamel's document (`ours`, YAML 1.2),
+    counting in `misread` the text values the loader reads as another type instead."""
+    if isinstance(ours, dict):
+        return (isinstance(theirs, dict) and len(ours) == len(theirs)
+                and all(str(key) in theirs and _reads_as(value, theirs[str(key)], misread)
+                        for key, value in ours.items()))
+    if isinstance(ours, list):
+        return (isinstance(theirs, list) and len(ours) == len(theirs)
+                and all(_reads_as(mine, other, misread) for mine, other in zip(ours, theirs)))
+    if isinstance(ours, str):
+        if not isinstance(theirs, str):
+            misread[str(ours)] += 1
+            return True
+        return str(ours) == theirs
+    if isinstance(ours, bool) or isinstance(theirs, bool):
+        return isinstance(ours, bool) and isinstance(theirs, bool) and ours == theirs
+    if isinstance(ours, float) and isinstance(theirs, float) and ours != ours:
+        return theirs != theirs  # NaN
+    return not isinstance(theirs, str) and ours == theirs
+
+
+def _misread(doc, data) -> Counter:
+    """The text values of ruamel's document that the plan loader reads as another type."""
     found: Counter = Counter()
-    pending = [(text_view, loaded_view)]
-    while pending:
-        ours, theirs = pending.pop()
-        if isinstance(ours, dict) and isinstance(theirs, dict):
-            pending.extend((value, theirs[key]) for key, value in ours.items()
-                           if isinstance(key, str) and key in theirs)
-        elif isinstance(ours, list) and isinstance(theirs, list):
-            pending.extend(zip(ours, theirs))
-        elif isinstance(ours, str) and not isinstance(theirs, str):
-            found[str(ours)] += 1
+    _reads_as(doc, data, found)
     return found
 
 
@@ -1154,7 +1279,16 @@ def _yaml(mapping: int, sequence: int, offset: int):
     yaml.width = 4096  # never re-wrap a person's long lines
     yaml.allow_unicode = True
     yaml.indent(mapping=mapping, sequence=sequence, offset=offset)
+    yaml.representer.add_representer(_Amount, _represent_amount)
     return yaml
+
+
+def _represent_amount(representer, value: _Amount):
+    text = repr(float(value))
+    mantissa, exponent_mark, exponent = text.partition("e")
+    if exponent_mark and "." not in mantissa:
+        text = f"{mantissa}.0e{exponent}"  # YAML 1.1 needs the dot: `1e+16` would be text
+    return representer.represent_scalar("tag:yaml.org,2002:float", text)
 
 
 def _emit(yaml, doc) -> str:
@@ -1241,11 +1375,11 @@ def _three_way(original: str, base: str, new: str) -> str:
         position = end
     out.extend(b_lines[position:])
     merged = "".join(out)
-    try:
-        from ruamel.yaml import YAML
+    from ssm_rules import loader
 
-        safe = YAML(typ="safe", pure=True)
-        if safe.load(merged) != safe.load(new) or _tags(merged) != _tags(new):
+    try:
+        if (loader.load_bytes(merged.encode("utf-8"), "plan.yaml").data
+                != loader.load_bytes(new.encode("utf-8"), "plan.yaml").data or _tags(merged) != _tags(new)):
             return new
     except Exception:  # noqa: BLE001 - whatever went wrong, ruamel's own emission is right
         return new
@@ -1474,7 +1608,8 @@ def _yaml_text(value: str):
 
 def _same(old: Any, new: Any) -> bool:
     if isinstance(new, (int, float)) and not isinstance(new, bool):
-        return isinstance(old, (int, float)) and not isinstance(old, bool) and float(old) == float(new)
+        # `==` compares an int and a float exactly; float() of a 400-digit int would overflow
+        return isinstance(old, (int, float)) and not isinstance(old, bool) and old == new
     return isinstance(old, str) and str(old) == new and not _misquoted(old)
 
 
