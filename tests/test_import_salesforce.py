@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -138,10 +139,15 @@ def test_the_documented_command_writes_one_valid_plan_per_account(runner, tmp_pa
     assert contacts["daniel-kuhn"]["name"] == "Daniel Kühn"
     opportunities = by_id(granite["opportunities"])
     assert opportunities["claims-platform-modernization"] == {
-        "id": "claims-platform-modernization", "name": "Claims platform modernization", "value": 1250000,
-        "stage": "proposed", "buying_unit": {
+        "id": "claims-platform-modernization", "name": "Claims platform modernization", "owner": "ingrid.solberg",
+        "value": 1250000, "stage": "proposed", "stage_since": date(2026, 11, 20), "close_date": date(2027, 3, 31),
+        "buying_unit": {
             "key_decision_leader": ["helen-marsh"], "sponsor": ["priya-raman"], "benefit_owner": ["priya-raman"],
-            "evaluator": ["daniel-kuhn"], "approver": ["tom-o-neill"], "influencer": ["sarah-whitfield"]}}
+            "evaluator": ["daniel-kuhn"], "approver": ["tom-o-neill"], "influencer": ["sarah-whitfield"]},
+        "next_step": {"action": "Final pricing call with Tom O'Neill, then the board"}}
+    # no NextStep in Salesforce: no next_step; no LastStageChangeDate: no stage_since
+    assert "next_step" not in opportunities["fraud-analytics-pilot"]
+    assert opportunities["fraud-analytics-pilot"]["owner"] == "raj.patel"
     # Other -> no role, an empty role -> no role; no Amount -> no value
     assert opportunities["fraud-analytics-pilot"]["buying_unit"] == {
         "key_decision_leader": ["priya-raman"], "evaluator": ["marcus-lee"]}
@@ -858,6 +864,230 @@ def test_hand_written_lines_survive_any_crm_change(tmp_path_factory, titles, sta
     assert [output.status for output in again.outputs] == ["unchanged"]
 
 
+# -- opportunity stage fields: owner, close_date, stage_since, next_step.action ------------------
+
+RAJ = "0055g00000RjPtlAAC"
+
+HAND_WRITTEN_STAGES = """\
+format: ssm-plan/1
+account:
+  id: acme-corp  # sf:0015g00000Xx001AAA
+  name: Acme Corp
+  industry: Manufacturing
+  owner: jane.doe
+
+contacts:
+- id: first1-last1  # sf:0035g00000Xx001AAA
+  name: First1 Last1
+  title: CEO
+  owner: jane.doe
+- id: first2-last2  # sf:0035g00000Xx002AAA
+  name: First2 Last2
+  title: CFO
+  owner: jane.doe
+- id: first3-last3  # sf:0035g00000Xx003AAA
+  name: First3 Last3
+  title: CTO
+  owner: jane.doe
+
+opportunities:
+- id: deal-1  # sf:0065g00000Xx001AAA
+  name: Deal 1
+  owner: jane.doe          # Raj covers while Jane is away
+  must_win: true
+  value: 1000
+  stage: validated
+  stage_since: 2026-09-01
+  close_date: 2027-03-31   # the CFO's budget year
+  outcomes:
+    interest: {date: 2026-07-02, by: [first1-last1], evidence: Asked for a workshop}
+    need_confirmed:
+      date: 2026-08-20
+      by: [first1-last1]
+      evidence: |
+        Signed workshop summary.
+        # not a comment: part of the evidence
+  next_step:
+    action: Workshop with the CEO
+    due: 2026-12-10        # agreed on the phone
+    owner: sam.lee
+
+- id: deal-2  # sf:0065g00000Xx002AAA
+  name: Deal 2
+  value: 1000
+  stage: lost
+  lost_reason: 'No: the client built it in house'
+"""
+
+
+def stage_export(directory: Path, deals: list[dict]) -> Path:
+    """small_export, with the opportunity columns of the stages: one dict of columns per deal."""
+    directory = small_export(directory, stages=[deal.get("StageName", "Prospecting") for deal in deals])
+    columns = ["OwnerId", "CloseDate", "NextStep", "LastStageChangeDate"]
+    rows = read_rows(directory / "Opportunity.csv")
+    write_rows(directory / "Opportunity.csv", [rows[0] + columns] + [
+        row + [deal.get(column, "") for column in columns] for row, deal in zip(rows[1:], deals)])
+    write_rows(directory / "User.csv", [["Id", "Email"], [JANE, "Jane.Doe@example.com"], [RAJ, "raj.patel@example.com"]])
+    return directory
+
+
+def test_stage_fields_come_from_the_opportunity_export(runner, tmp_path):
+    directory = stage_export(tmp_path / "e", [
+        {"StageName": "Needs Analysis", "OwnerId": RAJ, "CloseDate": "2027-03-31", "NextStep": "Workshop with the CEO",
+         "LastStageChangeDate": "2026-10-14T23:59:59.000Z"},
+        {"StageName": "Closed Lost", "CloseDate": "2026-09-30", "LastStageChangeDate": "2026-09-30"}])
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    first, second = plan_data(out / "acme-corp.yaml")["opportunities"]
+    assert first == {"id": "deal-1", "name": "Deal 1", "owner": "raj.patel", "value": 1000, "stage": "validated",
+                     "stage_since": date(2026, 10, 14), "close_date": date(2027, 3, 31),
+                     "next_step": {"action": "Workshop with the CEO"}}
+    assert second == {"id": "deal-2", "name": "Deal 2", "value": 1000, "stage": "lost",
+                      "stage_since": date(2026, 9, 30), "close_date": date(2026, 9, 30)}
+    text = (out / "acme-corp.yaml").read_text()
+    assert "    stage_since: 2026-10-14\n    close_date: 2027-03-31\n" in text  # dates, not quoted text
+
+
+def test_hand_written_outcomes_next_step_due_and_lost_reason_survive_byte_for_byte(runner, tmp_path):
+    directory = stage_export(tmp_path / "e", [
+        {"StageName": "Qualification", "OwnerId": JANE, "CloseDate": "2027-03-31", "NextStep": "Workshop with the CEO",
+         "LastStageChangeDate": "2026-09-01T10:00:00.000Z"},
+        {"StageName": "Closed Lost"}])
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "acme-corp.yaml").write_text(HAND_WRITTEN_STAGES)
+    first = invoke(runner, directory, out)
+    assert first.exit_code == 0, first.stderr
+    assert "1 unchanged" in first.stderr and (out / "acme-corp.yaml").read_text() == HAND_WRITTEN_STAGES
+
+    # In Salesforce: Raj takes the deal, it moves to Value Proposition on 3 December, the close
+    # slips a quarter, the next step changes; the lost deal gets a next step of its own.
+    directory = stage_export(tmp_path / "e", [
+        {"StageName": "Value Proposition", "OwnerId": RAJ, "CloseDate": "2027-06-30",
+         "NextStep": "Pilot scope: yes or no?", "LastStageChangeDate": "2026-12-03T08:15:00.000Z"},
+        {"StageName": "Closed Lost", "NextStep": "Ask why, in January"}])
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 0, result.stderr
+    expected = HAND_WRITTEN_STAGES.replace(
+        "  owner: jane.doe          # Raj", "  owner: raj.patel         # Raj").replace(
+        "  stage: validated\n  stage_since: 2026-09-01\n  close_date: 2027-03-31   #",
+        "  stage: qualified\n  stage_since: 2026-12-03\n  close_date: 2027-06-30   #").replace(
+        "    action: Workshop with the CEO\n", "    action: 'Pilot scope: yes or no?'\n").replace(
+        "  lost_reason: 'No: the", "  next_step:\n    action: Ask why, in January\n  lost_reason: 'No: the")
+    assert (out / "acme-corp.yaml").read_text() == expected
+    for change in ("opportunity `deal-1`: owner 'jane.doe' -> 'raj.patel'",
+                   "opportunity `deal-1`: stage_since 2026-09-01 -> 2026-12-03",
+                   "opportunity `deal-1`: close_date 2027-03-31 -> 2027-06-30",
+                   "opportunity `deal-1`: next_step.action 'Workshop with the CEO' -> 'Pilot scope: yes or no?'",
+                   "opportunity `deal-2`: next_step.action set to 'Ask why, in January'"):
+        assert change in result.stderr
+    data = plan_data(out / "acme-corp.yaml")
+    assert data["opportunities"][0]["next_step"] == {"action": "Pilot scope: yes or no?", "due": date(2026, 12, 10),
+                                                     "owner": "sam.lee"}
+    assert invoke(runner, directory, out).stderr.count("unchanged") == 1
+
+
+def test_empty_or_absent_stage_columns_never_erase_the_plan(runner, tmp_path):
+    out = tmp_path / "plans"
+    out.mkdir()
+    (out / "acme-corp.yaml").write_text(HAND_WRITTEN_STAGES)
+    empty = stage_export(tmp_path / "empty", [{"StageName": "Qualification"}, {"StageName": "Closed Lost"}])
+    result = invoke(runner, empty, out)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "acme-corp.yaml").read_text() == HAND_WRITTEN_STAGES
+    absent = small_export(tmp_path / "absent", stages=["Qualification", "Closed Lost"])  # no such columns
+    assert invoke(runner, absent, out).exit_code == 0
+    assert (out / "acme-corp.yaml").read_text() == HAND_WRITTEN_STAGES
+
+
+@pytest.mark.parametrize("column, value", [
+    ("CloseDate", "31/03/2027"), ("CloseDate", "2027-02-30"), ("LastStageChangeDate", "yesterday"),
+    ("LastStageChangeDate", "2026-10-14 lunchtime"),
+])
+def test_a_date_that_is_not_a_date_is_reported_and_left_out(runner, tmp_path, column, value):
+    directory = stage_export(tmp_path / "e", [{"StageName": "Prospecting", column: value}])
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert f"Opportunity.csv, row 2, column {column}: {value!r} is not a date (YYYY-MM-DD)" in result.stderr
+    (opportunity,) = plan_data(out / "acme-corp.yaml")["opportunities"]
+    assert "close_date" not in opportunity and "stage_since" not in opportunity
+
+
+def test_an_opportunity_owner_missing_from_the_users_file_is_its_user_id(runner, tmp_path):
+    stranger = sf_id("005", 7)
+    directory = stage_export(tmp_path / "e", [{"OwnerId": stranger}])
+    out = tmp_path / "plans"
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert f"Opportunity.csv, row 2, column OwnerId: owner {stranger} is not in the users file" in result.stderr
+    assert plan_data(out / "acme-corp.yaml")["opportunities"][0]["owner"] == stranger
+
+
+@pytest.mark.parametrize("written", ["  next_step: null\n", "  next_step:\n"])
+def test_an_empty_next_step_gets_the_crm_action(runner, tmp_path, written):
+    directory = stage_export(tmp_path / "e", [{"NextStep": "Call Li"}])
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = ("format: ssm-plan/1\naccount:\n  id: acme-corp  # sf:0015g00000Xx001AAA\n  name: Acme Corp\n"
+            "  industry: Manufacturing\n  owner: jane.doe\nopportunities:\n- id: deal-1  # sf:0065g00000Xx001AAA\n"
+            "  name: Deal 1\n  value: 1000\n  stage: identified\n" + written + "  lost_reason: Budget cut\n")
+    (out / "acme-corp.yaml").write_text(text)
+    assert invoke(runner, directory, out).exit_code == 0
+    assert (out / "acme-corp.yaml").read_text().endswith("  next_step:\n    action: Call Li\n  lost_reason: Budget cut\n")
+
+
+def test_a_next_step_that_is_not_a_mapping_is_reported(runner, tmp_path):
+    directory = stage_export(tmp_path / "e", [{"NextStep": "Call Li"}])
+    out = tmp_path / "plans"
+    out.mkdir()
+    text = HAND_WRITTEN_STAGES.replace("  next_step:\n    action: Workshop with the CEO\n", "  next_step: Call Li\n"
+                                       ).replace("    due: 2026-12-10        # agreed on the phone\n    owner: sam.lee\n",
+                                                 "")
+    (out / "acme-corp.yaml").write_text(text)
+    result = invoke(runner, directory, out)
+    assert result.exit_code == 1
+    assert "the next_step of opportunity `deal-1` is not a mapping; fix it, then import again" in result.stderr
+    assert (out / "acme-corp.yaml").read_text() == text
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(deals=st.lists(st.fixed_dictionaries({
+    "StageName": st.sampled_from(list(sf.DEFAULT_STAGES)),
+    "OwnerId": st.sampled_from(["", JANE, RAJ]),
+    "CloseDate": st.sampled_from(["", "2027-03-31", "2027-06-30T00:00:00.000Z"]),
+    "NextStep": st.sampled_from(["", "Workshop with the CEO", "No", "Call: 12:30", "- x", "# y"]),
+    "LastStageChangeDate": st.sampled_from(["", "2026-09-01T10:00:00.000Z", "2026-12-03"])}),
+    min_size=2, max_size=2))
+def test_hand_written_stage_data_survives_any_crm_change(tmp_path_factory, deals):
+    directory = stage_export(tmp_path_factory.mktemp("e"), deals)
+    out = tmp_path_factory.mktemp("plans")
+    (out / "acme-corp.yaml").write_text(HAND_WRITTEN_STAGES, encoding="utf-8")
+    result = sf.build_plans(sf.read_export(_files(directory)), out)
+    assert result.problems == []
+    (output,) = result.outputs
+    crm_owned = ("owner:", "stage:", "stage_since:", "close_date:", "action:", "next_step:")
+    kept = [line for line in HAND_WRITTEN_STAGES.splitlines() if not line.strip().startswith(crm_owned)]
+    remaining = iter(output.new_text.splitlines())
+    assert all(any(line == other for other in remaining) for line in kept)
+    loaded = load_plan("acme-corp.yaml", raw=output.new_text.encode("utf-8"))
+    assert not loaded.problems, [problem.message for problem in loaded.problems]
+    before = load_plan("acme-corp.yaml", raw=HAND_WRITTEN_STAGES.encode("utf-8")).document.data["opportunities"]
+    after = loaded.document.data["opportunities"]
+    assert after[0]["outcomes"] == before[0]["outcomes"] and after[1]["lost_reason"] == before[1]["lost_reason"]
+    assert {key: after[0]["next_step"][key] for key in ("due", "owner")} == {"due": date(2026, 12, 10),
+                                                                             "owner": "sam.lee"}
+    for deal, opportunity in zip(deals, after):
+        if deal["NextStep"]:
+            assert opportunity["next_step"]["action"] == deal["NextStep"]
+        if deal["CloseDate"]:
+            assert opportunity["close_date"].isoformat() == deal["CloseDate"][:10]
+    (out / "acme-corp.yaml").write_text(output.new_text, encoding="utf-8")
+    again = sf.build_plans(sf.read_export(_files(directory)), out)
+    assert [output.status for output in again.outputs] == ["unchanged"]
+
+
 def test_an_empty_crm_value_never_erases_what_the_plan_has(runner, tmp_path):
     directory = small_export(tmp_path / "e", contact_titles=["CEO", "", "CTO"])
     out = tmp_path / "plans"
@@ -969,6 +1199,7 @@ def test_a_plan_written_before_the_first_import_is_adopted_by_name(runner, tmp_p
     crm_lines = {"  id: northwind-retail              # required, unique across a portfolio\n",
                  "  - id: li-wei\n", "  - id: ana-lopez\n", "  - id: omni-platform\n",
                  "    owner: raj.patel\n", "    stage: qualified                # pipeline milestone, see below\n",
+                 "    owner: raj.patel                # the seller who owns it; default: the account owner\n",
                  "      evaluator: []\n", "      approver: [li-wei]\n"}
     kept = [line for line in original.splitlines(keepends=True) if line not in crm_lines]
     remaining = iter(text.splitlines(keepends=True))
@@ -983,6 +1214,10 @@ def test_a_plan_written_before_the_first_import_is_adopted_by_name(runner, tmp_p
     # li-wei as approver was written by hand for a Salesforce contact with no such role: the CRM owns roles
     assert omni["buying_unit"]["approver"] == []
     assert omni["buying_unit"]["evaluator"] == ["mark-jensen", "li-wei-2"]
+    assert omni["owner"] == "jane.doe" and omni["stage_since"] == date(2026, 10, 14)
+    assert omni["next_step"] == {"action": "Pilot scoping workshop with Li Wei's architects", "due": date(2026, 12, 10),
+                                 "owner": "raj.patel"}
+    assert list(omni["outcomes"]) == ["interest", "need_confirmed", "go_forward"]
     assert invoke(runner, EXPORT, out, "--account", NORTHWIND).stderr.count("unchanged") == 1
 
 

@@ -33,6 +33,7 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -289,7 +290,8 @@ EXPORT_FILE_NAMES = {
 COLUMNS: dict[str, tuple[str, ...]] = {
     "accounts": ("Id", "Name", "Industry", "OwnerId", "IsDeleted"),
     "contacts": ("Id", "AccountId", "FirstName", "LastName", "Name", "Title", "OwnerId", "IsDeleted"),
-    "opportunities": ("Id", "AccountId", "Name", "StageName", "Amount", "IsDeleted"),
+    "opportunities": ("Id", "AccountId", "Name", "StageName", "Amount", "OwnerId", "CloseDate", "NextStep",
+                      "LastStageChangeDate", "IsDeleted"),
     "contact_roles": ("Id", "OpportunityId", "ContactId", "Role", "IsDeleted"),
     "users": ("Id", "Email", "IsDeleted"),
 }
@@ -494,6 +496,10 @@ class SfOpportunity:
     name: str
     value: int | float | None
     stage: str
+    owner: str | None = None
+    close_date: date | None = None
+    stage_since: date | None = None
+    next_step: str | None = None  # the action of the plan's next_step
     roles: dict[str, list[str]] = field(default_factory=dict)  # plan role -> contact keys
     uncertain: set[str] = field(default_factory=set)  # contact keys whose role row was left out
 
@@ -568,6 +574,18 @@ def _clean(text: str) -> str:
     return _CONTROL.sub("", " ".join(text.split()))
 
 
+# A Date field (`2027-03-31`) or a DateTime one (`2026-10-14T09:30:00.000Z`: exports write UTC),
+# whose date is the one written. Anything else (`31/03/2027` from a spreadsheet) is refused.
+_DATE = re.compile(r"(\d{4})-(\d{2})-(\d{2})(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|[+-]\d{2}:?\d{2})?)?")
+
+
+def _date(text: str) -> date:
+    match = _DATE.fullmatch(text)
+    if not match:
+        raise ValueError(text)
+    return date(*(int(part) for part in match.groups()))  # ValueError for 2027-02-30 too
+
+
 # An amount as exports and spreadsheets write it: `1250000`, `640000.50`, `1,250,000.00`,
 # `1.25E+06`. Anything else (`1.234,50` from a European spreadsheet, `$1,000`, `1_000`, `NaN`)
 # is refused rather than read as another number.
@@ -625,7 +643,11 @@ class _Joiner:
                                    ("accounts", "OwnerId", "account.owner"),
                                    ("contacts", "Title", "contact.title"),
                                    ("contacts", "OwnerId", "contact.owner"),
-                                   ("opportunities", "Amount", "opportunity.value")):
+                                   ("opportunities", "Amount", "opportunity.value"),
+                                   ("opportunities", "OwnerId", "opportunity.owner"),
+                                   ("opportunities", "CloseDate", "opportunity.close_date"),
+                                   ("opportunities", "LastStageChangeDate", "opportunity.stage_since"),
+                                   ("opportunities", "NextStep", "opportunity.next_step")):
             if self.tables[kind].has(column):
                 present.add(name)
         return frozenset(present)
@@ -821,7 +843,17 @@ class _Joiner:
                 except ValueError:
                     self.warn(table, row, "Amount", f"{amount!r} is not a number: the value of "
                                                     f"opportunity {name!r} is left out")
-            opportunity = SfOpportunity(sf_id, key, name, value, stage)
+            opportunity = SfOpportunity(sf_id, key, name, value, stage, owner=self.owner(table, row),
+                                        next_step=_clean(row.get("NextStep")) or None)
+            for column, attribute, label in (("CloseDate", "close_date", "close date"),
+                                             ("LastStageChangeDate", "stage_since", "stage date")):
+                text = row.get(column)
+                if text:
+                    try:
+                        setattr(opportunity, attribute, _date(text))
+                    except ValueError:
+                        self.warn(table, row, column, f"{text!r} is not a date (YYYY-MM-DD): the {label} of "
+                                                      f"opportunity {name!r} is left out")
             account.opportunities.append(opportunity)
             self.opportunities[key] = (account.key, opportunity)
 
@@ -889,13 +921,15 @@ def _selects(value: str, sf_id: str, name: str) -> bool:
 CRM_FIELDS = {
     "account": ("name", "industry", "owner"),
     "contact": ("name", "title", "owner"),
-    "opportunity": ("name", "value", "stage", "buying_unit"),
+    "opportunity": ("name", "owner", "value", "stage", "stage_since", "close_date", "buying_unit",
+                    "next_step.action"),
 }
 UNASSIGNED = "unassigned"
 HEADER = """\
 Imported from Salesforce by `ssm import salesforce`. On re-import, Salesforce refreshes the
 account's name, industry and owner, contacts' name, title and owner, and opportunities' name,
-value, stage and buying unit; everything else you write here is kept, comments included.
+owner, value, stage, stage_since, close_date, buying unit and next_step action; everything
+else you write here (outcomes, next_step due, lost_reason, ...) is kept, comments included.
 The `# sf:` comments link items to Salesforce records: keep them on the `id:` lines.
 Next: run `ssm check` on this file to see what to fill in first.
 """
@@ -1606,7 +1640,14 @@ def _yaml_text(value: str):
     return value if tag == "tag:yaml.org,2002:str" else SingleQuotedScalarString(value)
 
 
+def _show(value: Any) -> str:
+    """A value in the summary: text quoted, dates as written in a plan."""
+    return value.isoformat() if isinstance(value, date) else repr(value)
+
+
 def _same(old: Any, new: Any) -> bool:
+    if isinstance(new, date):  # a datetime is a date too: `2027-03-31T10:00` is not the date
+        return type(old) is date and old == new
     if isinstance(new, (int, float)) and not isinstance(new, bool):
         # `==` compares an int and a float exactly; float() of a 400-digit int would overflow
         return isinstance(old, (int, float)) and not isinstance(old, bool) and old == new
@@ -1667,24 +1708,25 @@ class _Merge:
         self.merge_contacts()
         self.merge_opportunities()
 
-    def set(self, mapping, key: str, value: Any, model_name: str, what: str) -> None:
+    def set(self, mapping, key: str, value: Any, model_name: str, what: str, label: str | None = None) -> None:
         """Refresh one CRM-owned field. An empty CRM value never erases what the plan has."""
         if value is None:
             return
+        label = label or key
         if key in mapping:
             old = mapping[key]
             if _same(old, value):
                 return
             mapping[key] = _yaml_text(value) if isinstance(value, str) else value
             if isinstance(old, str) and str(old) == value:
-                self.changes.append(f"{what}: {key} {value!r} quoted, to be read as text")
+                self.changes.append(f"{what}: {label} {value!r} quoted, to be read as text")
             else:
-                self.changes.append(f"{what}: {key} {old!r} -> {value!r}")
+                self.changes.append(f"{what}: {label} {_show(old)} -> {_show(value)}")
         else:
             _insert_key(mapping, key, _yaml_text(value) if isinstance(value, str) else value,
                         _canonical(model_name))
             if what != "new":
-                self.changes.append(f"{what}: {key} set to {value!r}")
+                self.changes.append(f"{what}: {label} set to {_show(value)}")
 
     def section(self, key: str):
         from ruamel.yaml.comments import CommentedSeq
@@ -1745,13 +1787,41 @@ class _Merge:
     def merge_opportunities(self) -> None:
         def refresh(item, record, what: str) -> None:
             self.set(item, "name", record.name, "Opportunity", what)
-            if "opportunity.value" in self.fields:
-                self.set(item, "value", record.value, "Opportunity", what)
+            for name in ("owner", "value"):
+                if f"opportunity.{name}" in self.fields:
+                    self.set(item, name, getattr(record, name), "Opportunity", what)
             self.set(item, "stage", record.stage, "Opportunity", what)
+            for name in ("stage_since", "close_date"):
+                if f"opportunity.{name}" in self.fields:
+                    self.set(item, name, getattr(record, name), "Opportunity", what)
             self.merge_buying_unit(item, record, what)
+            if "opportunity.next_step" in self.fields:
+                self.merge_next_step(item, record, what)
 
         self.merge_items("opportunities", "opportunity", "an opportunity", self.account.opportunities,
                          self.account.seen_opportunities, refresh)
+
+    def merge_next_step(self, item, record: SfOpportunity, what: str) -> None:
+        """Salesforce's NextStep is the action of the plan's next step; its `due` and `owner`
+        are the team's and stay as they are."""
+        from ruamel.yaml.comments import CommentedMap
+
+        if record.next_step is None:
+            return
+        step = item.get("next_step")
+        if step is None:
+            step = CommentedMap()
+            step["action"] = _yaml_text(record.next_step)
+            if "next_step" in item:
+                item["next_step"] = step
+            else:
+                _insert_key(item, "next_step", step, _canonical("Opportunity"))
+            if what != "new":
+                self.changes.append(f"{what}: next_step.action set to {record.next_step!r}")
+            return
+        if not _is_map(step):
+            raise _MergeError(f"the next_step of {what} is not a mapping")
+        self.set(step, "action", record.next_step, "NextStep", what, label="next_step.action")
 
     def merge_items(self, section: str, noun: str, a_noun: str, records, seen, refresh) -> None:
         """Match the CRM's records to the plan's items (by `# sf:` tag, then name or ID), add new
