@@ -46,12 +46,14 @@ def _csv_option(name: str, file_name: str, what: str):
                    "OpportunityContactRole.csv and (if there) User.csv; the options below override.")
 @_csv_option("accounts", "Account.csv", "Accounts: Id, Name (Industry, OwnerId read if there).")
 @_csv_option("contacts", "Contact.csv", "Contacts: Id, AccountId, FirstName+LastName or Name (Title, OwnerId).")
-@_csv_option("opportunities", "Opportunity.csv", "Opportunities: Id, AccountId, Name, StageName (Amount).")
+@_csv_option("opportunities", "Opportunity.csv", "Opportunities: Id, AccountId, Name, StageName (Amount, OwnerId, "
+                                                  "CloseDate, NextStep, LastStageChangeDate).")
 @_csv_option("contact-roles", "OpportunityContactRole.csv", "Contact roles: OpportunityId, ContactId, Role.")
 @_csv_option("users", "User.csv", "Users: Id, Email. Optional: owners are then e-mail local parts, not user IDs.")
 @click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False), metavar="DIR",
               help="Directory of plans: new plans are written here as <account-slug>.yaml, existing "
-                   "ones (found by their `# sf:` tag, file name or account name) are updated.")
+                   "ones (found by their `# sf:` tag, account name or file name) are updated. Only "
+                   "files with `format: ssm-plan/1` are; other files and links are left as they are.")
 @click.option("--mapping", "mapping_file", type=click.Path(dir_okay=False, exists=True), metavar="FILE.toml",
               help="Role and stage mapping overrides: [salesforce.roles] and [salesforce.stages] "
                    "(or [tool.ssm.salesforce.*] in a pyproject.toml), merged over the defaults.")
@@ -68,15 +70,18 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
 
     Reads the CSV files of Salesforce's data export or Data Loader (API field names, any
     header case, UTF-8 with or without BOM) and writes DIR/<account-slug>.yaml per account:
-    the account, its contacts (name, title, owner), its opportunities (name, value from
-    Amount, stage) and each opportunity's buying unit from its contact roles.
+    the account, its contacts (name, title, owner), its opportunities (name, owner, value
+    from Amount, stage, stage_since from LastStageChangeDate, close_date, next_step action)
+    and each opportunity's buying unit from its contact roles.
 
     \b
     Re-import merges: Salesforce refreshes the fields it owns (account name, industry,
-    owner; contact name, title, owner; opportunity name, value, stage, buying unit) and
-    everything a person wrote is kept, comments and key order included. An empty value in
-    Salesforce never erases a value in the plan. Contacts and opportunities that are gone
-    from Salesforce are reported, not deleted.
+    owner; contact name, title, owner; opportunity name, owner, value, stage, stage_since,
+    close_date, buying unit, next_step action) and everything a person wrote is kept
+    (outcomes, next_step due, lost_reason, ...), comments and key order included. An empty
+    value in Salesforce never erases a value in the plan. Contacts and opportunities that
+    are gone from Salesforce are reported, not deleted. Files in DIR that are not plans are
+    never touched: an account whose file name one of them has gets <slug>-2.yaml.
 
     \b
     Default mappings (override with --mapping, or [tool.ssm.salesforce.roles] and
@@ -95,10 +100,11 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     Exit codes:
       0  every row was imported (deleted rows and contacts without an account are
          skipped by design; contacts/opportunities gone from Salesforce are only listed)
-      1  plans were written, but rows were left out or a plan could not be updated or
-         does not validate (all listed on stderr)
+      1  plans were written, but rows were left out or a plan could not be updated (its
+         account is then not imported) or does not validate (all listed on stderr)
       2  nothing was written: a file is missing, unreadable or not UTF-8, a required
-         column is missing, the CSV is malformed, or an option or the mapping is wrong
+         column is missing, the CSV is malformed, --out cannot be a directory, or an
+         option or the mapping is wrong
     """
     from ssm_rules.importers import salesforce as sf
 
