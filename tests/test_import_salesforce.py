@@ -1562,7 +1562,8 @@ def test_an_output_directory_that_cannot_be_one_is_a_one_line_error(runner, tmp_
 YAML_LOOKALIKES = ["Yes", "No", "On", "off", "y", "n", "True", "NULL", "~", "1e3", "1_000", "0x10", "0o17", "017",
                    "-1", "+1", ".inf", ".NaN", "2026-01-01", "2026-1-1", "12:30", "190:20:30", "=", "<<", "1.5",
                    "- x", "? x", "[x]", "{x}", "&a", "*a", "!x", "%YAML", "@x", "`x", "|", ">", "#x", "x # y",
-                   "x: y", "'", '"', "---", "..."]
+                   "x: y", "'", '"', "---", "...", "=HYPERLINK(\"http://x\",\"y\")", "+1+1", "@SUM(A1)",
+                   "%TAG ! tag:x:", "\\N"]
 
 
 @pytest.mark.parametrize("name", YAML_LOOKALIKES)
@@ -1687,3 +1688,19 @@ def _files(directory: Path) -> sf.ExportFiles:
     users = directory / "User.csv"
     return sf.ExportFiles(directory / "Account.csv", directory / "Contact.csv", directory / "Opportunity.csv",
                           directory / "OpportunityContactRole.csv", users if users.exists() else None)
+
+
+def test_only_the_plans_an_import_concerns_are_parsed_for_the_merge(runner, tmp_path, monkeypatch):
+    """ruamel's round-trip parse costs ~50 times the plan loader: importing one account into a
+    directory of a team's plans must not parse them all."""
+    out = tmp_path / "plans"
+    assert invoke(runner, EXPORT, out).exit_code == 0
+    for number in range(5):
+        (out / f"hand-written-{number}.yaml").write_text(f"format: ssm-plan/1\naccount:\n  id: other-{number}\n"
+                                                         f"  name: Other {number}\n  owner: jo\n")
+    parsed = []
+    real = sf._parse_plan
+    monkeypatch.setattr(sf, "_parse_plan", lambda plan: (parsed.append(plan.path.name), real(plan)))
+    result = invoke(runner, EXPORT, out, "--account", NORTHWIND)
+    assert result.exit_code == 0 and "1 unchanged" in result.stderr
+    assert parsed == ["northwind-retail-group.yaml"]

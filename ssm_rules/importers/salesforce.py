@@ -27,7 +27,6 @@ import io
 import math
 import os
 import re
-import stat
 import tomllib
 import unicodedata
 from collections import Counter
@@ -314,12 +313,12 @@ def read_table(path: str | os.PathLike, kind: str, encoding: str = "utf-8",
     keep = {column.lower() for column in (COLUMNS[kind] if columns is None else columns)}
     try:
         with open(path, "rb") as stream:
-            return _parse(_Source(stream, name, encoding), kind, keep)
+            return _parse_csv(_Source(stream, name, encoding), kind, keep)
     except OSError as error:
         raise ExportError([Problem(name, f"cannot read it: {error.strerror or error}")]) from None
 
 
-def _parse(source: _Source, kind: str, keep: set[str]) -> Table:
+def _parse_csv(source: _Source, kind: str, keep: set[str]) -> Table:
     name = source.name
     reader = csv.reader(source, strict=True)
     header: list[str] | None = None
@@ -979,6 +978,7 @@ class _Existing:
     bom: bool = False
     crlf: bool = False
     doc: Any = None
+    loaded: Any = None  # the data as the plan loader reads it
     misread: Counter | None = None  # text values the plan loader reads as another type (see _misread)
     error: str | None = None
     account_key: str | None = None  # from the `# sf:` tag on `account.id` (plans only)
@@ -992,6 +992,17 @@ def build_plans(export: Export, out_dir: str | os.PathLike) -> ImportResult:
     name), merge or create, and render. Reads `out_dir`; writes nothing."""
     out = Path(out_dir)
     existing = _scan(out)
+    # A plan can concern the import only by one of its accounts' tags, names or slugs: only
+    # those are parsed for the merge (an import of a few accounts into a directory of
+    # thousands of plans does not read them all with ruamel).
+    keys = {account.key for account in export.accounts}
+    names = {_norm(account.name) for account in export.accounts}
+    slugs = {slugify(account.name) for account in export.accounts} - {""}
+    for plan in existing:
+        if plan.kind == "plan" and (plan.mentions & keys or plan.path.stem.lower() in slugs
+                                    or plan.account_id in slugs
+                                    or (plan.account_name is not None and _norm(plan.account_name) in names)):
+            _parse_plan(plan)
     problems: list[Problem] = list(export.problems)
     notes = list(export.notes)
     outputs: list[PlanOutput] = []
@@ -1160,23 +1171,17 @@ def _scan(out: Path) -> list[_Existing]:
         if isinstance(raw, str):
             plan.kind, plan.error = "broken", raw
             continue
+        # Every `sf:` key in the file: for a plan, whether it may concern this import; for a file
+        # that cannot be merged, whether it is an account's plan gone wrong (reported), which is
+        # no reason to start a second one.
+        plan.mentions = frozenset(sf_key(key) for key in _SF_TAG.findall(raw.decode("utf-8", "replace")))
         _classify(plan, raw)
-        if plan.kind != "plan":
-            # A file that cannot be merged may still carry an account's tag: it is then that
-            # account's plan gone wrong (reported), not a reason to start a second one.
-            plan.mentions = frozenset(sf_key(key) for key in _SF_TAG.findall(raw.decode("utf-8", "replace")))
-            continue
-        account = plan.doc.get("account") if hasattr(plan.doc, "get") else None
-        if hasattr(account, "get"):
-            plan.account_key = _tag_of(account, "id")
-            plan.account_id = account.get("id") if isinstance(account.get("id"), str) else None
-            plan.account_name = account.get("name") if isinstance(account.get("name"), str) else None
     return existing
 
 
 def _classify(plan: _Existing, raw: bytes) -> None:
-    """Read a regular file as a plan: set its kind ("plan", "broken" or "other"), its text, the
-    loader's data and ruamel's round-trip document."""
+    """Read a regular file with the plan loader: set its kind ("plan", "broken" or "other") and,
+    for a plan, its text and its account's ID and name (as the loader reads them)."""
     from ssm_rules import loader
     from ssm_rules.errors import PlanError
 
@@ -1200,32 +1205,43 @@ def _classify(plan: _Existing, raw: bytes) -> None:
     plan.crlf = "\r\n" in text
     plan.text = text.removeprefix("\ufeff").replace("\r\n", "\n")
     plan.original = text
+    plan.loaded = loaded.data
+    account = loaded.data.get("account")
+    if isinstance(account, dict):
+        plan.account_id = account.get("id") if isinstance(account.get("id"), str) else None
+        plan.account_name = account.get("name") if isinstance(account.get("name"), str) else None
+
+
+def _parse_plan(plan: _Existing) -> None:
+    """Read a plan with ruamel's round-trip parser (comments, tags, layout), which the merge
+    works on. It costs some 50 times what the plan loader does, so it is done only for plans
+    that may concern the import (see build_plans)."""
     try:
         plan.doc = _yaml(2, 4, 2).load(plan.text)
     except Exception as error:  # ruamel raises many kinds; any of them means "cannot merge"
         plan.kind, plan.error = "broken", f"not readable YAML ({' '.join(str(error).split())})"
         return
-    plan.misread = _misread(plan.doc, loaded.data)
+    plan.misread = _misread(plan.doc, plan.loaded)
+    account = plan.doc.get("account") if hasattr(plan.doc, "get") else None
+    if hasattr(account, "get"):
+        plan.account_key = _tag_of(account, "id")
+        plan.account_id = account.get("id") if isinstance(account.get("id"), str) else None
+        plan.account_name = account.get("name") if isinstance(account.get("name"), str) else None
 
 
 def _read_regular(path: Path, limit: int) -> bytes | str:
-    """The bytes of a regular file (never following a link, never blocking on a FIFO), or why
-    not: "special" for anything that is not a regular file, else a reason to report."""
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0)
+    """The bytes of a regular file (never blocking on a FIFO), or why not: "special" for anything
+    that is not a regular file, else a reason to report."""
+    from ssm_rules.atomic import read_regular_file
+
     try:
-        descriptor = os.open(path, flags)
+        return read_regular_file(path, limit)
     except OSError as error:
-        if error.errno in {errno.ELOOP, errno.EISDIR, errno.ENXIO}:
+        if error.errno in {errno.EISDIR, errno.EINVAL, errno.ENXIO, errno.ELOOP}:
             return "special"
+        if error.errno == errno.EFBIG:
+            return f"it is larger than the {limit // (1024 * 1024)} MB a plan may be"
         return f"cannot read it ({error.strerror or error})"
-    if not stat.S_ISREG(os.fstat(descriptor).st_mode):
-        os.close(descriptor)
-        return "special"
-    with os.fdopen(descriptor, "rb") as stream:
-        raw = stream.read(limit + 1)
-    if len(raw) > limit:
-        return f"it is larger than the {limit // (1024 * 1024)} MB a plan may be"
-    return raw
 
 
 class _MergeError(Exception):
