@@ -441,8 +441,8 @@ def _read_yaml(path: str, problems: _Problems) -> _Source | None:
         raw = read_regular_file(path, MAX_RULE_FILE_BYTES)  # a FIFO is refused, not waited on
     except OSError as exc:
         if exc.errno == errno.EFBIG:
-            problems.add(path, 1, f"the file is larger than {MAX_RULE_FILE_BYTES // 1024} KiB; "
-                                  f"a rule file holds one rule")
+            expected = "a guidance catalogue" if os.path.basename(path) == GUIDANCE_FILE else "a rule file holds one rule"
+            problems.add(path, 1, f"the file is larger than {MAX_RULE_FILE_BYTES // 1024} KiB; {expected}")
         else:
             problems.add(path, 1, f"cannot read the file: {exc.strerror or exc}")
         return None

@@ -9,6 +9,7 @@ cites is in a catalogue, and every catalogue item is enforced by a rule of its p
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from pathlib import Path
@@ -378,3 +379,20 @@ def test_the_rule_reference_page_is_up_to_date():
     assert generated.exit_code == 0
     committed = (Path(__file__).resolve().parent.parent / "docs" / "rules.md").read_text(encoding="utf-8")
     assert generated.output == committed, "run: .venv/bin/python tools/generate.py"
+
+
+@pytest.mark.parametrize("name", ["guidance.yaml", "r.yaml"])
+def test_a_fifo_in_a_pack_is_reported_not_read(tmp_path, name):
+    """A FIFO blocks whoever reads it: `ssm check` (pack cache key, then the loader) must not hang."""
+    import subprocess
+    import sys
+
+    write_pack(tmp_path)
+    os.mkfifo(tmp_path / name)
+    plan = ROOT / "docs" / "example-plan.yaml"
+    process = subprocess.run([sys.executable, "-m", "ssm_rules", "check", "--rules", str(tmp_path), str(plan)],
+                             capture_output=True, text=True, timeout=120,
+                             env={**os.environ, "SSM_CACHE_DIR": str(tmp_path / "cache")})
+    assert process.returncode == 2
+    assert process.stderr.strip().endswith(f"{name}:1: cannot read the file: not a regular file (a device, FIFO "
+                                           f"or socket)")
