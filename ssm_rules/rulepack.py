@@ -294,12 +294,12 @@ def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, 
     directories: list[str] = [str(builtin_pack_dir())] if include_builtin else []
     directories += [os.fspath(d) for d in dirs]
     problems = _Problems()
-    packs = [pack for directory in directories if (pack := _load_pack(directory, problems))]
+    base = {kind: {name: spec[0] for name, spec in fields.items()} for kind, fields in fact_fields.items()}
+    packs = [pack for directory in directories if (pack := _load_pack(directory, problems, base))]
     if not problems:
-        base = {kind: {name: spec[0] for name, spec in fields.items()} for kind, fields in fact_fields.items()}
         _check_across_packs(packs, base, problems)
     if problems:
-        raise RulePackError(problems.lines)
+        raise RulePackError(problems.in_order())
     return packs
 
 
@@ -381,10 +381,21 @@ def _cycle_message(path: list[tuple[str, Rule]], kind: str) -> str:
 class _Problems:
     def __init__(self) -> None:
         self.lines: list[str] = []
+        self._order: list[tuple[int, int, int]] = []  # (file's first appearance, line, index in lines)
+        self._files: dict[str, int] = {}
 
     def add(self, file: str, line: int, message: str, column: int | None = None) -> None:
         where = f"{line}:{column}" if column else f"{line}"
+        self._order.append((self._files.setdefault(file, len(self._files)), line, len(self.lines)))
         self.lines.append(f"{file}:{where}: {message}")
+
+    def in_order(self) -> list[str]:
+        """The problems file by file (in the order the files were read), each file's by line;
+        lines added as text (`lines.extend`) come last."""
+        placed = sorted(self._order)
+        ranked = {index for _, _, index in placed}
+        return [self.lines[index] for _, _, index in placed] + \
+            [line for index, line in enumerate(self.lines) if index not in ranked]
 
     def __bool__(self) -> bool:
         return bool(self.lines)
@@ -535,7 +546,7 @@ def _display(path: str) -> str:
     return path if relative.startswith("..") else relative
 
 
-def _load_pack(directory: str, problems: _Problems) -> Pack | None:
+def _load_pack(directory: str, problems: _Problems, base: dict[str, dict[str, str]]) -> Pack | None:
     shown = _display(directory)
     if not os.path.isdir(directory):
         what = "does not exist" if not os.path.exists(directory) else "is not a directory"
@@ -559,7 +570,7 @@ def _load_pack(directory: str, problems: _Problems) -> Pack | None:
     for rule_file in _rule_files(shown, problems):
         rule_source = _read_yaml(rule_file, problems)
         if rule_source is not None:
-            rule = _RuleReader(rule_source, name or "?", settings, problems).read()
+            rule = _RuleReader(rule_source, name or "?", settings, problems, base).read()
             if rule is not None:
                 rules.append(rule)
     if header is None:
@@ -760,8 +771,9 @@ class _RuleReader:
     """Checks one rule file on its own (the catalogue of kinds is checked across packs)."""
 
     def __init__(self, source: _Source, pack: str, settings: dict[str, Setting] | None,
-                 problems: _Problems):
+                 problems: _Problems, base: dict[str, dict[str, str]] | None = None):
         self.source = source
+        self.base = base or {}  # kind -> field -> type of the base facts: their typos are found here
         self.file = source.file
         self.pack = pack
         self.settings = settings  # None when pack.yaml is broken: skip checks of $settings
@@ -798,8 +810,10 @@ class _RuleReader:
         description = self._description(data)
         examples = self._examples(data)
         self._check_outputs(data, derive)
-        if patterns is None or self.errors:
+        if patterns is None:
             return None
+        # Whatever else is wrong, the patterns are known: check the names and fields they use now,
+        # so that every mistake of the file shows in one run.
         names = {p.name: p.kind for p in patterns if not p.negated}
         subject = texts["subject"]
         if texts["message"] is not None:
@@ -808,14 +822,14 @@ class _RuleReader:
             for key in ("message", "next_action", "location"):
                 if texts[key] is not None:
                     self._template(key, texts[key], names)
-        if self.errors:
-            return None
         lines = {key: self.source.line((key,)) for key in data}
-        return Rule(id=rule_id, title=title, severity=severity, guidance=guidance, when=tuple(patterns),
+        rule = Rule(id=rule_id, title=title, severity=severity, guidance=guidance, when=tuple(patterns),
                     subject=subject, location=texts["location"], message=texts["message"],
                     next_action=texts["next_action"], owner=texts["owner"], derive=derive,
                     description=description, examples=examples, pack=self.pack, file=self.file,
                     lines=lines)
+        _check_kinds_and_fields(rule, self.base, self.problems, self.settings or {}, base_only=True)
+        return None if self.errors else rule
 
     # -- simple keys --
 
@@ -917,9 +931,11 @@ class _RuleReader:
                                   f"with a derived fact")
         patterns: list[Pattern] = []
         bound: dict[str, int] = {}  # name -> index of the pattern that binds it
+        complete = True  # every pattern could be read: the names it binds are all known
         for index, raw in enumerate(when):
             pattern = self._pattern(raw, ("when", index))
             if pattern is None:
+                complete = False
                 continue
             if pattern.name:
                 if pattern.name in bound:
@@ -927,7 +943,7 @@ class _RuleReader:
                                                               f"bound by pattern {bound[pattern.name] + 1}")
                 bound.setdefault(pattern.name, index)
             patterns.append(pattern)
-        if self.errors:
+        if not complete:
             return None
         all_names = {p.name: i for i, p in enumerate(patterns) if p.name}
         for index, pattern in enumerate(patterns):
@@ -1295,7 +1311,10 @@ _TYPE_WORDS = {"text": "text", "number": "a number", "date": "a date", "boolean"
 
 
 def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | None]], problems: _Problems,
-                            settings: Mapping[str, Setting]) -> None:
+                            settings: Mapping[str, Setting], *, base_only: bool = False) -> None:
+    """Kinds, fields, types, subject and owner of one rule. `base_only`: the catalogue holds the
+    base facts only (a rule file read on its own): kinds it does not know are left to the check
+    across packs, which knows the derived ones."""
     kinds = {p.name: p.kind for p in rule.when if p.name}
 
     def check_field(kind: str, name: str, line: int, what: str) -> None:
@@ -1305,14 +1324,15 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | Non
 
     for pattern in rule.when:
         if pattern.kind not in catalogue:
-            problems.add(rule.file, pattern.line, f"unknown kind `{pattern.kind}`"
-                                                  f"{_suggest(pattern.kind, catalogue)}")
+            if not base_only:
+                problems.add(rule.file, pattern.line, f"unknown kind `{pattern.kind}`"
+                                                      f"{_suggest(pattern.kind, catalogue)}")
             continue
         for test in pattern.tests():
             check_field(pattern.kind, test.field, test.line, f"`{test.field}`")
             for operand in test.operands:
                 if isinstance(operand, FieldRef):
-                    check_field(kinds[operand.name], operand.field, test.line,
+                    check_field(kinds.get(operand.name, ""), operand.field, test.line,
                                 f"`${operand.name}.{operand.field}`")
             field_type = catalogue[pattern.kind].get(test.field)
             for operand in test.operands:
@@ -1327,17 +1347,20 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | Non
     if rule.derive:
         for name, operand in rule.derive.fields.items():
             if isinstance(operand, FieldRef):
-                check_field(kinds[operand.name], operand.field, rule.derive.line,
+                check_field(kinds.get(operand.name, ""), operand.field, rule.derive.line,
                             f"derive `{name}: ${operand.name}.{operand.field}`")
     if not rule.has_finding:
         return
+    def known(kind: str | None) -> bool:  # read on its own, a rule may use kinds other packs derive
+        return kind in catalogue or not base_only
+
     subject_kind = kinds.get(rule.subject or "")
-    if subject_kind is not None and subject_kind not in SUBJECT_KINDS:
+    if subject_kind is not None and subject_kind not in SUBJECT_KINDS and known(subject_kind):
         binding = next(p for p in rule.when if p.name == rule.subject)
         problems.add(rule.file, rule.lines.get("subject", binding.line),
                      f"the subject `{rule.subject}` is of kind `{subject_kind}`; a subject must be of kind "
                      f"{', '.join(SUBJECT_KINDS)} (set `subject:`)")
-    if rule.owner not in (None, ACCOUNT_OWNER) and kinds.get(rule.owner) != "contact":
+    if rule.owner not in (None, ACCOUNT_OWNER) and kinds.get(rule.owner) != "contact" and known(kinds.get(rule.owner)):
         problems.add(rule.file, rule.lines.get("owner", 1),
                      f"owner `{rule.owner}` is of kind `{kinds.get(rule.owner)}`; it must name a contact "
                      f"(or be `{ACCOUNT_OWNER}`)")
@@ -1345,7 +1368,11 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | Non
         text = getattr(rule, key)
         if text is None:
             continue
-        for ref in templates.parse(text).references():
+        try:
+            references = templates.parse(text).references()
+        except templates.TemplateError:
+            continue  # reported when the file was read
+        for ref in references:
             if ref.name != templates.SETTINGS and ref.name in kinds:
                 check_field(kinds[ref.name], ref.field, rule.lines.get(key, 1),
                             f"`{key}` uses `{{{ref.name}.{ref.field}}}`")

@@ -162,6 +162,11 @@ def test_a_custom_pack_works_end_to_end(runner, tmp_path):
     listed = runner.invoke(main, ["rules", "--rules", str(pack)])
     assert "TEAM-X-001" in listed.output and "SSM-BDU-001" in listed.output
 
+    # A pack without an outcome: no "outcome 0/0" line for the plan.
+    text = runner.invoke(main, ["check", str(plan), "--rules", str(pack), "--no-builtin", "--as-of", AS_OF,
+                                "--isolated"])
+    assert "outcome" not in text.output and text.output.startswith(f"{plan}:4:5: warning TEAM-X-001 ")
+
 
 def test_a_broken_rule_file_is_exit_2_naming_file_and_line(runner, tmp_path):
     broken = dict(CUSTOM_PACK)

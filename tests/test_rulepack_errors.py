@@ -463,3 +463,29 @@ def test_rule_files_get_the_plans_syntax_messages_with_line_and_column(tmp_path,
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path / 'r.yaml'}:{line}:{column}: YAML syntax error: {message}"), problem
 
+
+
+def test_every_mistake_of_one_rule_file_is_reported_in_one_run(tmp_path):
+    """A bad severity used to hide the field typo, the unbound name and the broken template
+    until it was fixed: a rule author met them one round at a time."""
+    rule = textwrap.dedent("""\
+        id: T-1
+        title: t
+        severity: warn
+        when:
+          - opportunity: o
+            where:
+              valu: {gt: 5}
+              stage: [won, lost]
+          - contact: c
+            where: {key: $x.contact}
+        message: "{o.name} {c.name"
+        next_action: n
+        """)
+    path = write_pack(tmp_path / "p", {"r.yaml": rule})
+    problems = problems_of(path)
+    lines = [int(problem.split(":")[1]) for problem in problems]
+    assert lines == [3, 7, 8, 9, 11], problems  # in line order
+    for needle in ("not `warn`", "no field `valu` (did you mean `value`?)", "`stage: {in: [...]}`",
+                   "no pattern binds the name `x`", "without a matching `}`"):
+        assert any(needle in problem for problem in problems), needle

@@ -50,7 +50,7 @@ def render(report, *, root: str | None = None, max_rows: int = MAX_ROWS, **_opti
             plan_counts[finding.severity] += 1
         if not result.valid:
             outcome = f"invalid ({plural(len(result.errors), 'problem')})"
-        elif result.outcome is not None:
+        elif result.outcome and (result.outcome.get("met") or result.outcome.get("missing")):
             met, missing = result.outcome.get("met", []), result.outcome.get("missing", [])
             outcome = f"{len(met)}/{len(met) + len(missing)}" + (f", missing {', '.join(missing)}" if missing else "")
         else:

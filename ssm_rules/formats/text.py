@@ -28,8 +28,8 @@ def render(report, *, color: bool = False) -> str:
                          f"{style(finding['rule'], bold=True)} {finding['message']}")
             action = finding["next_action"]
             lines.append(f"    {style('next:', fg='cyan')} {action['text']} {style('(owner: ' + str(action['owner']) + ')', dim=True)}")
-        if result.valid and result.outcome is not None:
-            lines.append(_outcome_line(result, style))
+        if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]):
+            lines.append(_outcome_line(result, style))  # packs without an outcome (--no-builtin): no line
     lines.append(_summary_line(report, style))
     return "\n".join(lines) + "\n"
 
