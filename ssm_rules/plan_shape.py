@@ -127,6 +127,8 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
                 first_index[item.id] = index
 
     contact_ids = [contact.id for contact in _listed(plan.contacts) if isinstance(contact.id, str)]
+    contact_names = {" ".join(contact.name.split()).lower(): contact.id for contact in _listed(plan.contacts)
+                     if isinstance(contact.id, str) and isinstance(contact.name, str)}
     initiative_ids = [initiative.id for initiative in _listed(plan.initiatives) if isinstance(initiative.id, str)]
     for index, opportunity in enumerate(_listed(plan.opportunities)):
         if isinstance(opportunity.initiative, str) and opportunity.initiative not in initiative_ids:
@@ -135,13 +137,13 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
         for role in ROLES:
             for position, contact_id in enumerate(_listed(getattr(opportunity.buying_unit, role, None))):
                 if isinstance(contact_id, str) and contact_id not in contact_ids:
-                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
+                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts", contact_names),
                             f"opportunities[{index}].buying_unit.{role}[{position}]")
         for _, outcome_key in MILESTONES:
             outcome = getattr(opportunity.outcomes, outcome_key, None)
             for position, contact_id in enumerate(_listed(outcome.by if outcome else None)):
                 if isinstance(contact_id, str) and contact_id not in contact_ids:
-                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts"),
+                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts", contact_names),
                             f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]")
     return problems
 
@@ -190,9 +192,14 @@ def _readable_references(data: dict) -> _Readable:
     return _Readable(data)
 
 
-def _unknown_reference(what: str, ref: str, known: list[str], list_name: str) -> str:
-    close = difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
+def _unknown_reference(what: str, ref: str, known: list[str], list_name: str,
+                       names: dict[str, str] | None = None) -> str:
+    """`names`: ID by lower-case name, for a reference written as the person's name."""
+    named = (names or {}).get(" ".join(ref.split()).lower())
+    close = [named] if named else difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
     hint = f"did you mean `{close[0]}`? " if close else ""
+    if named:
+        hint = f"`{ref}` is the name of {what} `{named}`: write its ID; "
     listing = ", ".join(known) if known else f"none: the plan has no {list_name}"
     return f"unknown {what} `{ref}`: {hint}known {list_name}: {listing}"
 

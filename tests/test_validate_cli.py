@@ -109,3 +109,19 @@ def test_references_are_only_read_where_they_can_be(runner, tmp_path):
     assert result.exit_code == 1 and "internal error" not in result.output
     unknown = [line for line in result.output.splitlines() if "unknown" in line]
     assert unknown == [f"{plan}:10:29: error: unknown contact `bob`: known contacts: ana"]
+
+
+def test_a_contact_referenced_by_name_is_pointed_at_its_id(runner, tmp_path):
+    plan = tmp_path / "acme.yaml"
+    plan.write_text(textwrap.dedent("""\
+        format: ssm-plan/1
+        account: {id: acme, name: Acme, owner: jane}
+        contacts:
+          - {id: ana, name: Ana  López}
+        opportunities:
+          - {id: omni, buying_unit: {sponsor: [ana lópez]}}
+        """))
+    result = runner.invoke(main, ["validate", str(plan)])
+    assert result.exit_code == 1
+    assert "unknown contact `ana lópez`: `ana lópez` is the name of contact `ana`: write its ID; known contacts: ana" \
+        in result.output
