@@ -6,6 +6,7 @@ Each command lives in its own module under `ssm_rules.commands`; importing them 
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import platform
@@ -44,18 +45,20 @@ class LazyGroup(click.Group):
             raise
         return getattr(module, attribute)
 
-    # `ssm rules | head -1`: the reader went away. Like any Unix tool, stop quietly with the
-    # status of a process killed by SIGPIPE (128 + 13), instead of a traceback or click's 1.
+    # Output that cannot be written ends the run as a Unix tool would, never as a bug report:
+    # `ssm rules | head -1` (the reader went away) quietly, with the status of a process killed
+    # by SIGPIPE (128 + 13); a full disk with one line saying so (exit 2).
     def make_context(self, *args, **kwargs):
-        with _quiet_on_broken_pipe():
+        with _output_errors():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context):
-        with _quiet_on_broken_pipe():
+        with _output_errors():
             try:
                 return super().invoke(ctx)
             finally:
-                sys.stdout.flush()  # the last buffered lines: a closed pipe shows here, not at exit
+                if sys.stdout is not None:  # None when started with stdout closed (`>&-`)
+                    sys.stdout.flush()  # the last buffered lines: a closed pipe shows here, not at exit
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         rows = [(name, COMMANDS[name][2]) for name in self.list_commands(ctx)]
@@ -94,18 +97,29 @@ def main() -> None:
 
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
+# Errors of a write that no retry will fix: the output is lost, and ssm cannot do its job.
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
 
 
-class _quiet_on_broken_pipe:
+def is_output_error(error: BaseException) -> bool:
+    """A write that failed for a reason outside ssm (a closed pipe, a full disk)."""
+    return isinstance(error, BrokenPipeError) or isinstance(error, OSError) and error.errno in OUTPUT_ERRNOS
+
+
+class _output_errors:
     def __enter__(self):
         return self
 
     def __exit__(self, kind, error, traceback):
-        if kind is None or not issubclass(kind, BrokenPipeError):
+        if kind is None or not is_output_error(error):
             return False
         try:  # nothing more can be written; stop Python's own flush at exit from complaining
             devnull = os.open(os.devnull, os.O_WRONLY)
             os.dup2(devnull, sys.stdout.fileno())
         except (OSError, ValueError, AttributeError):
             pass  # stdout is not a file (a test runner's buffer)
-        sys.exit(BROKEN_PIPE_STATUS)
+        if isinstance(error, BrokenPipeError):
+            sys.exit(BROKEN_PIPE_STATUS)
+        where = f"{error.filename}: " if error.filename else "the output: "
+        click.echo(f"ssm: cannot write {where}{error.strerror or error}", err=True)
+        sys.exit(2)

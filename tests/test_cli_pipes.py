@@ -65,3 +65,16 @@ def test_head_gets_its_line_and_nothing_is_reported(tmp_path):
     assert result.stdout.startswith("focus: SSM Phase 1 (Focus)")
     assert result.stderr == ""
     assert result.returncode in (0, 141)
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="needs /dev/full (Linux)")
+@pytest.mark.parametrize("args", [["rules"], ["check", str(FACTS), *AS_OF, "--format", "json"], ["schema"]],
+                         ids=" ".join)
+def test_a_full_disk_is_one_line_not_an_internal_error(args, tmp_path):
+    env = {**os.environ, "SSM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop("SSM_DEBUG", None)
+    with open("/dev/full", "w") as full:
+        result = subprocess.run([*SSM, *args], stdout=full, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
+                                timeout=120)
+    assert result.stderr.decode() == "ssm: cannot write the output: No space left on device\n"
+    assert result.returncode == 2

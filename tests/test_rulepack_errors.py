@@ -489,3 +489,17 @@ def test_every_mistake_of_one_rule_file_is_reported_in_one_run(tmp_path):
     for needle in ("not `warn`", "no field `valu` (did you mean `value`?)", "`stage: {in: [...]}`",
                    "no pattern binds the name `x`", "without a matching `}`"):
         assert any(needle in problem for problem in problems), needle
+
+
+@pytest.mark.parametrize("url", ["wiki/{rule}", "https://wiki.example.com/{rule.__class__}", "https://x/{0}",
+                                 "javascript:alert(1)", "https://x/{rule"])
+def test_a_pack_url_is_an_http_address_with_only_the_two_placeholders(tmp_path, url):
+    path = write_pack(tmp_path / "p", {"good.yaml": GOOD}, pack=PACK + f"url: '{url}'\n")
+    (problem,) = problems_of(path)
+    assert problem.startswith(f"{path / 'pack.yaml'}:5: `url` must be an http(s) address")
+
+
+def test_a_pack_url_gives_each_rule_its_address(tmp_path):
+    path = write_pack(tmp_path / "p", {"good.yaml": GOOD}, pack=PACK + "url: https://wiki.example.com/ssm#{anchor}\n")
+    (pack,) = load_packs([path], include_builtin=False)
+    assert pack.rules[0].url == "https://wiki.example.com/ssm#t-001"

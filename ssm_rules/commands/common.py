@@ -28,11 +28,13 @@ def exit_on_usage_error(command: Callable) -> Callable:
         except UsageError as error:
             click.echo(f"ssm: {error}", err=True)
             sys.exit(2)
-        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit, click.ClickException, BrokenPipeError):
-            raise  # a closed stdout (`ssm ... | head`) ends the run quietly: ssm_rules.cli
+        except (SystemExit, KeyboardInterrupt, click.exceptions.Exit, click.ClickException):
+            raise
         except Exception as error:  # noqa: BLE001 - the last line of defence against a traceback
-            if os.environ.get("SSM_DEBUG"):
-                raise
+            from ssm_rules.cli import is_output_error
+
+            if os.environ.get("SSM_DEBUG") or is_output_error(error):
+                raise  # a closed pipe or a full disk: ssm_rules.cli ends the run as a Unix tool does
             click.echo(f"ssm: internal error: {type(error).__name__}: {error} "
                        "(set SSM_DEBUG=1 for the traceback, and please report it)", err=True)
             sys.exit(2)
