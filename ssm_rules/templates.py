@@ -14,6 +14,8 @@ nothing.
 
 from __future__ import annotations
 
+import functools
+
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -107,11 +109,16 @@ def _placeholder(body: str, offset: int) -> Placeholder:
     return Placeholder(tuple(alternatives))
 
 
+# A rule's message is rendered once per finding: a plan with thousands of findings parsed the
+# same few templates thousands of times (a third of the time it took to build the findings).
+_parse_once = functools.lru_cache(maxsize=4096)(parse)
+
+
 def render(template: Template | str, bindings: Mapping[str, Mapping[str, Any]],
            settings: Mapping[str, Any] | None = None) -> str:
     """The template with every placeholder replaced by the text of its first value."""
     if isinstance(template, str):
-        template = parse(template)
+        template = _parse_once(template)
     settings = settings or {}
     out: list[str] = []
     for part in template.parts:
