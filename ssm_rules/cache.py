@@ -42,6 +42,7 @@ import hmac
 import os
 import pickle
 import stat
+import sys
 import zlib
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,9 @@ _MAX_PACK_FILE_BYTES = 16 * 1024 * 1024  # rule files are capped far lower (rule
 DEFAULT_DIRECTORY = ".ssm_cache"
 ENV_DIRECTORY = "SSM_CACHE_DIR"
 _FORMAT = b"ssm-cache-1\n"  # starts every entry; a new layout gets a new tag
+_MAX_ENTRY_BYTES = 256 * 1024 * 1024  # far above any entry; a planted huge file is not read whole
+_NO_FOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NON_BLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as an entry is refused, not waited on
 _KEY_BYTES = 32
 _MAC_BYTES = 32
 
@@ -62,23 +66,56 @@ def directory_for(option: str | os.PathLike | None = None) -> Path:
     return Path(option or os.environ.get(ENV_DIRECTORY) or DEFAULT_DIRECTORY)
 
 
-def open_cache(option: str | os.PathLike | None = None, *, enabled: bool = True) -> Cache | None:
-    """The cache the command line asked for, or None (disabled, or no secret can be kept)."""
+def open_cache(option: str | os.PathLike | None = None, *, enabled: bool = True, warn: bool = True) -> Cache | None:
+    """The cache the command line asked for, or None (disabled, no secret can be kept, or the
+    directory is a symbolic link or not a directory: then with a warning on standard error)."""
     if not enabled:
         return None
     secret = _secret()
-    return Cache(directory_for(option), secret) if secret is not None else None
+    if secret is None:
+        return None
+    directory = directory_for(option)
+    reason = unsafe_reason(directory)
+    if reason is not None:
+        if warn:
+            _warn(f"{reason}; running without the cache")
+        return None
+    return Cache(directory, secret)
+
+
+def unsafe_reason(directory: str | os.PathLike) -> str | None:
+    """Why `directory` must not be used as the cache, or None. A repository can commit
+    `.ssm_cache` as a symbolic link: following it would write entries, a .gitignore and a
+    CACHEDIR.TAG wherever it points."""
+    try:
+        info = os.lstat(directory)
+    except OSError:
+        return None  # created on first write
+    if stat.S_ISLNK(info.st_mode):
+        return f"the cache directory {os.fspath(directory)} is a symbolic link, which ssm never follows"
+    if not stat.S_ISDIR(info.st_mode):
+        return f"the cache directory {os.fspath(directory)} exists and is not a directory"
+    return None
+
+
+def _warn(message: str) -> None:
+    sys.stderr.write(f"ssm: warning: {message}\n")
 
 
 class Cache:
     """A directory of authenticated entries. Reads and writes never raise: a cache that cannot
-    be used only makes a run slower."""
+    be used only makes a run slower.
+
+    Nothing in it is trusted, the layout included: a folder or entry that is a symbolic link or
+    a special file is never followed, opened or written through (the cache is then switched
+    off, with a warning)."""
 
     def __init__(self, directory: str | os.PathLike, secret: bytes):
         self.directory = Path(directory)
         self._secret = secret
         self._prepared = False
-        self._folders: set[Path] = set()  # folders known to exist
+        self._folders: set[Path] = set()  # folders known to exist, as real directories
+        self._disabled = False
 
     def __reduce__(self):
         # Sent to audit workers as its directory only; each process reads the secret itself.
@@ -86,10 +123,21 @@ class Cache:
 
     def get(self, kind: str, key: str) -> Any:
         """The value stored under (kind, key), or None when there is none we can trust."""
+        path = self._path(kind, key)
+        if self._disabled or not self._folder_ready(path.parent, create=False):
+            return None
         try:
-            with open(self._path(kind, key), "rb") as stream:
-                blob = stream.read()
+            descriptor = os.open(path, os.O_RDONLY | _NO_FOLLOW | _NON_BLOCK)
         except OSError:
+            return None
+        with os.fdopen(descriptor, "rb") as stream:
+            try:
+                if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
+                    return None
+                blob = stream.read(_MAX_ENTRY_BYTES + 1)
+            except OSError:
+                return None
+        if len(blob) > _MAX_ENTRY_BYTES:
             return None
         head = len(_FORMAT)
         if not blob.startswith(_FORMAT) or len(blob) < head + _MAC_BYTES:
@@ -103,6 +151,8 @@ class Cache:
             return None
 
     def put(self, kind: str, key: str, value: Any) -> None:
+        if self._disabled:
+            return
         try:
             # Level 1 shrinks a plan's entry about four times for a fraction of a millisecond.
             payload = zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
@@ -111,11 +161,14 @@ class Cache:
         path = self._path(kind, key)
         temporary = f"{path}.{os.getpid()}.tmp"  # one writer per process: the pid makes it unique
         try:
-            if path.parent not in self._folders:
-                self._prepare()
-                path.parent.mkdir(parents=True, exist_ok=True)
-                self._folders.add(path.parent)
-            descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            self._prepare()
+            if self._disabled or not self._folder_ready(path.parent, create=True):
+                return
+            try:  # never through something already there (a link planted under this name)
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o600)
+            except FileExistsError:  # left by a killed run of a process with this pid
+                os.unlink(temporary)
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW, 0o600)
             try:
                 with os.fdopen(descriptor, "wb") as stream:
                     stream.write(_FORMAT + self._mac(kind, key, payload) + payload)
@@ -137,12 +190,49 @@ class Cache:
         if self._prepared:
             return
         self.directory.mkdir(parents=True, exist_ok=True)
+        reason = unsafe_reason(self.directory)  # made a link since the cache was opened?
+        if reason is not None:
+            self._disable(reason)
+            return
         for name, text in ((".gitignore", "# Written by ssm: a cache, never commit it.\n*\n"),
                            ("CACHEDIR.TAG", "Signature: 8a477f597d28d172789f06886806bc55\n"
                                             "# The ssm cache (ssm_rules.cache); delete it at any time.\n")):
-            if not (self.directory / name).exists():
-                (self.directory / name).write_text(text, encoding="utf-8")
+            try:  # whatever is there already (a link included) is left alone
+                descriptor = os.open(self.directory / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NO_FOLLOW,
+                                     0o644)
+            except FileExistsError:
+                continue
+            with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+                stream.write(text)
         self._prepared = True
+
+    def _folder_ready(self, folder: Path, *, create: bool) -> bool:
+        """Whether `folder` (kind/xx below the cache directory) is a real directory, made when
+        `create`; a symbolic link or a file among its parts switches the cache off."""
+        if folder in self._folders:
+            return True
+        for part in (self.directory, folder.parent, folder):
+            try:
+                info = os.lstat(part)
+            except FileNotFoundError:
+                if not create:
+                    return False
+                try:
+                    os.mkdir(part)
+                except FileExistsError:
+                    pass
+                info = os.lstat(part)
+            if not stat.S_ISDIR(info.st_mode):
+                what = "a symbolic link" if stat.S_ISLNK(info.st_mode) else "not a directory"
+                self._disable(f"{part} in the cache is {what}, which ssm never follows")
+                return False
+        self._folders.add(folder)
+        return True
+
+    def _disable(self, reason: str) -> None:
+        if not self._disabled:
+            self._disabled = True
+            _warn(f"{reason}; running without the cache")
 
 
 def _reopen(directory: str) -> Cache | None:

@@ -7,14 +7,16 @@ from pathlib import Path
 
 from ssm_rules.errors import UsageError
 
-PLAN_SUFFIXES = (".yaml", ".yml", ".json")
+PLAN_SUFFIXES = (".yaml", ".yml", ".json")  # compared case-insensitively: `PLAN.YAML` is a plan
 
 
 def plan_files(paths: list[str]) -> list[str]:
     """Files named on the command line, and plan files found under directories (recursively).
 
-    Hidden directories (`.git`, `.venv`, ...) are skipped. A path that does not exist is a
-    usage error (exit 2): a typo in CI must not turn into a green build that checked nothing.
+    Hidden directories (`.git`, `.venv`, ...) are skipped. A path that does not exist, or a
+    directory without any plan file, is a usage error (exit 2): a typo in CI must not turn into
+    a green build that checked nothing. A directory below that cannot be read is listed like a
+    file: reading it fails, and the run reports it as a plan that could not be checked.
     """
     files: list[str] = []
     seen: set[str] = set()
@@ -22,6 +24,8 @@ def plan_files(paths: list[str]) -> list[str]:
         path = Path(given)
         if path.is_dir():
             found = sorted(_walk(path))
+            if not found:
+                raise UsageError(f"{given}: no plan files (*.yaml, *.yml, *.json) found in this directory")
         elif path.exists():
             found = [given]
         else:
@@ -33,12 +37,22 @@ def plan_files(paths: list[str]) -> list[str]:
     return files
 
 
+def is_plan_name(name: str) -> bool:
+    return name.lower().endswith(PLAN_SUFFIXES) and not name.startswith(".")
+
+
 def _walk(directory: Path):
-    for root, dirs, names in os.walk(directory):
+    unreadable: list[str] = []
+
+    def note(error: OSError) -> None:
+        unreadable.append(error.filename if isinstance(error.filename, str) else str(directory))
+
+    for root, dirs, names in os.walk(directory, onerror=note):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         for name in names:
-            if name.endswith(PLAN_SUFFIXES) and not name.startswith("."):
+            if is_plan_name(name):
                 yield os.path.join(root, name)
+    yield from unreadable
 
 
 def display_name(path: str) -> str:

@@ -181,7 +181,7 @@ def read_path(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
     try:
         info = os.stat(path)
         if stat.S_ISDIR(info.st_mode):
-            raise _fail("this is a directory, not a plan file")
+            raise _fail(_directory_message(path))
         # A FIFO or a device (/dev/zero) reports no useful size and may never end.
         if not stat.S_ISREG(info.st_mode):
             raise _fail("this is not a regular file: a plan must be a file on disk")
@@ -195,12 +195,23 @@ def read_path(path: str | os.PathLike, *, max_bytes: int = DEFAULT_MAX_BYTES) ->
     except PermissionError:
         raise _fail("cannot read the file: permission denied") from None
     except IsADirectoryError:
-        raise _fail("this is a directory, not a plan file") from None
+        raise _fail(_directory_message(path)) from None
     except OSError as exc:
         raise _fail(f"cannot read the file: {exc.strerror or exc}") from None
     if len(raw) > max_bytes:
         raise _fail(_too_big_message(len(raw), max_bytes, at_least=True))
     return raw
+
+
+def _directory_message(path: str | os.PathLike) -> str:
+    # A directory reaches the loader when a run could not list it (ssm_rules.discovery): its
+    # plans were not checked, and the run must say so rather than look clean.
+    try:
+        with os.scandir(path):
+            pass
+    except OSError as exc:
+        return f"cannot read this directory ({exc.strerror or exc}): the plans in it were not checked"
+    return "this is a directory, not a plan file"
 
 
 def load_bytes(

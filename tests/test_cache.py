@@ -93,3 +93,63 @@ def test_a_same_day_rerun_is_answered_by_the_result_alone(tmp_path, monkeypatch)
     assert (first_finding.rule, first_finding.line) not in [
         (f["rule"], f["location"]["line"]) for f in again.findings]  # still suppressed
     assert "result" in kinds_read and "plan" not in kinds_read
+
+
+# ---- a cache directory that came with a repository is never followed -----------------------
+
+
+def test_a_cache_directory_that_is_a_symbolic_link_is_never_followed(runner, tmp_path, monkeypatch):
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    repo.mkdir()
+    outside.mkdir()
+    shutil.copy(FACTS / "banca-valdadige.yaml", repo / "bank.yaml")
+    (repo / ".ssm_cache").symlink_to(outside)  # committed by whoever wrote the pull request
+    monkeypatch.chdir(repo)
+    monkeypatch.delenv("SSM_CACHE_DIR", raising=False)
+    result = runner.invoke(main, ["check", "bank.yaml", "--as-of", AS_OF, "--isolated"])
+    assert result.exit_code == 1
+    assert ("ssm: warning: the cache directory .ssm_cache is a symbolic link, which ssm never follows; "
+            "running without the cache") in result.output
+    assert "4 errors" in result.output
+    result = runner.invoke(main, ["audit", ".", "--out", str(tmp_path / "report"), "--as-of", AS_OF,
+                                  "--isolated", "--jobs", "2"])
+    assert result.exit_code == 0, result.output
+    assert result.output.count("symbolic link") == 1  # said once, not once per worker
+    assert list(outside.iterdir()) == []
+
+
+def test_links_planted_inside_the_cache_are_never_followed(tmp_path):
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    directory = tmp_path / "cache"
+    directory.mkdir()
+    (directory / ".gitignore").symlink_to(outside / "gitignore")  # dangling: writing would create it
+    (directory / "plan").symlink_to(outside)
+    cache = cache_module.open_cache(directory)
+    assert cache is not None
+    cache.put("plan", "ab" * 32, {"clean": True})
+    assert cache.get("plan", "ab" * 32) is None
+    assert list(outside.iterdir()) == []
+    assert (directory / ".gitignore").is_symlink()
+
+
+def test_special_files_planted_as_entries_are_misses(tmp_path):
+    import os
+
+    cache = cache_module.open_cache(tmp_path / "cache")
+    cache.put("plan", "cd" * 32, {"clean": True})
+    entry = tmp_path / "cache" / "plan" / "cd" / ("cd" * 32)
+    entry.unlink()
+    os.mkfifo(entry)  # opened for reading, a FIFO would wait for a writer forever
+    assert cache.get("plan", "cd" * 32) is None
+    entry.unlink()
+    entry.symlink_to("/dev/zero")  # and this would never end
+    assert cache.get("plan", "cd" * 32) is None
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    temporary = tmp_path / "cache" / "plan" / "ef" / f"{'ef' * 32}.{os.getpid()}.tmp"
+    temporary.parent.mkdir()
+    temporary.symlink_to(victim)  # a planted temporary name: truncating it would truncate the victim
+    cache.put("plan", "ef" * 32, {"clean": True})
+    assert victim.read_text() == "keep me"
+    assert cache.get("plan", "ef" * 32) == {"clean": True}

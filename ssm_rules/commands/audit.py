@@ -62,7 +62,7 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     an unusable REPORT_DIR or history database.
     """
     from ssm_rules.audit import run_audit
-    from ssm_rules.cache import directory_for
+    from ssm_rules.cache import directory_for, unsafe_reason
     from ssm_rules.discovery import plan_files
     from ssm_rules.errors import UsageError
 
@@ -75,10 +75,14 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     # The configuration ([tool.ssm] or .ssm.toml) and suppressions apply as in `ssm check`; each
     # worker reads them (runner.make_checker). Its `fail-on` does not: findings are the audit's
     # output, so only --fail-on makes the audit fail.
+    cache_directory = None if no_cache else directory_for(cache_dir)
+    if cache_directory is not None and (reason := unsafe_reason(cache_directory)) is not None:
+        click.echo(f"ssm: warning: {reason}; running without the cache", err=True)  # once, not once a worker
+        cache_directory = None
     checker_options = {"rule_dirs": rule_dirs, "include_builtin": not no_builtin, "config_file": config_file,
                        "isolated": isolated, "cwd": os.getcwd(),
                        # Workers open the cache themselves; a relative directory means this one's.
-                       "cache_dir": None if no_cache else str(directory_for(cache_dir).absolute())}
+                       "cache_dir": None if cache_directory is None else str(cache_directory.absolute())}
     with progress_bar(len(files), "Checking plans") as on_progress:
         outcome = run_audit(files, out_dir, as_of, history_db=history_db, jobs=jobs,
                             checker_options=checker_options, on_progress=on_progress)
