@@ -500,3 +500,42 @@ def test_the_configuration_applies_as_in_check(runner, tmp_path):
     settings.write_text('ignore = ["SSM-NOPE-999"]\n')
     result = audit(runner, plans, "--out", out, "--config", settings)
     assert result.exit_code == 2 and "SSM-NOPE-999" in result.output
+
+
+def test_what_a_killed_audit_left_beside_the_report_is_removed_by_the_next(runner, tmp_path, fake_checker):
+    plans = portfolio(tmp_path)
+    out = tmp_path / "report"
+    # A killed audit's scratch and staging directories, a minute old (not the hour the age rule waits).
+    for name in (".report.k1ll3d.spool.tmp", ".report.zz9x.tmp"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "spool.sqlite").write_text("half")
+    victim = tmp_path / "precious"
+    victim.mkdir()
+    (tmp_path / ".report.link.tmp").symlink_to(victim)  # not ours: never followed
+    result = audit(runner, plans, "--out", out, "--as-of", "2026-11-27", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".report.link.tmp", ".report.lock", "plans", "precious",
+                                                          "report"]
+
+
+def test_a_second_audit_of_the_same_report_waits_for_the_first(tmp_path):
+    import threading
+
+    out = tmp_path / "report"
+    events = []
+    first_inside = threading.Event()
+
+    def first():
+        with report_files.report_lock(out):
+            events.append("first in")
+            first_inside.set()
+            time.sleep(0.5)
+            events.append("first out")
+
+    thread = threading.Thread(target=first)
+    thread.start()
+    first_inside.wait(10)
+    with report_files.report_lock(out):
+        events.append("second in")
+    thread.join()
+    assert events == ["first in", "first out", "second in"]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
@@ -279,3 +281,245 @@ def test_history_command_needs_an_existing_database(runner, tmp_path):
     assert result.exit_code == 2
     assert "no such history database" in result.output
     assert not (tmp_path / "nope.db").exists()  # listing never creates one
+
+
+# ---- a history that lasts: versions, damage, concurrency, pruning ---------------------------
+
+# The schema ssm wrote before version 2 (the plans of a run were found by joining `runs`).
+SCHEMA_V1 = """
+CREATE TABLE runs (id INTEGER PRIMARY KEY, as_of TEXT NOT NULL UNIQUE, recorded_at TEXT NOT NULL,
+    plans INTEGER NOT NULL, invalid INTEGER NOT NULL, error INTEGER NOT NULL, warning INTEGER NOT NULL,
+    info INTEGER NOT NULL, new INTEGER NOT NULL DEFAULT 0, resolved INTEGER NOT NULL DEFAULT 0, previous_as_of TEXT);
+CREATE TABLE plans (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, file TEXT NOT NULL,
+    plan_key TEXT NOT NULL, account TEXT, owner TEXT, valid INTEGER NOT NULL, problems INTEGER NOT NULL DEFAULT 0,
+    invalid_since TEXT, outcome_met INTEGER, outcome_total INTEGER, PRIMARY KEY (run_id, file));
+CREATE INDEX plans_by_key ON plans (plan_key, valid);
+CREATE TABLE findings (run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE, fingerprint TEXT NOT NULL,
+    plan_key TEXT NOT NULL, rule TEXT NOT NULL, severity TEXT NOT NULL, subject_kind TEXT, subject_id TEXT,
+    path TEXT, message TEXT NOT NULL, owner TEXT, first_seen TEXT NOT NULL, PRIMARY KEY (run_id, fingerprint));
+CREATE INDEX findings_by_plan ON findings (run_id, plan_key);
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+
+
+def version_1_database(path: Path) -> None:
+    """A history as version 1 left it: night 1, acme valid with one finding, globex invalid."""
+    connection = sqlite3.connect(path)
+    connection.executescript(SCHEMA_V1)
+    print_ = fingerprint(plan("acme"), finding("SSM-BDU-001"))
+    connection.executescript(f"""
+        INSERT INTO runs VALUES (1, '2026-11-25', '2026-11-25T03:00:00+00:00', 2, 1, 1, 0, 0, 1, 0, NULL);
+        INSERT INTO plans VALUES (1, 'plans/acme.yaml', 'acme', 'acme', 'sam', 1, 0, NULL, 1, 2);
+        INSERT INTO plans VALUES (1, 'plans/globex.yaml', 'globex', 'globex', 'sam', 0, 1, '2026-11-25', NULL, NULL);
+        INSERT INTO findings VALUES (1, '{print_}', 'acme', 'SSM-BDU-001', 'error', 'opportunity', 'omni',
+                                     'opportunities[0]', 'SSM-BDU-001 on omni', 'jane.doe', '2026-11-25');
+        INSERT INTO meta VALUES ('fingerprint_scheme', '{__import__("ssm_rules.audit.history").audit.history.fingerprint_scheme()}');
+        PRAGMA user_version = 1;
+    """)
+    connection.commit()
+    connection.close()
+
+
+def test_a_version_1_history_is_migrated_and_keeps_its_meaning(tmp_path):
+    db = tmp_path / "h.db"
+    version_1_database(db)
+    delta = record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001")), plan("globex", valid=False)])
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    assert sqlite3.connect(db).execute("SELECT DISTINCT as_of FROM plans WHERE run_id = 1").fetchall() == \
+        [("2026-11-25",)]
+    # Night 1's finding is still open: not new, first seen on night 1; globex invalid since night 1.
+    assert delta.run.new == 0 and delta.first_seen[("plans/acme.yaml", 0)] == NIGHT1
+    assert delta.invalid_since == {"plans/globex.yaml": NIGHT1}
+
+
+def test_a_migration_that_fails_leaves_the_older_database_as_it_was(tmp_path, monkeypatch):
+    from ssm_rules.audit import history as history_module
+
+    db = tmp_path / "h.db"
+    version_1_database(db)
+    monkeypatch.setitem(history_module.MIGRATIONS, 2, history_module.MIGRATIONS[2] + ";\nSELECT no_such_function()")
+    with pytest.raises(UsageError, match=str(db)):
+        History(db)
+    connection = sqlite3.connect(db)
+    assert connection.execute("PRAGMA user_version").fetchone() == (1,)
+    assert "as_of" not in {row[1] for row in connection.execute("PRAGMA table_info(plans)")}
+
+
+def test_listing_an_older_history_does_not_change_it(runner, tmp_path):
+    db = tmp_path / "h.db"
+    version_1_database(db)
+    result = runner.invoke(main, ["history", "--db", str(db)])
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines()[1].split()[:2] == ["2026-11-25", "2"]
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (1,)
+
+
+def test_a_newer_history_is_refused_with_a_clear_message(runner, tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme")])
+    connection = sqlite3.connect(db)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.commit()
+    connection.close()
+    for arguments in (["history", "--db", str(db)], ["history", "prune", "--db", str(db), "--keep-runs", "1"]):
+        result = runner.invoke(main, arguments)
+        assert result.exit_code == 2
+        assert result.output == (f"ssm: {db}: the history database has schema version {SCHEMA_VERSION + 1}; this "
+                                 f"ssm knows up to {SCHEMA_VERSION} (upgrade ssm-rules to read it)\n")
+
+
+@pytest.mark.parametrize("change, message", [
+    ("ALTER TABLE findings RENAME COLUMN message TO msg", "table `findings` has no column `message`"),
+    ("DROP TABLE meta", "has no table `meta`"),
+    ("ALTER TABLE plans DROP COLUMN as_of", "table `plans` has no column `as_of`"),
+])
+def test_a_history_whose_tables_were_changed_by_hand_is_named(runner, tmp_path, change, message):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    connection = sqlite3.connect(db)
+    if "DROP COLUMN as_of" in change:
+        connection.execute("DROP INDEX plans_by_key_date")
+    connection.execute(change)
+    connection.commit()
+    connection.close()
+    with pytest.raises(UsageError) as error:
+        record(db, NIGHT2, [plan("acme")])
+    assert str(error.value) == (f"{db}: the history database {message}: its tables were changed by hand or it is "
+                                f"damaged; restore it from a backup")
+
+
+def test_a_constraint_added_by_hand_is_named_not_a_crash(tmp_path):
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme", finding("SSM-BDU-001"))])
+    connection = sqlite3.connect(db)
+    connection.execute("ALTER TABLE findings ADD COLUMN reviewer TEXT NOT NULL DEFAULT 'x'")
+    connection.execute("CREATE TRIGGER no_new_runs BEFORE INSERT ON runs BEGIN SELECT RAISE(ABORT, 'frozen'); END")
+    connection.commit()
+    connection.close()
+    with pytest.raises(UsageError, match="does not have the tables this ssm expects.*frozen"):
+        record(db, NIGHT2, [plan("acme")])
+
+
+def test_a_corrupted_history_is_named_as_such(tmp_path):
+    db = tmp_path / "h.db"
+    for night in (NIGHT1, NIGHT2):
+        record(db, night, [plan(f"account-{n}", finding("SSM-BDU-001"), finding("SSM-REL-002", severity="warning"))
+                           for n in range(300)])
+    with open(db, "r+b") as stream:  # a disk fault: pages after the first overwritten with noise
+        stream.seek(4096)
+        stream.write(bytes(range(256)) * 64)
+    with pytest.raises(UsageError, match=rf"{db}: the history database is corrupted \(SQLite: .*\); restore it"):
+        record(db, NIGHT3, [plan("account-1")])
+
+
+def test_a_link_or_a_fifo_is_never_used_as_the_history(runner, tmp_path):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "acme.yaml").write_text((Path(__file__).resolve().parent.parent / "facts" / "adriatel.yaml").read_text())
+    real = tmp_path / "elsewhere.sqlite"
+    record(real, NIGHT1, [plan("acme")])
+    link = tmp_path / "h.sqlite"
+    link.symlink_to(real)
+    fifo = tmp_path / "h.fifo"
+    os.mkfifo(fifo)
+    for db, message in ((link, "is a symbolic link"), (fifo, "not a regular file")):
+        result = runner.invoke(main, ["audit", str(plans), "--out", str(tmp_path / "report"), "--history", str(db),
+                                      "--isolated", "--jobs", "1"])
+        assert result.exit_code == 2, result.output
+        assert f"ssm: {db}: {message}" in result.output
+
+
+def test_a_stale_version_read_before_another_audit_created_the_schema_is_read_again(tmp_path, monkeypatch):
+    """Two audits creating one database: the one that waited for the other's write lock must
+    find the schema made, not make it a second time ("table runs already exists")."""
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme")])  # the other audit, done first
+    reads = []  # the first read is what this audit saw before the other one committed
+    real_version = History._version
+    monkeypatch.setattr(History, "_version", lambda self: 0 if not reads.append(1) and len(reads) == 1
+                        else real_version(self))
+    with History(db) as history:
+        assert [run["as_of"] for run in history.runs()] == ["2026-11-25"]
+
+
+def test_audits_creating_one_history_at_the_same_moment_all_succeed(tmp_path):
+    script = textwrap.dedent("""
+        import sys, time
+        from datetime import date
+        from ssm_rules.audit.history import History
+        from ssm_rules.audit.runner import AuditedPlan
+        from ssm_rules.audit.spool import Spool
+        db, spool_file, start = sys.argv[1], sys.argv[2], float(sys.argv[3])
+        spool = Spool(spool_file)
+        spool.add(0, AuditedPlan(file="x.yaml", account="x"))
+        spool.finish()
+        time.sleep(max(0.0, start - time.time()))  # every process opens the new database together
+        with History(db) as history, history.recording(date(2026, 11, 25), spool):
+            pass
+        print("ok")
+    """)
+    for trial in range(6):
+        db = tmp_path / f"h{trial}.db"
+        start = time.time() + 1.5
+        processes = [subprocess.Popen([sys.executable, "-c", script, str(db), str(tmp_path / f"s{trial}-{n}.sqlite"),
+                                       str(start)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                     for n in range(3)]
+        outcomes = [process.communicate(timeout=120) for process in processes]
+        assert all(process.returncode == 0 for process in processes), outcomes
+        assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+
+
+def test_prune_keeps_days_or_runs_in_one_transaction(runner, tmp_path):
+    db = tmp_path / "h.db"
+    nights = [date(2026, 11, day) for day in (1, 2, 10, 20, 25, 26, 27)]
+    for night in nights:
+        record(db, night, [plan("acme", finding("SSM-BDU-001"))])
+    result = runner.invoke(main, ["history", "prune", "--db", str(db), "--keep-days", "8"])
+    assert result.exit_code == 0, result.output
+    assert result.output == "Removed 3 runs (2026-11-01 to 2026-11-10); kept 4 (2026-11-20 to 2026-11-27).\n"
+    result = runner.invoke(main, ["history", "--db", str(db), "prune", "--keep-runs", "2"])
+    assert result.output == "Removed 2 runs (2026-11-20 to 2026-11-25); kept 2 (2026-11-26 to 2026-11-27).\n"
+    with History(db) as history:
+        assert [run["as_of"] for run in history.runs()] == ["2026-11-26", "2026-11-27"]
+    assert sqlite3.connect(db).execute("SELECT count(*) FROM findings").fetchone() == (2,)  # cascaded
+    # The finding open since November 1st is still open since then, and not new tonight.
+    delta = record(db, date(2026, 11, 28), [plan("acme", finding("SSM-BDU-001"))])
+    assert delta.run.new == 0 and delta.first_seen[("plans/acme.yaml", 0)] == date(2026, 11, 1)
+
+
+def test_prune_needs_something_to_keep_and_an_existing_database(runner, tmp_path):
+    result = runner.invoke(main, ["history", "prune", "--db", str(tmp_path / "h.db"), "--keep-days", "3"])
+    assert result.exit_code == 2 and "no such history database" in result.output
+    assert not (tmp_path / "h.db").exists()
+    record(tmp_path / "h.db", NIGHT1, [plan("acme")])
+    result = runner.invoke(main, ["history", "prune", "--db", str(tmp_path / "h.db")])
+    assert result.exit_code == 2
+    assert result.output == "ssm: say what to keep: --keep-days N, --keep-runs N, or both\n"
+
+
+def test_a_failed_prune_removes_nothing(tmp_path, monkeypatch):
+    db = tmp_path / "h.db"
+    for night in (NIGHT1, NIGHT2, NIGHT3):
+        record(db, night, [plan("acme", finding("SSM-BDU-001"))])
+    with History(db, mode="write") as history:
+        real_execute = history.connection.executemany
+
+        def failing(sql, rows):
+            real_execute(sql, list(rows)[:1])  # the first run goes ...
+            raise sqlite3.OperationalError("disk I/O error")  # ... then the disk fails
+
+        monkeypatch.setattr(history, "connection", _Wrapper(history.connection, executemany=failing))
+        with pytest.raises(UsageError, match="disk I/O error"):
+            history.prune(keep_runs=1)
+    with History(db) as history:
+        assert len(history.runs()) == 3
+
+
+class _Wrapper:
+    """A connection whose named methods are replaced."""
+
+    def __init__(self, connection, **methods):
+        self._connection, self._methods = connection, methods
+
+    def __getattr__(self, name):
+        return self._methods.get(name) or getattr(self._connection, name)

@@ -44,7 +44,10 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
 
     out = Path(out_dir)
     report_files.check_target(out)  # refuse a bad --out before spending minutes checking
-    with report_files.scratch_directory(out) as scratch, Spool(scratch / "spool.sqlite") as spool:
+    # The report's lock is held to the end: a second audit of the same report waits, and what a
+    # killed audit left beside the report (its scratch and staging directories) is removed.
+    with report_files.report_lock(out), report_files.scratch_directory(out) as scratch, \
+            Spool(scratch / "spool.sqlite") as spool:
         # The rows are made in the workers (prepare), the parent only inserts them.
         catalog = runner.check_plans(files, as_of, prepare=prepare_rows, jobs=jobs,
                                    on_result=lambda position, rows: spool.insert(rows),
@@ -73,5 +76,5 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
                 if staging is not None:
                     report_files.discard(staging)
                 raise
-    written = report_files.swap(staging, out, list(reports))
+        written = report_files.swap(staging, out, list(reports))
     return AuditOutcome(as_of=as_of, delta=delta, written=written, summary=view["summary"])

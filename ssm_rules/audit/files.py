@@ -8,6 +8,11 @@ renames (between which, for a moment, there is no REPORT_DIR at all, but never a
 
 REPORT_DIR is replaced whole, so the audit refuses to write into a directory that it did not
 create (it leaves a marker file in its reports): `--out ~` must not wipe a home directory.
+
+An audit holds a lock on `.REPORT_DIR.lock` beside it while it runs (`report_lock`): a second
+audit writing the same report waits for the first, and every temporary directory it then finds
+beside the report (`.REPORT_DIR.*.tmp`) was left by an audit that was killed, and is removed,
+however recent. Where locks are not available, leftovers are removed after an hour unchanged.
 """
 
 from __future__ import annotations
@@ -18,6 +23,11 @@ import shutil
 import sys
 import tempfile
 import time
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; leftovers are removed by age
+    fcntl = None
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, TextIO, Union
@@ -57,9 +67,11 @@ def replace_directory(target: str | Path, files: dict[str, Content]) -> list[Pat
     """Make `target` a directory holding exactly `files` (name -> content), atomically.
 
     Returns the paths written. Raises UsageError for a target that is not ours (see
-    `check_target`); OSError when the parent cannot be written. A failure at any point
-    leaves the old directory as it was and no temporary directory behind.
+    `check_target`) or a parent that cannot be written. A failure at any point leaves the old
+    directory as it was and no temporary directory behind. (Without the audit's lock: what
+    crashed runs left is removed once it is an hour old.)
     """
+    _remove_stale(Path(target).absolute().parent, Path(target).name)
     staging = stage(target, files)
     return swap(staging, target, list(files))
 
@@ -71,7 +83,6 @@ def stage(target: str | Path, files: dict[str, Content]) -> Path:
     target = Path(target)
     check_target(target)
     parent = target.absolute().parent
-    _remove_stale(parent, target.name)
     with _writing(target):
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=parent))
         try:
@@ -87,15 +98,35 @@ def stage(target: str | Path, files: dict[str, Content]) -> Path:
 
 
 @contextmanager
+def report_lock(target: str | Path) -> Iterator[None]:
+    """Hold the report's lock for a whole audit, then remove what killed audits left beside it."""
+    target = Path(target)
+    parent = target.absolute().parent
+    with _writing(target):
+        descriptor = os.open(parent / f".{target.name}.lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0),
+                             0o666 & ~_umask())
+    try:
+        if fcntl is not None:
+            try:
+                fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                sys.stderr.write(f"ssm: waiting for another ssm audit writing {target} to finish\n")
+                fcntl.flock(descriptor, fcntl.LOCK_EX)
+        _remove_stale(parent, target.name, every=fcntl is not None)
+        yield
+    finally:
+        os.close(descriptor)  # releases the lock
+
+
+@contextmanager
 def scratch_directory(target: str | Path) -> Iterator[Path]:
     """A private temporary directory beside `target` for the audit's spool, removed at the end.
 
     Beside the report (not in /tmp, often a RAM disk) and named like a staging directory, so
-    that one left by a killed run is removed by a later run like any other.
+    that one left by a killed run is removed by the next run (see `report_lock`).
     """
     target = Path(target)
     parent = target.absolute().parent
-    _remove_stale(parent, target.name)
     with _writing(target):
         scratch = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".spool.tmp", dir=parent))
     try:
@@ -171,13 +202,16 @@ def _exchange(first: Path, second: Path) -> bool:
     raise OSError(error, os.strerror(error), str(second))
 
 
-def _remove_stale(parent: Path, name: str) -> None:
-    """Remove temporary directories that an earlier, crashed run left beside the report: those
-    in which nothing has changed for an hour (a long audit's spool is still being written)."""
+def _remove_stale(parent: Path, name: str, *, every: bool = False) -> None:
+    """Remove temporary directories that an earlier, crashed run left beside the report: all of
+    them when the caller holds the report's lock (`every`), else those in which nothing has
+    changed for an hour (a long audit's spool may still be being written)."""
     now = time.time()
     for candidate in parent.glob(f".{name}.*.tmp"):
         try:
-            if candidate.is_dir() and now - _last_change(candidate) > _STALE_SECONDS:
+            if candidate.is_symlink() or not candidate.is_dir():
+                continue  # not ours: never followed, never removed
+            if every or now - _last_change(candidate) > _STALE_SECONDS:
                 shutil.rmtree(candidate, ignore_errors=True)
         except OSError:
             pass

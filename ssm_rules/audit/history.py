@@ -21,11 +21,21 @@ resolves nothing: its findings are unknown, not fixed, and when it is valid agai
 findings keep their `first_seen`.
 
 Each run is recorded in one transaction: a crash mid-run leaves the previous history intact.
+
+A history lasts for years, so it carries its schema version (`PRAGMA user_version`): an older
+database is migrated in one transaction when an audit opens it, a newer one is refused (this
+ssm cannot know what it holds), and a damaged one, or one whose tables were changed by hand,
+is named as such instead of failing somewhere in a query. Creating a new database is atomic:
+two audits that start at the same moment both find, or both make, the same schema. `prune`
+removes old runs. Every query that looks back (a plan's last valid check, the start of its
+invalid streak) seeks an index instead of reading every run kept (bench/history.py).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import stat
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
@@ -35,8 +45,9 @@ from typing import Iterator
 from ssm_rules import baseline
 from ssm_rules.errors import UsageError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 SEVERITIES = ("error", "warning", "info")
+_SQLITE_HEADER = b"SQLite format 3\x00"
 
 SCHEMA = """
 CREATE TABLE runs (
@@ -63,9 +74,11 @@ CREATE TABLE plans (
     invalid_since TEXT,                       -- an invalid plan: first run of its invalid streak
     outcome_met   INTEGER,
     outcome_total INTEGER,
+    as_of         TEXT NOT NULL DEFAULT '',   -- the run's as_of (version 2): indexed with the plan
     PRIMARY KEY (run_id, file)
 );
-CREATE INDEX plans_by_key ON plans (plan_key, valid);
+CREATE INDEX plans_by_key_date ON plans (plan_key, valid, as_of);
+CREATE INDEX plans_by_run_key ON plans (run_id, plan_key);
 CREATE TABLE findings (
     run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
     fingerprint   TEXT NOT NULL,
@@ -86,6 +99,28 @@ CREATE TABLE meta (
     value         TEXT NOT NULL
 );
 """
+
+# Version N-1 -> N, each run in the transaction that opens the database.
+MIGRATIONS = {
+    2: """
+ALTER TABLE plans ADD COLUMN as_of TEXT NOT NULL DEFAULT '';
+UPDATE plans SET as_of = (SELECT r.as_of FROM runs r WHERE r.id = plans.run_id);
+DROP INDEX plans_by_key;
+CREATE INDEX plans_by_key_date ON plans (plan_key, valid, as_of);
+CREATE INDEX plans_by_run_key ON plans (run_id, plan_key);
+""",
+}
+
+
+def _expected_columns() -> dict[str, set[str]]:
+    """Table -> the columns this version reads and writes (checked when a database is opened)."""
+    with sqlite3.connect(":memory:") as probe:
+        probe.executescript(SCHEMA)
+        tables = [name for (name,) in probe.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {table: {row[1] for row in probe.execute(f"PRAGMA table_info({table})")} for table in tables}
+
+
+_EXPECTED_COLUMNS = _expected_columns()
 
 
 def fingerprint(plan, finding: dict) -> str:
@@ -149,35 +184,71 @@ class RunDelta:
         }
 
 
-class History:
-    """An audit history database; created (with its schema) on first use.
+@dataclass
+class PruneResult:
+    removed: list[str]  # as-of dates of the runs removed, oldest first
+    kept: list[str]
 
-    Use as a context manager; `recording()` records one run in one transaction.
+
+class History:
+    """An audit history database.
+
+    `mode`: "create" (an audit: created with its schema on first use, migrated when older),
+    "write" (must exist; migrated when older: `ssm history prune`), "read" (must exist; opened
+    read-only, never changed: `ssm history`). Use as a context manager; `recording()` records
+    one run in one transaction. Every failure is a UsageError naming the file.
     """
 
-    def __init__(self, path: str | Path, *, create: bool = True):
+    def __init__(self, path: str | Path, *, create: bool = True, mode: str | None = None):
         self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise UsageError(f"{path}: no such history database")
-        if create and not self.path.absolute().parent.is_dir():
-            raise UsageError(f"{path}: no such directory for the history database")
-        if self.path.is_dir():
-            raise UsageError(f"{path}: is a directory, not a history database")
+        self.mode = mode or ("create" if create else "read")
+        self._check_file()
         try:
-            if create:
-                self.connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+            if self.mode == "read":
+                uri = self.path.resolve().as_uri() + "?mode=ro"
+                self.connection = sqlite3.connect(uri, uri=True, timeout=60, isolation_level=None)
             else:
-                self.connection = sqlite3.connect(self.path.resolve().as_uri() + "?mode=ro", uri=True,
-                                                  timeout=60, isolation_level=None)
-            self.connection.row_factory = sqlite3.Row
-            self.connection.execute("PRAGMA foreign_keys = ON")
-            self._migrate(create)
-            if create:
-                self._refingerprint()
-        except sqlite3.DatabaseError as error:
-            raise UsageError(f"{path}: not an ssm history database ({error})") from None
+                self.connection = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        except sqlite3.Error as error:
+            raise UsageError(f"{path}: cannot open the history database ({error})") from None
+        try:
+            with self._errors_named():
+                self.connection.row_factory = sqlite3.Row
+                self.connection.execute("PRAGMA foreign_keys = ON")
+                self._open_schema()
+                if self.mode != "read":
+                    self._refingerprint()
+        except BaseException:
+            self.connection.close()
+            raise
+
+    def _check_file(self) -> None:
+        """The path must be a regular file (not a link: ssm never writes through one), or, for
+        an audit, a new file in an existing directory."""
+        try:
+            info = os.lstat(self.path)
+        except FileNotFoundError:
+            info = None
         except OSError as error:
-            raise UsageError(f"{path}: cannot open the history database: {error.strerror or error}") from None
+            raise UsageError(f"{self.path}: cannot open the history database: {error.strerror or error}") from None
+        if info is None:
+            if self.mode != "create":
+                raise UsageError(f"{self.path}: no such history database")
+            if not self.path.absolute().parent.is_dir():
+                raise UsageError(f"{self.path}: no such directory for the history database")
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise UsageError(f"{self.path}: is a symbolic link: ssm does not write through links; give the path "
+                             f"of the database itself")
+        if stat.S_ISDIR(info.st_mode):
+            raise UsageError(f"{self.path}: is a directory, not a history database")
+        if not stat.S_ISREG(info.st_mode):
+            raise UsageError(f"{self.path}: not a regular file (a device, FIFO or socket), not a history database")
+        if info.st_size:
+            with open(self.path, "rb") as stream:
+                header = stream.read(len(_SQLITE_HEADER))
+            if header != _SQLITE_HEADER:
+                raise UsageError(f"{self.path}: not an ssm history database (not a SQLite database at all)")
 
     def __enter__(self) -> History:
         return self
@@ -188,23 +259,76 @@ class History:
     def close(self) -> None:
         self.connection.close()
 
-    def _migrate(self, create: bool) -> None:
-        version = self.connection.execute("PRAGMA user_version").fetchone()[0]
-        if version == SCHEMA_VERSION:
-            return
+    @contextmanager
+    def _errors_named(self) -> Iterator[None]:
+        """A SQLite error names the database and what is wrong with it, never a traceback."""
+        try:
+            yield
+        except sqlite3.DatabaseError as error:
+            text = str(error)
+            if "malformed" in text or "not a database" in text or isinstance(error, sqlite3.DataError):
+                raise UsageError(f"{self.path}: the history database is corrupted (SQLite: {text}); restore it "
+                                 f"from a backup, or start a new one") from None
+            if isinstance(error, sqlite3.OperationalError) and ("locked" in text or "busy" in text):
+                raise UsageError(f"{self.path}: the history database is locked by another process (SQLite: "
+                                 f"{text}); try again when it is done") from None
+            if isinstance(error, sqlite3.OperationalError) and ("unable to open" in text or "readonly" in text):
+                raise UsageError(f"{self.path}: cannot write the history database (SQLite: {text})") from None
+            raise UsageError(f"{self.path}: the history database does not have the tables this ssm expects "
+                             f"(SQLite: {text}); were they changed by hand? Restore it from a backup") from None
+
+    def _open_schema(self) -> None:
+        """Create, migrate or check the schema. The version is read again inside the write
+        transaction: another audit may have created or migrated the database meanwhile."""
+        version = self._version()
         if version > SCHEMA_VERSION:
-            raise UsageError(f"{self.path}: the history database has schema version {version}; "
-                             f"this ssm knows up to {SCHEMA_VERSION} (upgrade ssm-rules)")
-        tables = self.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
-        if tables:
+            raise self._too_new(version)
+        if version < SCHEMA_VERSION and self.mode != "read":
+            with self._transaction():
+                version = self._version()
+                if version > SCHEMA_VERSION:
+                    raise self._too_new(version)
+                if version == 0:
+                    self._create()
+                else:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in MIGRATIONS[step].split(";"):
+                            if statement.strip():
+                                self.connection.execute(statement)
+                self.connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            version = SCHEMA_VERSION
+        if version == 0:
+            tables = self.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
+            raise UsageError(f"{self.path}: " + ("a SQLite database, but not an ssm history database" if tables
+                                                 else "an empty database, not an ssm history database"))
+        self._check_columns(version)
+
+    def _version(self) -> int:
+        return self.connection.execute("PRAGMA user_version").fetchone()[0]
+
+    def _too_new(self, version: int) -> UsageError:
+        return UsageError(f"{self.path}: the history database has schema version {version}; this ssm knows up "
+                          f"to {SCHEMA_VERSION} (upgrade ssm-rules to read it)")
+
+    def _create(self) -> None:
+        if self.connection.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
             raise UsageError(f"{self.path}: a SQLite database, but not an ssm history database")
-        if not create:
-            raise UsageError(f"{self.path}: an empty database, not an ssm history database")
-        with self._transaction():
-            for statement in SCHEMA.split(";"):
-                if statement.strip():
-                    self.connection.execute(statement)
-            self.connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        for statement in SCHEMA.split(";"):
+            if statement.strip():
+                self.connection.execute(statement)
+
+    def _check_columns(self, version: int) -> None:
+        """Every table and column this version uses is there (a read-only open of an older
+        database needs only what listing the runs reads)."""
+        expected = _EXPECTED_COLUMNS if version == SCHEMA_VERSION else {"runs": _EXPECTED_COLUMNS["runs"]}
+        for table, columns in expected.items():
+            found = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+            missing = sorted(columns - found)
+            if missing:
+                what = f"has no table `{table}`" if not found else \
+                    f"table `{table}` has no column {', '.join(f'`{name}`' for name in missing)}"
+                raise UsageError(f"{self.path}: the history database {what}: its tables were changed by hand or "
+                                 f"it is damaged; restore it from a backup")
 
     def _refingerprint(self) -> None:
         """Compute the stored fingerprints again when the fingerprint function has changed."""
@@ -251,7 +375,7 @@ class History:
         invalid plan's `invalid_since`, and the tables `audit_resolved` and `audit_repaired` are
         written into the spool, for the reports.
         """
-        with spool.attached_to(self.connection), self._transaction():
+        with self._errors_named(), spool.attached_to(self.connection), self._transaction():
             delta = self._record(as_of)
             yield delta
 
@@ -270,10 +394,10 @@ class History:
         ).lastrowid
         # Outcome counts of a valid plan with an outcome ('{}' is none).
         db.execute("""INSERT INTO plans (run_id, file, plan_key, account, owner, valid, problems, outcome_met,
-                                         outcome_total)
+                                         outcome_total, as_of)
                       SELECT ?, file, plan_key, account, owner, valid, json_array_length(errors),
-                             iif(outcome <> '{}', met_count, NULL), iif(outcome <> '{}', outcome_total, NULL)
-                      FROM audit_plans ORDER BY seq""", (run_id,))
+                             iif(outcome <> '{}', met_count, NULL), iif(outcome <> '{}', outcome_total, NULL), ?
+                      FROM audit_plans ORDER BY seq""", (run_id, day))
         # INSERT OR IGNORE: two plan files of one account may repeat a fingerprint; the first wins.
         db.execute("""INSERT OR IGNORE INTO findings (run_id, fingerprint, plan_key, rule, severity, subject_kind,
                                                       subject_id, path, message, owner, first_seen)
@@ -293,7 +417,7 @@ class History:
             newly_invalid=db.execute("SELECT count(*) FROM audit_plans WHERE NOT valid AND invalid_since = ?",
                                      (day,)).fetchone()[0],
             repaired=db.execute("SELECT count(*) FROM audit_repaired").fetchone()[0],
-            trend=[run for run in self.runs() if run["as_of"] <= day])
+            trend=[run for run in self._runs() if run["as_of"] <= day])
 
     def _derive(self, run_id: int, as_of: date) -> tuple[str | None, int, int]:
         """Compute first_seen, new, resolved and invalid_since of one run from the runs before it.
@@ -305,16 +429,18 @@ class History:
         params = {"run": run_id, "day": as_of.isoformat()}
         previous = db.execute("SELECT max(as_of) FROM runs WHERE as_of < :day", params).fetchone()[0]
         db.execute("DROP TABLE IF EXISTS temp.known")
+        # Each plan of this run's last valid check before it: one index seek a plan
+        # (plans_by_key_date), whatever the number of runs kept.
         db.execute("""CREATE TEMP TABLE known AS
                       WITH last_valid AS (
-                          SELECT p.plan_key, max(r.as_of) AS as_of
-                          FROM plans p JOIN runs r ON r.id = p.run_id
-                          WHERE r.as_of < :day AND p.valid
-                          GROUP BY p.plan_key)
+                          SELECT cur.plan_key,
+                                 (SELECT p.run_id FROM plans p
+                                  WHERE p.plan_key = cur.plan_key AND p.valid = 1 AND p.as_of < :day
+                                  ORDER BY p.as_of DESC LIMIT 1) AS run_id
+                          FROM (SELECT DISTINCT plan_key FROM plans WHERE run_id = :run) cur)
                       SELECT f.*, f.rowid AS position
                       FROM last_valid l
-                      JOIN runs r ON r.as_of = l.as_of
-                      JOIN findings f ON f.run_id = r.id AND f.plan_key = l.plan_key""", params)
+                      JOIN findings f ON f.run_id = l.run_id AND f.plan_key = l.plan_key""", params)
         db.execute("CREATE INDEX temp.known_by_print ON known (fingerprint)")
         db.execute("""UPDATE findings SET first_seen = coalesce(
                           (SELECT k.first_seen FROM known k WHERE k.fingerprint = findings.fingerprint), :day)
@@ -323,12 +449,12 @@ class History:
                             AND NOT EXISTS (SELECT 1 FROM known k WHERE k.fingerprint = f.fingerprint)""",
                          params).fetchone()[0]
         resolved = db.execute(f"SELECT count(*) FROM ({_RESOLVED})", params).fetchone()[0]
-        # An invalid plan: invalid since the first run after its last valid one.
+        # An invalid plan: invalid since the first run after its last valid one (index seeks).
         db.execute("""UPDATE plans SET invalid_since = coalesce(
-                          (SELECT min(r.as_of) FROM plans p JOIN runs r ON r.id = p.run_id
-                           WHERE p.plan_key = plans.plan_key AND NOT p.valid AND r.as_of <= :day AND r.as_of > coalesce(
-                               (SELECT max(r2.as_of) FROM plans p2 JOIN runs r2 ON r2.id = p2.run_id
-                                WHERE p2.plan_key = plans.plan_key AND p2.valid AND r2.as_of < :day), '')), :day)
+                          (SELECT min(p.as_of) FROM plans p
+                           WHERE p.plan_key = plans.plan_key AND p.valid = 0 AND p.as_of <= :day AND p.as_of > coalesce(
+                               (SELECT max(p2.as_of) FROM plans p2
+                                WHERE p2.plan_key = plans.plan_key AND p2.valid = 1 AND p2.as_of < :day), '')), :day)
                       WHERE run_id = :run AND NOT valid""", params)
         db.execute("UPDATE runs SET new = ?, resolved = ?, previous_as_of = ? WHERE id = ?",
                    (new, resolved, previous, run_id))
@@ -362,10 +488,37 @@ class History:
                         AND p.plan_key IN (SELECT plan_key FROM plans WHERE run_id = :run AND valid)
                       ORDER BY p.plan_key""", params)
 
+    # --- pruning -------------------------------------------------------------------------------
+
+    def prune(self, *, keep_days: int | None = None, keep_runs: int | None = None) -> PruneResult:
+        """Remove old runs, in one transaction. A run is kept when either rule keeps it:
+        `keep_days` keeps the runs less than N days older than the latest run, `keep_runs` the
+        latest N runs. The latest run is always kept. Open findings keep their `first_seen`
+        (it is stored with each run), so pruning never makes an old finding look new."""
+        if keep_days is None and keep_runs is None:
+            raise ValueError("give keep_days or keep_runs")
+        with self._errors_named(), self._transaction():
+            runs = [(row["id"], row["as_of"]) for row in
+                    self.connection.execute("SELECT id, as_of FROM runs ORDER BY as_of DESC")]
+            if not runs:
+                return PruneResult(removed=[], kept=[])
+            latest = date.fromisoformat(runs[0][1])
+            kept, removed = [], []
+            for position, (run_id, as_of) in enumerate(runs):
+                by_days = keep_days is not None and (latest - date.fromisoformat(as_of)).days < max(keep_days, 1)
+                by_count = keep_runs is not None and position < max(keep_runs, 1)
+                (kept if position == 0 or by_days or by_count else removed).append((run_id, as_of))
+            self.connection.executemany("DELETE FROM runs WHERE id = ?", [(run_id,) for run_id, _ in removed])
+        return PruneResult(removed=sorted(as_of for _, as_of in removed), kept=sorted(as_of for _, as_of in kept))
+
     # --- reading -------------------------------------------------------------------------------
 
     def runs(self) -> list[dict]:
         """Every run, oldest first: as_of, plans, invalid, error, warning, info, new, resolved."""
+        with self._errors_named():
+            return self._runs()
+
+    def _runs(self) -> list[dict]:
         return [{"as_of": row["as_of"], "plans": row["plans"], "invalid": row["invalid"], "error": row["error"],
                  "warning": row["warning"], "info": row["info"], "new": row["new"], "resolved": row["resolved"],
                  "previous_run": row["previous_as_of"], "recorded_at": row["recorded_at"]}

@@ -114,23 +114,35 @@ def _exit_status(outcome, fail_on: str) -> int:
     return 1 if any(outcome.summary[severity] for severity in failing) else 0
 
 
-@click.command()
-@click.option("--db", "db", required=True, metavar="FILE", help="The history database written by `ssm audit --history`.")
+@click.group(invoke_without_command=True)
+@click.option("--db", "db", metavar="FILE", help="The history database written by `ssm audit --history`.")
 @click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text", show_default=True,
               help="text: a table, one run a line; json: {\"version\": 1, \"runs\": [...]}.")
+@click.pass_context
 @exit_on_usage_error
-def history(db: str, output_format: str) -> None:
-    """List the audit runs kept in a history database, oldest first.
+def history(ctx: click.Context, db: str | None, output_format: str) -> None:
+    """List the audit runs kept in a history database, oldest first (or prune old ones).
 
     For each run: the as-of date, the plans checked (and how many were invalid), the open
     findings by severity, and how many findings were new and resolved since the run before.
 
     \b
-    Exit codes: 0 listed; 2 the database does not exist or is not an ssm history database.
+    Examples:
+      ssm history --db ssm-history.sqlite
+      ssm history prune --db ssm-history.sqlite --keep-days 400
+
+    \b
+    Exit codes: 0 listed; 2 the database does not exist, is not an ssm history database, is
+    damaged, or was written by a newer ssm.
     """
+    ctx.ensure_object(dict)["db"] = db
+    if ctx.invoked_subcommand is not None:
+        return
+    if db is None:
+        raise click.UsageError("Missing option '--db'.")
     from ssm_rules.audit.history import History
 
-    with History(db, create=False) as database:
+    with History(db, mode="read") as database:
         runs = database.runs()
     if output_format == "json":
         click.echo(json.dumps({"version": 1, "runs": runs}, indent=2))
@@ -146,3 +158,44 @@ def history(db: str, output_format: str) -> None:
     click.echo("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     for row in rows:
         click.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+
+
+@history.command()
+@click.option("--db", "db", metavar="FILE", help="The history database (also accepted before `prune`).")
+@click.option("--keep-days", type=click.IntRange(min=1), metavar="N",
+              help="Keep the runs of the N days up to the latest run.")
+@click.option("--keep-runs", type=click.IntRange(min=1), metavar="N", help="Keep the latest N runs.")
+@click.pass_context
+@exit_on_usage_error
+def prune(ctx: click.Context, db: str | None, keep_days: int | None, keep_runs: int | None) -> None:
+    """Remove old runs from a history database, in one transaction.
+
+    A run is kept when either option keeps it; the latest run is always kept. Findings still
+    open keep the date they were first seen. The file does not shrink (SQLite reuses the
+    space for later runs); `sqlite3 FILE VACUUM` shrinks it.
+
+    \b
+    Examples:
+      ssm history prune --db ssm-history.sqlite --keep-days 400
+      ssm history prune --db ssm-history.sqlite --keep-runs 90
+
+    \b
+    Exit codes: 0 pruned (or nothing to prune); 2 no --keep-days or --keep-runs, or the
+    database cannot be used.
+    """
+    from ssm_rules.audit.history import History
+    from ssm_rules.errors import UsageError
+
+    db = db or (ctx.obj or {}).get("db")
+    if db is None:
+        raise click.UsageError("Missing option '--db'.")
+    if keep_days is None and keep_runs is None:
+        raise UsageError("say what to keep: --keep-days N, --keep-runs N, or both")
+    with History(db, mode="write") as database:
+        result = database.prune(keep_days=keep_days, keep_runs=keep_runs)
+    if result.removed:
+        click.echo(f"Removed {len(result.removed)} run{'s' if len(result.removed) != 1 else ''} "
+                   f"({result.removed[0]} to {result.removed[-1]}); kept {len(result.kept)} "
+                   f"({result.kept[0]} to {result.kept[-1]}).")
+    else:
+        click.echo(f"Nothing to remove: {len(result.kept)} run{'s' if len(result.kept) != 1 else ''} kept.")
