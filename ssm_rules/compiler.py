@@ -42,6 +42,7 @@ from typing import Any
 from ssm_rules import templates
 from ssm_rules.errors import UsageError
 from ssm_rules.rulepack import (
+    BUDGET_SETTINGS,
     SEVERITIES,
     Const,
     FieldRef,
@@ -136,12 +137,24 @@ class Shard:
 
 
 @dataclass(frozen=True)
+class Budget:
+    """What the rules may do with one plan (rulepack.BUDGET_SETTINGS): the largest value of
+    any pack in the run, user settings applied."""
+
+    facts: int = BUDGET_SETTINGS["max_facts"].default
+    derived_facts: int = BUDGET_SETTINGS["max_derived_facts"].default
+    matches: int = BUDGET_SETTINGS["max_matches"].default
+    seconds: float = BUDGET_SETTINGS["max_seconds"].default
+
+
+@dataclass(frozen=True)
 class CompiledRules:
     packs: tuple[Pack, ...]
     rules: Mapping[str, CompiledRule]  # rule ID -> rule, in pack order
     shards: tuple[Shard, ...]
     strata: tuple[int, ...]
     fields: Mapping[str, frozenset[str]]  # kind -> fields the engine patterns read
+    budget: Budget = Budget()
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -248,7 +261,17 @@ def compile_packs(packs: Sequence[Pack], settings: Mapping[str, Any] | None = No
     fields = _engine_fields(engine_rules, compiled)
     _check_hashes(engine_rules, fields)
     return CompiledRules(packs=tuple(packs), rules=compiled, shards=tuple(_shard(engine_rules)),
-                         strata=tuple(sorted({r.stratum for r in engine_rules})), fields=fields)
+                         strata=tuple(sorted({r.stratum for r in engine_rules})), fields=fields,
+                         budget=_budget(resolved))
+
+
+def _budget(resolved: Mapping[str, Mapping[str, Any]]) -> Budget:
+    def largest(name: str) -> Any:
+        values = [settings[name] for settings in resolved.values() if name in settings]
+        return max(values) if values else BUDGET_SETTINGS[name].default
+
+    return Budget(facts=largest("max_facts"), derived_facts=largest("max_derived_facts"),
+                  matches=largest("max_matches"), seconds=largest("max_seconds"))
 
 
 def _resolve_settings(packs: Sequence[Pack], user: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
@@ -275,15 +298,23 @@ def _setting_value(key: str, value: Any, default: Any) -> Any:
             return value.lower() in ("true", "yes")
         raise UsageError(f"setting `{key}` is true or false, not `{value}`")
     if isinstance(default, (int, float)):
+        number = None
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return value
-        if isinstance(value, str):  # from a command line or an environment variable
+            number = value
+        elif isinstance(value, str):  # from a command line or an environment variable
             for convert in (int, float):
                 try:
-                    return convert(value)
+                    number = convert(value)
+                    break
                 except ValueError:
                     pass
-        raise UsageError(f"setting `{key}` is a number, not `{value}`")
+        if number is None:
+            raise UsageError(f"setting `{key}` is a number, not `{value}`")
+        if not math.isfinite(number):  # TOML has `inf` and `nan`; a rule compares with neither
+            raise UsageError(f"setting `{key}` must be a finite number, not `{value}`")
+        if key.rpartition(".")[2] in BUDGET_SETTINGS and not number > 0:
+            raise UsageError(f"setting `{key}` is a budget: it must be more than 0, not `{value}`")
+        return number
     if isinstance(value, str) and value:
         return value
     raise UsageError(f"setting `{key}` is text, not `{value}`")

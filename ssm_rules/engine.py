@@ -17,6 +17,11 @@ tests/test_engine_quirks.py for each one):
   asserted before the next gate (deduplicated by content).
 - Actions never raise: durable swallows exceptions into the session state. A failure, and
   any exception left in `state["exception"]`, becomes an error of the plan, never a miss.
+- Every plan is bounded (ssm_rules.budget): at most `max_facts` facts; before each stratum is
+  asserted, an upper bound of the combinations its rules can build from the plan's facts must
+  fit `max_matches` (the C core builds them all before any action runs); actions stop at
+  `max_matches` matches, `max_derived_facts` derived facts and `max_seconds`. A plan over its
+  budget is an error naming the rule; the engine stays usable for the next plan.
 - The C core stops reading a batch at a number written with an exponent but no fraction
   (`1e-05`, which is how Python writes 0.00001) or at `Infinity`, drops the rest of the batch
   and reports success. durable's Python layer is given a `json` that writes such numbers with
@@ -31,10 +36,12 @@ import itertools
 import json
 import re
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from ssm_rules import budget
 from ssm_rules.compiler import CompiledRules, EngineRule, Shard, end_fact, gate_fact, start_fact
 from ssm_rules.errors import UsageError
 
@@ -194,6 +201,17 @@ class _PlanRun:
         self.started: set[str] = set()  # rulesets whose start action ran in this plan
         self.ended: set[str] = set()  # ids of the end facts whose action ran
         self.interrupt: BaseException | None = None
+        self.views_by_kind: dict[str, list[dict]] = {}  # what the engine sees, for the budget's bounds
+        self.budget = compiled.budget
+        self.deadline = time.monotonic() + self.budget.seconds
+        self.frames = 0  # matches the actions were given (before Python's own checks)
+        self.bounded = 0  # the bound of the matches of the strata asserted so far (ssm_rules.budget)
+        self.stopped = False  # over budget: the remaining actions do nothing
+
+    def over_budget(self, message: str) -> None:
+        if not self.stopped:
+            self.stopped = True
+            self.errors.append(message)
 
     def add(self, fact: dict) -> str:
         """Give a fact its id for this plan."""
@@ -203,6 +221,17 @@ class _PlanRun:
         return fact_id
 
     def record(self, rule: EngineRule, frame: Mapping[str, Any]) -> None:
+        if self.stopped:
+            return
+        self.frames += 1
+        if self.frames > self.budget.matches:  # the bound before asserting makes this a safety net
+            self.over_budget(_budget_message(f"the rules matched more combinations of facts than",
+                                             "max_matches", self.budget.matches, f" (rule {rule.rule_id} was running)"))
+            return
+        if time.monotonic() > self.deadline:
+            self.over_budget(_budget_message("the rules took longer on this plan than", "max_seconds",
+                                             self.budget.seconds, f" (rule {rule.rule_id} was running)"))
+            return
         bindings = {name: self.by_id[frame[alias]["id"]] for alias, name in rule.aliases.items()}
         if not rule.accepts(bindings, self.facts_by_kind):
             return
@@ -215,8 +244,17 @@ class _PlanRun:
         if fact is not None:
             canonical = json.dumps(fact, sort_keys=True, default=str)
             if canonical not in self.derived:
+                if len(self.derived) >= self.budget.derived_facts:
+                    self.over_budget(_budget_message(f"rule {rule.rule_id} derived more facts from this plan than",
+                                                     "max_derived_facts", self.budget.derived_facts))
+                    return
                 self.derived[canonical] = fact
                 self.pending.append(fact)
+
+
+def _budget_message(what: str, setting: str, limit: float, detail: str = "") -> str:
+    return (f"{what} {setting} = {limit:,} allows{detail}; if the plan really needs more, raise it in "
+            f"[tool.ssm.settings]")
 
 
 class RuleEngine:
@@ -231,6 +269,12 @@ class RuleEngine:
         self._run: _PlanRun | None = None
         self._sessions = itertools.count(1)
         self._rulesets: list[tuple[str, Shard]] = []  # (ruleset name, shard)
+        # stratum -> its engine rules as the budget's bounds see them
+        by_stratum: dict[int, list] = {}
+        for shard in compiled.shards:
+            for rule in shard.rules:
+                by_stratum.setdefault(rule.stratum, []).append((rule.rule_id, budget.shapes(rule.patterns)))
+        self._bounded = {stratum: budget.RuleSet(rules) for stratum, rules in by_stratum.items()}
         for shard in compiled.shards:
             # A ruleset name can be registered once per host: every engine gets new names.
             name = f"ssm_rules_{next(RuleEngine._ruleset_numbers)}"
@@ -287,15 +331,23 @@ class RuleEngine:
                             errors=run.errors)
 
     def _check(self, run: _PlanRun, facts: Sequence[dict]) -> None:
+        if len(facts) > run.budget.facts:
+            kind, count = budget.kind_counts(facts).most_common(1)[0]
+            run.over_budget(_budget_message(f"the plan gives the rules {len(facts):,} facts ({count:,} of them "
+                                            f"{kind} facts), more than", "max_facts", run.budget.facts))
+            return
         views = []  # (id, engine view) of every fact of a kind some rule matches
         for fact in facts:
             view = self.compiled.engine_view(fact)
             if view is not None:
                 views.append((run.add(fact), view))
+                run.views_by_kind.setdefault(view["kind"], []).append(view)
         start_id = run.ids.take()
         strata = list(self.compiled.strata)
         # Nothing is derived before the first stratum: its gate can close the first batch.
         first = strata.pop(0) if strata else None
+        if first is not None and not self._within_budget(run, first):
+            return
         gate_id, end_id = run.ids.take(), run.ids.take()
         for (name, shard), sid in zip(self._rulesets, run.sids):
             batch = [dict(start_fact(), id=start_id, sid=sid)]
@@ -312,6 +364,10 @@ class RuleEngine:
             derived = [(run.add(fact), view) for fact in run.pending
                        if (view := self.compiled.engine_view(fact)) is not None]
             run.pending.clear()
+            for _, view in derived:
+                run.views_by_kind.setdefault(view["kind"], []).append(view)
+            if run.stopped or not self._within_budget(run, stratum):
+                return
             gate_id, end_id = run.ids.take(), run.ids.take()
             for (name, shard), sid in zip(self._rulesets, run.sids):
                 batch = [dict(view, id=fact_id, sid=sid) for fact_id, view in derived if view["kind"] in shard.kinds]
@@ -321,6 +377,26 @@ class RuleEngine:
                     return
             if run.interrupt is not None:
                 return
+
+    def _within_budget(self, run: _PlanRun, stratum: int) -> bool:
+        """Whether the rules of `stratum` can build at most the budget's matches from the facts
+        the engine has (ssm_rules.budget); if not, the plan's error names the largest rule."""
+        rules = self._bounded.get(stratum)
+        if rules is None:
+            return True
+        limit = run.budget.matches - run.bounded
+        total = rules.bound(run.views_by_kind)  # cheap, and enough for every real plan
+        if total > limit:
+            by_rule = rules.closer_bounds(run.views_by_kind)
+            total = sum(by_rule.values())
+            if total > limit:
+                worst = max(by_rule, key=by_rule.get)
+                run.over_budget(_budget_message(
+                    f"rule {worst} could match up to {by_rule[worst]:,} combinations of this plan's facts (all "
+                    f"rules {total:,}), more than", "max_matches", run.budget.matches))
+                return False
+        run.bounded += total
+        return True
 
     def _assert(self, run: _PlanRun, name: str, batch: list[dict], end_id: str) -> bool:
         """Assert one batch, closed by an end fact; False (and an error of the plan) when the
@@ -340,6 +416,9 @@ class RuleEngine:
         if len(run.errors) == errors and end_id not in run.ended and run.interrupt is None:
             run.errors.append("the rule engine stopped reading the plan's facts part way (a value it cannot "
                               "read?); the plan was not checked")
+        if len(run.errors) == errors and time.monotonic() > run.deadline:  # the C core's own time
+            run.over_budget(_budget_message("the rules took longer on this plan than", "max_seconds",
+                                            run.budget.seconds))
         return len(run.errors) == errors
 
     def _close(self, run: _PlanRun) -> None:

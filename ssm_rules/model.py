@@ -34,7 +34,8 @@ Date = date
 # point, the rule engine's C core included (two such priorities compare equal there).
 MAX_WHOLE = 2**53 - 1
 WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
-Percent = Annotated[float, Field(ge=0, le=100)]
+# Not capped at 100: a share of 115 is a mistake the route rules report, with the others.
+Percent = Annotated[float, Field(ge=0)]
 
 
 class Model(BaseModel):
@@ -194,7 +195,7 @@ class Opportunity(Model):
 
 class Route(Model):
     route: Slug
-    share: Percent | None = Field(None, description="Percent of opportunities through this route (0-100).")
+    share: Percent | None = Field(None, description="Percent of opportunities through this route (not negative).")
 
 
 class RoutesToMarket(Model):

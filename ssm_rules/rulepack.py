@@ -264,6 +264,35 @@ class Pack:
         return {name: setting.default for name, setting in self.settings.items()}
 
 
+# Every pack has these settings (a pack.yaml may declare a larger default): they bound the work
+# the rules may do on one plan, so that no plan (hostile or not) can keep a run busy for hours
+# or take gigabytes. A run uses the largest value any loaded pack has; `[tool.ssm.settings]`
+# sets them like any setting. The engine (ssm_rules.engine) enforces them.
+BUDGET_SETTINGS = {
+    "max_facts": Setting(default=10_000, description=(
+        "Facts one plan may give the rules (a contact, an opportunity, a buying-unit role ... each "
+        "is one); a plan with more is an error of that plan. Real plans have a few hundred.")),
+    "max_derived_facts": Setting(default=10_000, description=(
+        "Facts the rules may derive from one plan; past it the plan is an error naming the rule.")),
+    "max_matches": Setting(default=100_000, description=(
+        "Combinations of facts the rules may match in one plan, bounded from the plan's facts before "
+        "the engine builds them (a rule pairing every contact with every other of 2,000 would make "
+        "4,000,000); past it the plan is an error naming the rule.")),
+    "max_seconds": Setting(default=30.0, description=(
+        "Seconds the rules may take on one plan (they take milliseconds); past it the plan is an "
+        "error naming the rule that was running.")),
+}
+
+
+def _is_budget(value: Any, default: int | float) -> bool:
+    """A positive finite number, whole when the built-in default is."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    if isinstance(default, int) and not isinstance(value, int):
+        return False
+    return math.isfinite(value) and value > 0
+
+
 # ---- public API -----------------------------------------------------------------------------
 
 
@@ -650,6 +679,15 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
             continue
         settings[setting_name] = Setting(default=_plain_value(default),
                                          description=_optional_text(spec, "description", path, source, problems))
+    for budget_name, budget in BUDGET_SETTINGS.items():
+        declared = settings.get(budget_name)
+        if declared is None:
+            settings[budget_name] = budget
+        elif not _is_budget(declared.default, budget.default):
+            problems.add(file, source.line(("settings", budget_name, "default")),
+                         f"setting `{budget_name}` is a budget of every pack: its default must be a positive "
+                         f"{'whole number' if isinstance(budget.default, int) else 'number'} (the built-in "
+                         f"default is {budget.default:,})")
     outcome = None
     raw_outcome = data.get("outcome")
     if raw_outcome is not None:
