@@ -56,12 +56,15 @@ def _walk(directory: Path):
 
 
 def display_name(path: str) -> str:
-    """`path` as reports show it: valid Unicode. A file name that is not UTF-8 reaches Python with
-    its bytes as lone surrogates (PEP 383), which no report, database or JSON file can hold; its
-    undecodable bytes are shown as `\\xff` instead."""
+    """`path` as reports show it: valid Unicode on one line. A file name that is not UTF-8
+    reaches Python with its bytes as lone surrogates (PEP 383), which no report, database or
+    JSON file can hold; its undecodable bytes are shown as `\\xff` instead, and a line break
+    (a file may be named `a\\n::error::x.yaml`) as `\\n`."""
+    from ssm_rules.errors import one_line
+
     try:
         path.encode("utf-8")
     except UnicodeEncodeError:
-        return path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
-    return path
+        path = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return one_line(path)
 

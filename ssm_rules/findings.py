@@ -85,7 +85,7 @@ def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], 
             subject_kind=subject_kind, subject_id=subject_id, file=file, line=line, column=column,
             path=path,
             next_action=_one_line(templates.render(rule.next_action, match.bindings, compiled_rule.settings)),
-            owner=_owner(rule.owner, rule.subject, match.bindings, account_owner)))
+            owner=_one_line_or_none(_owner(rule.owner, rule.subject, match.bindings, account_owner))))
     return sorted(findings, key=Finding.sort_key)
 
 
@@ -153,3 +153,9 @@ def _owner(owner: str | None, subject: str, bindings: Mapping[str, Mapping[str, 
 def _one_line(text: str) -> str:
     """Messages are single lines: plan values may hold line breaks."""
     return " ".join(text.split())
+
+
+def _one_line_or_none(text: str | None) -> str | None:
+    # An owner is plan text too: a line break in it would start a new line of the report, which
+    # a CI log may read as a command (`::error ...` in GitHub Actions).
+    return None if text is None else _one_line(text) or None

@@ -283,3 +283,31 @@ def test_a_report_directory_that_cannot_be_written_is_a_usage_error(runner, tmp_
     result = run(runner, "audit", str(plans), "--out", str(report), "--isolated", "--jobs", "1")
     assert result.exit_code == 2
     assert result.output.startswith(f"ssm: {report}: cannot write the report: Permission denied")
+
+
+def test_a_salesforce_mapping_file_that_is_not_utf8_is_named(tmp_path):
+    from ssm_rules.importers import salesforce
+
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_bytes(b'[salesforce.roles]\nChampion = "sponsor"\n# caf\xe9\n')
+    with pytest.raises(salesforce.MappingError, match="mapping.toml: not UTF-8 text; save the mapping file as UTF-8"):
+        salesforce.load_mapping_file(mapping)
+
+
+# ---- text that looks like a command ------------------------------------------------------------
+
+
+def test_plan_text_never_starts_a_line_of_the_report(runner, tmp_path):
+    """A line starting with `::` in a GitHub Actions log is a workflow command: a plan's owner,
+    key or file name must not be able to start one in the text report."""
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "owner.yaml").write_text('format: ssm-plan/1\naccount: {id: a, name: A, owner: "jo\\n::error::owned"}\n')
+    (plans / "key.yaml").write_text('format: ssm-plan/1\naccount: {id: b, name: B, owner: o, "x\\r\\n::error::key": 1}\n')
+    if sys.platform == "linux":
+        shutil.copy(plans / "owner.yaml", plans / "name\n::error::file.yaml")
+    result = run(runner, "check", str(plans), "--isolated", "--as-of", AS_OF, "--no-cache")
+    assert result.exit_code == 1
+    assert not [line for line in result.output.splitlines() if line.startswith("::")], result.output
+    assert "unknown key `x\\r\\n::error::key`" in result.output
+    assert "(owner: jo ::error::owned)" in result.output

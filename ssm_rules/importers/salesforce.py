@@ -193,6 +193,10 @@ def load_mapping_file(path: str | os.PathLike) -> SalesforceMapping:
         raise MappingError(f"cannot read the mapping file {name}: {error.strerror or error}") from None
     except tomllib.TOMLDecodeError as error:
         raise MappingError(f"{name}: not valid TOML: {error}") from None
+    except UnicodeDecodeError:
+        raise MappingError(f"{name}: not UTF-8 text; save the mapping file as UTF-8") from None
+    except RecursionError:
+        raise MappingError(f"{name}: not valid TOML: nested too deeply") from None
     if "salesforce" in data:
         return parse_mapping_overrides(data["salesforce"], f"{name}: [salesforce]")
     tool = data.get("tool", {}).get("ssm", {}) if isinstance(data.get("tool"), dict) else {}
