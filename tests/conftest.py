@@ -13,6 +13,8 @@ FACTS = ROOT / "facts"
 # The complete example plan of the format's specification, docs/plan-format.md, with every
 # field: the one copy (tools/generate.py puts it on that page; the suite checks it is there).
 SPEC_EXAMPLE = ROOT / "docs" / "example-plan.yaml"
+# A realistic Salesforce export: three accounts and every kind of row (tests/salesforce_export.py).
+SALESFORCE_EXPORT = ROOT / "tests" / "data" / "salesforce"
 
 
 def generate_tool():
@@ -49,3 +51,13 @@ def _private_cache(tmp_path_factory):
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()
+
+
+@pytest.fixture
+def export(tmp_path) -> Path:
+    """A writable copy of the realistic Salesforce export."""
+    import shutil
+
+    directory = tmp_path / "export"
+    shutil.copytree(SALESFORCE_EXPORT, directory)
+    return directory
