@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ssm_rules.errors import UsageError
@@ -49,6 +50,10 @@ def _walk(directory: Path):
 
     for root, dirs, names in os.walk(directory, onerror=note):
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        for name in dirs:
+            if os.path.islink(os.path.join(root, name)):  # never followed: it may lead anywhere, or loop
+                sys.stderr.write(f"ssm: warning: {display_name(os.path.join(root, name))} is a symbolic link to "
+                                 f"a directory; its plans are not checked unless it is given as a path\n")
         for name in names:
             if is_plan_name(name):
                 yield os.path.join(root, name)

@@ -103,3 +103,17 @@ def test_a_pack_without_any_finding_rule_is_a_usage_error(runner, tmp_path):
     result = runner.invoke(main, ["check", str(BANK), "--rules", str(pack), "--no-builtin", "--isolated"])
     assert result.exit_code == 2
     assert "have no rule with a finding" in result.output
+
+
+def test_a_linked_directory_is_not_followed_and_says_so(runner, tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    shutil.copy(BANK, elsewhere / "emea.yaml")
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    shutil.copy(BANK, plans / "bank.yaml")
+    (plans / "emea").symlink_to(elsewhere)
+    result = runner.invoke(main, ["check", str(plans), "--as-of", AS_OF, "--isolated", "--format", "json"])
+    assert result.exit_code == 1
+    assert (f"ssm: warning: {plans / 'emea'} is a symbolic link to a directory; its plans are not checked unless "
+            f"it is given as a path") in result.output
