@@ -53,6 +53,7 @@ RESERVED_FIELDS = ("kind", "id", "sid", "path")
 MAX_PATTERNS = 12
 MAX_RULE_FILE_BYTES = 256 * 1024
 MAX_NESTING = 64  # levels of mappings and lists in a rule file (an example plan included)
+MAX_DERIVATION_DEPTH = 64  # derived kinds built on derived kinds: each level is one more engine batch a plan
 
 _NAME = re.compile(r"[a-z][a-z0-9_]*\Z")
 _KIND = re.compile(r"[a-z][a-z0-9_]*\Z")
@@ -382,6 +383,10 @@ def rule_strata(rules: Sequence[Rule]) -> dict[str, int]:
             for rule in derivers[kind]:
                 if any(k == kind for k, _ in path):
                     raise RulePackError([_cycle_message(path, kind)])
+                if len(path) >= MAX_DERIVATION_DEPTH:  # each level is a stratum, and two Python calls here
+                    raise RulePackError([f"{rule.source('when')}: derived kinds build on each other more than "
+                                         f"{MAX_DERIVATION_DEPTH} levels deep (from `{path[0][0]}`, derived by "
+                                         f"{path[0][1].id}, down to `{kind}`); derive in fewer steps"])
                 path.append((kind, rule))
                 kind_stratum[kind] = max(kind_stratum.get(kind, 0), 1 + of_rule(rule))
                 path.pop()

@@ -311,3 +311,18 @@ def test_plan_text_never_starts_a_line_of_the_report(runner, tmp_path):
     assert not [line for line in result.output.splitlines() if line.startswith("::")], result.output
     assert "unknown key `x\\r\\n::error::key`" in result.output
     assert "(owner: jo ::error::owned)" in result.output
+
+
+def test_a_chain_of_derived_kinds_deeper_than_python_recurses_is_a_pack_error():
+    from ssm_rules.rulepack import Derive, Pattern, Rule, RulePackError, rule_strata
+
+    def link(number: int) -> Rule:
+        source = "contact" if number == 0 else f"k{number - 1}"
+        return Rule(id=f"CH-{number}", title="chain", when=(Pattern(kind=source, name="c"),),
+                    derive=Derive(kind=f"k{number}", fields={}), pack="chain", file=f"r{number}.yaml")
+
+    chain = [link(number) for number in reversed(range(1200))]  # the deepest rule first: deepest recursion
+    with pytest.raises(RulePackError, match=r"r1134.yaml:1: derived kinds build on each other more than 64 "
+                                            r"levels deep \(from `k1198`, derived by CH-1198, down to `k1134`\)"):
+        rule_strata(chain)
+    assert rule_strata(chain[-60:])["CH-59"] == 59  # a chain within the limit is fine
