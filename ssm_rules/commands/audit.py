@@ -22,7 +22,8 @@ SEVERITIES = ("error", "warning", "info")
                    "(atomically), so it must be new, empty, or an earlier audit report.")
 @click.option("--history", "history_db", metavar="DB",
               help="SQLite file that keeps every run (created on first use): the report then shows what is "
-                   "new, what was resolved, how long findings have been open, and the trend.")
+                   "new, what was resolved, how long findings have been open, and the trend. Old runs: "
+                   "`ssm history prune`.")
 @as_of_option
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, metavar="N",
               help="Worker processes checking plans in parallel. Default: all cores.")

@@ -39,7 +39,8 @@ PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar
                    "annotations; gitlab: Code Quality report; junit: JUnit XML, one test per plan; markdown: "
                    "a table for a pull-request comment.")
 @click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the report to FILE (atomically) instead of standard output.")
+              help="Write the report to FILE (atomically) instead of standard output. FILE is a regular file "
+                   "or a new path: never a symbolic link, a device or one of the plans checked.")
 @click.option("--color/--no-color", default=None,
               help="Colour the text format. Default: on a terminal only, and never when NO_COLOR is set.")
 @as_of_option
