@@ -506,16 +506,17 @@ def test_what_a_killed_audit_left_beside_the_report_is_removed_by_the_next(runne
     plans = portfolio(tmp_path)
     out = tmp_path / "report"
     # A killed audit's scratch and staging directories, a minute old (not the hour the age rule waits).
-    for name in (".report.k1ll3d.spool.tmp", ".report.zz9x.tmp"):
+    for name in (".report.k1ll3d_x.spool.tmp", ".report.zz9xq2ab.tmp"):
         (tmp_path / name).mkdir()
         (tmp_path / name / "spool.sqlite").write_text("half")
     victim = tmp_path / "precious"
     victim.mkdir()
-    (tmp_path / ".report.link.tmp").symlink_to(victim)  # not ours: never followed
+    (tmp_path / ".report.linkxxxx.tmp").symlink_to(victim)  # not ours: never followed
+    (tmp_path / ".report.v2.abcdefgh.spool.tmp").mkdir()  # report.v2's: its audit may be running
     result = audit(runner, plans, "--out", out, "--as-of", "2026-11-27", "--jobs", "1")
     assert result.exit_code == 0, result.output
-    assert sorted(p.name for p in tmp_path.iterdir()) == [".report.link.tmp", ".report.lock", "plans", "precious",
-                                                          "report"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        ".report.linkxxxx.tmp", ".report.lock", ".report.v2.abcdefgh.spool.tmp", "plans", "precious", "report"]
 
 
 def test_a_second_audit_of_the_same_report_waits_for_the_first(tmp_path):

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -207,9 +208,12 @@ def _remove_stale(parent: Path, name: str, *, every: bool = False) -> None:
     them when the caller holds the report's lock (`every`), else those in which nothing has
     changed for an hour (a long audit's spool may still be being written)."""
     now = time.time()
+    # Exactly the names mkdtemp gave them (8 random characters): `.report.v2.*` belongs to
+    # another report, whose audit may be running.
+    ours = re.compile(rf"\.{re.escape(name)}\.[a-z0-9_]{{8}}(?:\.spool|\.old)?\.tmp")
     for candidate in parent.glob(f".{name}.*.tmp"):
         try:
-            if candidate.is_symlink() or not candidate.is_dir():
+            if not ours.fullmatch(candidate.name) or candidate.is_symlink() or not candidate.is_dir():
                 continue  # not ours: never followed, never removed
             if every or now - _last_change(candidate) > _STALE_SECONDS:
                 shutil.rmtree(candidate, ignore_errors=True)
