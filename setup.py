@@ -16,7 +16,7 @@ from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 from setuptools.command.build_py import build_py
 
-ENGINE = "ssm_rules/_durable/src"
+ENGINE = "ssm_rules/_durable/c-src"
 CORE = Extension(
     "ssm_rules._durable._core",
     sources=[f"{ENGINE}/rules/{name}.c" for name in ("json", "rete", "state", "events", "regex")]

@@ -884,11 +884,11 @@ def test_every_patch_of_the_engine_is_documented_and_marked_in_its_sources():
     documented = re.findall(r"^## (\S+)$", (directory / "PATCHES.md").read_text(), re.M)
     assert list(PATCHES) == documented
     marked = set()
-    for source in sorted((directory / "src").rglob("*.[ch]")):
+    for source in sorted((directory / "c-src").rglob("*.[ch]")):
         marked |= set(re.findall(r"ssm-rules patch \(([\w.-]+)\)", source.read_text()))
     not_in_c = {"python-3.13", "namespaced", "no-utcfromtimestamp"}  # renames and Python-side changes
     assert marked == set(PATCHES) - not_in_c
-    assert "PyEval_CallObject" not in (directory / "src" / "rulespy" / "rules.c").read_text()
+    assert "PyEval_CallObject" not in (directory / "c-src" / "rulespy" / "rules.c").read_text()
     assert "utcfromtimestamp" not in (directory / "engine.py").read_text()
 
 
