@@ -25,6 +25,8 @@ class PlanResult:
     account_name: str | None = None  # the account's name, for reports that list accounts by name
     document: Any = None  # the loaded Document (absent when the whole result came from the cache)
     suppressions: list = field(default_factory=list)  # ssm_rules.suppressions.Suppression, read at load
+    team: tuple[str, ...] = ()  # every team member the plan names (ssm_rules.owners)
+    opportunities: list[dict] = field(default_factory=list)  # the pipeline review's view of each (ssm_rules.stages)
 
     @property
     def valid(self) -> bool:
@@ -165,11 +167,12 @@ class Checker:
     def _cached_result(self, file: str, plan_key: str, as_of: date) -> PlanResult | None:
         """Same file content, rules, name and as-of date: the same result (ssm_rules.cache)."""
         entry = self.cache.get("result", self._result_key(plan_key, file))
-        if not (isinstance(entry, tuple) and len(entry) == 7 and entry[0] == as_of.isoformat()):
+        if not (isinstance(entry, tuple) and len(entry) == 9 and entry[0] == as_of.isoformat()):
             return None
-        _, account, account_name, account_owner, suppressions, findings, outcome = entry
+        _, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities = entry
         return PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
-                          suppressions=suppressions, findings=findings, outcome=outcome)
+                          suppressions=suppressions, findings=findings, outcome=outcome, team=team,
+                          opportunities=opportunities)
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
         """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
@@ -180,6 +183,8 @@ class Checker:
     def check_loaded(self, loaded: LoadedPlan, as_of: date) -> PlanResult:
         from ssm_rules.facts import plan_facts
         from ssm_rules.findings import build_findings, outcome
+        from ssm_rules.owners import team_members
+        from ssm_rules.stages import opportunity_views
 
         result = validation_result(loaded)
         if loaded.plan is None:
@@ -193,12 +198,15 @@ class Checker:
         result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
         result.outcome = outcome(self.packs, engine_result.derived)
         result.account_owner = loaded.plan.account.owner
+        result.team = team_members(facts)
+        result.opportunities = opportunity_views(facts, engine_result.derived)
         if loaded.key is not None and self._rules_key is not None:
             # One entry per file version, holding the last as-of date checked: re-runs on the
             # same day find it, and a nightly audit overwrites it instead of adding one a night.
             self.cache.put("result", self._result_key(loaded.key, loaded.file),
                            (as_of.isoformat(), result.account, result.account_name, result.account_owner,
-                            result.suppressions, result.findings, result.outcome))
+                            result.suppressions, result.findings, result.outcome, result.team,
+                            result.opportunities))
         return result
 
 

@@ -17,6 +17,7 @@ class Report:
     results: list[PlanResult]
     rules: dict[str, Any] = field(default_factory=dict)  # rule ID -> Rule, for formats that describe rules
     command: str = "check"  # "check" or "validate"
+    owner: str | None = None  # --owner: only this team member's findings are in the results
 
     def summary(self) -> dict[str, int]:
         """The contract's summary: an invalid plan counts as an error."""

@@ -9,8 +9,8 @@ from datetime import date
 
 import click
 
-from ssm_rules.commands.common import (as_of_option, cache_options, exit_on_usage_error, progress_bar,
-                                      rule_pack_options)
+from ssm_rules.commands.common import (as_of_option, cache_options, config_options, exit_on_usage_error,
+                                      owner_option, progress_bar, rule_pack_options)
 
 SEVERITIES = ("error", "warning", "info")
 
@@ -29,10 +29,7 @@ SEVERITIES = ("error", "warning", "info")
               help="Worker processes checking plans in parallel. Default: all cores.")
 @rule_pack_options
 @cache_options
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
-                   "instead of looking for one from the current directory upward.")
-@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@config_options
 @click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="never", show_default=True,
               help="Exit 1 when a finding of this severity or worse is open, or a plan is invalid. "
                    "By default the audit exits 0 whenever it ran: findings are its output, not its failure.")

@@ -16,11 +16,18 @@ import click
 from ssm_rules.commands.common import (
     as_of_option,
     cache_options,
+    check_output_target,
+    checked_results,
+    color_option,
+    config_options,
     exit_on_usage_error,
     open_cache,
+    output_option,
+    owner_option,
     paths_argument,
-    progress_bar,
     rule_pack_options,
+    use_color,
+    write_output,
 )
 from ssm_rules.errors import UsageError
 from ssm_rules.formats import FORMATS, render
@@ -28,7 +35,6 @@ from ssm_rules.report import SEVERITIES, Report
 
 FAIL_ON = (*SEVERITIES, "never")
 STDIN = "-"
-PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar would only flicker
 
 
 @click.command()
@@ -38,11 +44,8 @@ PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar
                    "output contract's document; sarif: SARIF 2.1.0 (GitHub code scanning); github: workflow "
                    "annotations; gitlab: Code Quality report; junit: JUnit XML, one test per plan; markdown: "
                    "a table for a pull-request comment.")
-@click.option("--output", "-o", "output_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Write the report to FILE (atomically) instead of standard output. FILE is a regular file "
-                   "or a new path: never a symbolic link, a device or one of the plans checked.")
-@click.option("--color/--no-color", default=None,
-              help="Colour the text format. Default: on a terminal only, and never when NO_COLOR is set.")
+@output_option
+@color_option
 @as_of_option
 @rule_pack_options
 @cache_options
@@ -50,21 +53,20 @@ PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar
               help="Exit 1 when a finding of this severity or worse is found; with `never`, findings "
                    "never fail (an invalid plan still does). Default: `fail-on` of the configuration, "
                    "else error.")
-@click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
-              help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
-                   "instead of the nearest one found upward from the current directory.")
-@click.option("--isolated", is_flag=True, help="Ignore all configuration files.")
+@config_options
 @click.option("--baseline", "baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Report, and fail on, only the findings that are not in this baseline.")
 @click.option("--write-baseline", "write_baseline_file", type=click.Path(dir_okay=False), metavar="FILE",
               help="Record every current finding in FILE; later runs with --baseline FILE report only new ones.")
 @click.option("--stdin-filename", metavar="NAME",
               help="The name of the plan read from standard input (PATH `-`), used in the report.")
+@owner_option("Report only the findings whose next action NAME owns (a team member, as the plans name them: "
+              "`jane.doe`); the summary counts what is shown. Invalid plans are always reported.")
 @exit_on_usage_error
 def check(paths: tuple[str, ...], output_format: str, output_file: str | None, color: bool | None, as_of: date,
           rule_dirs: tuple[str, ...], no_builtin: bool, fail_on: str | None, config_file: str | None,
           isolated: bool, baseline_file: str | None, write_baseline_file: str | None,
-          stdin_filename: str | None, cache_dir: str | None, no_cache: bool) -> None:
+          stdin_filename: str | None, cache_dir: str | None, no_cache: bool, owner: str | None) -> None:
     """Check plans against the SSM rules and print findings with next actions.
 
     PATHS are plan files or directories (searched recursively for *.yaml, *.yml, *.json),
@@ -80,6 +82,7 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
       ssm check plans/ --format sarif --output ssm.sarif
       ssm check plans/ --write-baseline ssm-baseline.json
       ssm check plans/ --baseline ssm-baseline.json --format github
+      ssm check plans/ --owner jane.doe
 
     \b
     Exit codes: 0 nothing at or above --fail-on was found and every plan is valid;
@@ -92,6 +95,9 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
 
     if baseline_file and write_baseline_file:
         raise UsageError("--baseline and --write-baseline cannot be used together")
+    if owner is not None and write_baseline_file:
+        # A baseline of one person's findings would make everyone else's new in the next run.
+        raise UsageError("--owner and --write-baseline cannot be used together: a baseline records every finding")
     settings = config.load(config_file, isolated=isolated)
     fail_on = fail_on or settings.fail_on
 
@@ -110,17 +116,10 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     inputs = [*files, *([baseline_file] if baseline_file else []), *([settings.path] if settings.path else [])]
     _check_outputs(output_file, write_baseline_file, inputs)
     if STDIN in paths:
-        results = [checker.check_file(stdin_filename or STDIN, as_of, raw=_read_stdin())]
+        result = checker.check_file(stdin_filename or STDIN, as_of, raw=_read_stdin())
+        results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))]
     else:
-        results = []
-        with progress_bar(len(files) if len(files) >= PROGRESS_FROM else 0, "Checking plans") as progressed:
-            for done, file in enumerate(files, 1):
-                results.append(checker.check_file(file, as_of))
-                if progressed:
-                    progressed(done, len(files))
-
-    results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
-               for result in results]
+        results = checked_results(checker, settings, known_rules, files, as_of)
     report = Report(as_of=as_of, results=results, rules=checker.rules)
     if write_baseline_file or baseline_file:
         from ssm_rules import baseline
@@ -137,18 +136,19 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
             if outcome.fixed:
                 note += f"; {outcome.fixed} no longer found (update it with --write-baseline {baseline_file})"
             click.echo(note, err=True)
+    if owner is not None:
+        # After the baseline, which is matched against every finding of the run.
+        from ssm_rules import owners
 
-    if color is None:
-        color = output_file is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+        owner = owners.check_known(owner, owners.team_of(report.results))
+        report.results = [owners.owned_findings(result, owner) for result in report.results]
+        report.owner = owner
+
+    color = use_color(color, output_file)
     options = {"color": color} if output_format == "text" else {"fail_on": fail_on}
     text = render(report, output_format, **options)
     if output_file:
-        from ssm_rules.atomic import write_text_atomic
-
-        try:
-            write_text_atomic(output_file, text, inputs=[*inputs, *([write_baseline_file] if write_baseline_file else [])])
-        except OSError as error:
-            raise UsageError(f"{output_file}: cannot write the report: {error.strerror or error}") from None
+        write_output(output_file, text, [*inputs, *([write_baseline_file] if write_baseline_file else [])])
         from ssm_rules.formats._common import summary_sentence
 
         click.echo(f"ssm: wrote the {output_format} report to {output_file} ({summary_sentence(report)})", err=True)
@@ -158,16 +158,10 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
 
 
 def _check_outputs(output_file: str | None, baseline_file: str | None, inputs: list[str]) -> None:
-    from ssm_rules.atomic import check_target
-
     if output_file and baseline_file and os.path.abspath(output_file) == os.path.abspath(baseline_file):
         raise UsageError(f"{output_file}: --output and --write-baseline name the same file")
-    for path, what in ((output_file, "report"), (baseline_file, "baseline")):
-        if path:
-            try:
-                check_target(path, inputs)
-            except OSError as error:
-                raise UsageError(f"{path}: cannot write the {what}: {error.strerror}") from None
+    check_output_target(output_file, inputs, "report")
+    check_output_target(baseline_file, inputs, "baseline")
 
 
 def _read_stdin() -> bytes:

@@ -79,6 +79,76 @@ def cache_options(command: Callable) -> Callable:
     return command
 
 
+def config_options(command: Callable) -> Callable:
+    """--config and --isolated: which configuration ([tool.ssm] or .ssm.toml) applies."""
+    command = click.option("--isolated", is_flag=True, help="Ignore all configuration files.")(command)
+    command = click.option("--config", "config_file", type=click.Path(dir_okay=False), metavar="FILE",
+                           help="Read the configuration from FILE (a pyproject.toml's [tool.ssm], or a .ssm.toml) "
+                                "instead of the nearest one found upward from the current directory.")(command)
+    return command
+
+
+output_option = click.option(
+    "--output", "-o", "output_file", type=click.Path(dir_okay=False), metavar="FILE",
+    help="Write the report to FILE (atomically) instead of standard output. FILE is a regular file or a new "
+         "path: never a symbolic link, a device or one of the plans checked.")
+
+color_option = click.option(
+    "--color/--no-color", default=None,
+    help="Colour the text format. Default: on a terminal only, and never when NO_COLOR is set.")
+
+
+def owner_option(help_text: str) -> Callable:
+    """--owner NAME: one team member's share of the run (ssm_rules.owners)."""
+    return click.option("--owner", metavar="NAME", help=help_text)
+
+
+def use_color(color: bool | None, output_file: str | None) -> bool:
+    """--color/--no-color, else colour only on a terminal and never with NO_COLOR set."""
+    if color is not None:
+        return color
+    return output_file is None and sys.stdout.isatty() and not os.environ.get("NO_COLOR")
+
+
+def check_output_target(path: str | None, inputs: list[str], what: str = "report") -> None:
+    """Refuse, before any work, an output that would land where it must not (ssm_rules.atomic)."""
+    from ssm_rules.atomic import check_target
+
+    if path:
+        try:
+            check_target(path, inputs)
+        except OSError as error:
+            raise UsageError(f"{path}: cannot write the {what}: {error.strerror}") from None
+
+
+def write_output(path: str, text: str, inputs: list[str], what: str = "report", *, encoding: str = "utf-8") -> None:
+    """Write `text` to `path` atomically, with the checks of `check_output_target`."""
+    from ssm_rules.atomic import write_text_atomic
+
+    try:
+        write_text_atomic(path, text, inputs=inputs, encoding=encoding)
+    except OSError as error:
+        raise UsageError(f"{path}: cannot write the {what}: {error.strerror or error}") from None
+
+
+CHECK_PROGRESS_FROM = 50  # plans: below this a check takes well under a second, a bar would only flicker
+
+
+def checked_results(checker, configuration, known_rules, files: list[str], as_of) -> list:
+    """Check `files` as `ssm check` does: each result with its suppressions and the
+    configuration applied; a progress bar on a terminal for a long run."""
+    from ssm_rules import suppressions
+
+    results = []
+    with progress_bar(len(files) if len(files) >= CHECK_PROGRESS_FROM else 0, "Checking plans") as progressed:
+        for done, file in enumerate(files, 1):
+            results.append(checker.check_file(file, as_of))
+            if progressed:
+                progressed(done, len(files))
+    return [configuration.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
+            for result in results]
+
+
 def open_cache(cache_dir: str | None, no_cache: bool):
     from ssm_rules.cache import open_cache as open_
 

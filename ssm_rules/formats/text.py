@@ -28,10 +28,19 @@ def render(report, *, color: bool = False) -> str:
                          f"{style(finding['rule'], bold=True)} {finding['message']}")
             action = finding["next_action"]
             lines.append(f"    {style('next:', fg='cyan')} {action['text']} {style('(owner: ' + str(action['owner']) + ')', dim=True)}")
-        if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]):
+        if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]) \
+                and _concerns_owner(report, result):
             lines.append(_outcome_line(result, style))  # packs without an outcome (--no-builtin): no line
     lines.append(_summary_line(report, style))
     return "\n".join(lines) + "\n"
+
+
+def _concerns_owner(report, result) -> bool:
+    """With --owner, a plan's outcome line shows when its account or a finding shown is theirs."""
+    from ssm_rules.owners import same_person
+
+    owner = getattr(report, "owner", None)
+    return owner is None or bool(result.findings) or same_person(result.account_owner, owner)
 
 
 def _outcome_line(result, style) -> str:
@@ -55,6 +64,7 @@ def _summary_line(report, style) -> str:
             text += f" ({problems} problem{'s' if problems != 1 else ''})"
         return style(text + ".", bold=True)
     findings = counts["error"] - invalid
-    text = (f"Checked {plans} {noun}: {invalid} invalid, {findings} error{'s' if findings != 1 else ''}, "
+    whose = f" (the next actions of {report.owner})" if getattr(report, "owner", None) else ""
+    text = (f"Checked {plans} {noun}{whose}: {invalid} invalid, {findings} error{'s' if findings != 1 else ''}, "
             f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, {counts['info']} info.")
     return style(text, bold=True)
