@@ -23,6 +23,8 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "rules": ("ssm_rules.commands.rules", "rules", "List every rule: ID, severity, title, guidance."),
     "explain": ("ssm_rules.commands.rules", "explain", "Print a rule's full documentation."),
     "schema": ("ssm_rules.commands.schema", "schema", "Print the plan format's JSON Schema."),
+    "pipeline": ("ssm_rules.commands.pipeline", "pipeline",
+                 "Review the pipeline: claimed vs evidence-supported stage, unsupported value, next steps."),
     "audit": ("ssm_rules.commands.audit", "audit", "Audit a portfolio: HTML, Markdown and JSON reports, with history."),
     "history": ("ssm_rules.commands.audit", "history", "List (or prune) the audit runs kept in a history database."),
     "import": ("ssm_rules.commands.import_", "import_group", "Import plans from a CRM export (Salesforce)."),

@@ -1,0 +1,86 @@
+"""Text in terminal columns: display width, truncation and padding that CJK text survives.
+
+A terminal gives a CJK ideograph (or a full-width form) two columns and a combining mark none,
+so `len()` misaligns any table holding Chinese, Japanese or Korean names (a later release
+speaks Chinese). Widths follow `unicodedata.east_asian_width`: W and F are two columns,
+ambiguous characters one (what wcwidth and most terminals outside CJK locales do), combining
+marks and zero-width format characters none.
+
+Plan text is also made safe to print: control characters (an escape sequence in a plan could
+clear the screen or retitle the terminal) and the bidirectional overrides that reorder what a
+reader sees (U+202E) are shown as `?`, never sent to the terminal.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from functools import lru_cache
+
+ELLIPSIS = "…"
+# Bidirectional embeddings, overrides and isolates: they reorder the text around them.
+_BIDI_CONTROLS = frozenset({*range(0x202A, 0x202F), *range(0x2066, 0x206A)})
+# Zero-width (non-)joiners are not printable to Python but are part of emoji and of Indic and
+# Arabic words: kept.
+_JOINERS = frozenset({0x200C, 0x200D})
+
+
+@lru_cache(maxsize=4096)
+def _char_width(char: str) -> int:
+    code = ord(char)
+    if code < 0x7F and code >= 0x20:
+        return 1
+    category = unicodedata.category(char)
+    if category in ("Mn", "Me") or char == "\u200b" or category == "Cf":
+        return 0
+    return 2 if unicodedata.east_asian_width(char) in ("W", "F") else 1
+
+
+def safe(text: str) -> str:
+    """`text` on one line with nothing a terminal would act on: control characters (line
+    breaks, escapes), line and paragraph separators and bidi overrides each become `?`;
+    runs of white space become one space."""
+    text = " ".join(str(text).split())
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(char if _shown(char) else "?" for char in text)
+
+
+def _shown(char: str) -> bool:
+    code = ord(char)
+    return code in _JOINERS or (char.isprintable() and code not in _BIDI_CONTROLS)
+
+
+def width(text: str) -> int:
+    """Columns `text` takes in a terminal."""
+    if text.isascii():
+        return len(text)
+    return sum(_char_width(char) for char in text)
+
+
+def truncate(text: str, columns: int) -> str:
+    """`text` cut to at most `columns` columns, ending in `…` when it was cut; a wide character
+    that would straddle the limit is left out whole."""
+    if width(text) <= columns:
+        return text
+    if columns <= 0:
+        return ""
+    room = columns - 1  # the ellipsis takes one column
+    kept, used = [], 0
+    for char in text:
+        step = _char_width(char)
+        if used + step > room:
+            break
+        kept.append(char)
+        used += step
+    return "".join(kept).rstrip() + ELLIPSIS
+
+
+def pad(text: str, columns: int, *, right: bool = False) -> str:
+    """`text` filled with spaces to `columns` columns (left-aligned, or right-aligned)."""
+    fill = " " * max(columns - width(text), 0)
+    return fill + text if right else text + fill
+
+
+def fit(text: str, columns: int, *, right: bool = False) -> str:
+    """`text` truncated to `columns` columns and padded to exactly that many."""
+    return pad(truncate(text, columns), columns, right=right)

@@ -1,0 +1,352 @@
+"""The pipeline review's data: one `Deal` per opportunity, which ones are shown, their order and
+the totals a sales manager reads (the stages guide, "The pipeline review").
+
+Nothing here judges a plan. The supported stage, the missing verifiable outcomes and the days
+in stage come from the check (`PlanResult.opportunities`: the opportunity facts and the highest
+`supported` fact the engine derived), the findings from the rules; this module selects, orders
+and adds up.
+
+Totals are over the *open* opportunities shown (claimed `identified` to `proposed`): their
+value by claimed and by supported stage, the **unsupported value** (the value of those whose
+claimed rank is above their supported rank), and a weighted forecast on both stages with the
+pack's `stage_weights` (percent; no support weighs 0, a stage without a weight weighs as the
+nearest weighted stage below it, so `completed` weighs as `won`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from ssm_rules.plan_shape import MILESTONES
+
+STAGES = tuple(stage for stage, _ in MILESTONES)  # identified ... completed, by rank
+RANKS = {stage: rank for rank, stage in enumerate(STAGES, start=1)}
+OPEN_STAGES = STAGES[:4]  # identified, validated, qualified, proposed
+ALL_STAGES = (*STAGES, "lost")
+NO_SUPPORT = "none"  # the supported stage of rank 0, as a key of the totals
+SORTS = ("value", "close", "stage", "risk")
+SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
+# Phase 1's verifiable outcome (the Focus pack's G86): an opportunity past `identified` claims
+# Phase 1 done, so the plan's G86 findings are shown on each such opportunity (stages guide, S22).
+PHASE_ONE_GUIDANCE = "G86"
+
+Number = int | float
+
+
+@dataclass(frozen=True)
+class NextStep:
+    action: str
+    due: str | None  # ISO date
+    owner: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"action": self.action, "due": self.due, "owner": self.owner}
+
+
+@dataclass(frozen=True)
+class Worst:
+    """The most severe finding on an opportunity (the first in the plan among equals)."""
+
+    rule: str
+    severity: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"rule": self.rule, "severity": self.severity, "message": self.message}
+
+
+@dataclass(frozen=True)
+class Deal:
+    """One opportunity as the review shows it."""
+
+    account: str | None  # the account ID
+    account_name: str
+    file: str
+    opportunity: str  # the opportunity ID
+    name: str | None
+    owner: str | None
+    must_win: bool
+    value: Number | None
+    close_date: str | None  # ISO date
+    claimed_stage: str
+    supported_stage: str | None  # None: no outcome supports any milestone
+    missing_outcomes: tuple[str, ...]  # outcome keys the claimed stage lacks, in milestone order
+    days_in_stage: int | None
+    next_step: NextStep | None
+    findings: tuple[str, ...] = ()  # rule IDs, in the plan's order
+    worst: Worst | None = None
+
+    @property
+    def claimed_rank(self) -> int | None:
+        """1 (identified) to 6 (completed); None for `lost`, which is no milestone."""
+        return RANKS.get(self.claimed_stage)
+
+    @property
+    def supported_rank(self) -> int:
+        return RANKS.get(self.supported_stage or "", 0)
+
+    @property
+    def is_open(self) -> bool:
+        return self.claimed_stage in OPEN_STAGES
+
+    @property
+    def unsupported(self) -> bool:
+        """Claimed past its evidence: the claimed rank is above the supported rank."""
+        return self.claimed_rank is not None and self.claimed_rank > self.supported_rank
+
+    @property
+    def title(self) -> str:
+        return self.name if self.name and self.name.strip() else self.opportunity
+
+    def to_json(self) -> dict[str, Any]:
+        """One opportunity of `ssm pipeline --format json` (docs/output-contract.md)."""
+        return {
+            "account": self.account,
+            "file": self.file,
+            "opportunity": self.opportunity,
+            "name": self.name,
+            "owner": self.owner,
+            "must_win": self.must_win,
+            "value": self.value,
+            "close_date": self.close_date,
+            "claimed_stage": self.claimed_stage,
+            "supported_stage": self.supported_stage,
+            "missing_outcomes": list(self.missing_outcomes),
+            "days_in_stage": self.days_in_stage,
+            "next_step": self.next_step.to_json() if self.next_step else None,
+            "findings": list(self.findings),
+            "worst": self.worst.to_json() if self.worst else None,
+        }
+
+
+# ---- from a check's results ------------------------------------------------------------------
+
+
+def deals_of(result) -> list[Deal]:
+    """The opportunities of one valid PlanResult, in plan order, with their findings.
+
+    An opportunity's findings are those whose subject it is, and, once it is past
+    `identified` (and not lost), the plan's Phase 1 findings (G86): it claims Phase 1 done.
+    """
+    if not result.valid:
+        return []
+    plan_findings = [finding for finding in result.findings
+                     if finding.subject_kind == "plan" and PHASE_ONE_GUIDANCE in finding.guidance]
+    deals = []
+    for opportunity in result.opportunities or ():
+        key = opportunity["id"]
+        own = [finding for finding in result.findings
+               if finding.subject_kind == "opportunity" and str(finding.subject_id) == key]
+        if (RANKS.get(opportunity["stage"]) or 0) > RANKS["identified"]:
+            own += plan_findings
+        deals.append(_deal(result, opportunity, own))
+    return deals
+
+
+def _deal(result, opportunity: Mapping[str, Any], findings: list) -> Deal:
+    step = opportunity.get("next_step")
+    worst = min(((SEVERITY_RANK.get(f.severity, 3), index, f) for index, f in enumerate(findings)),
+                default=None, key=lambda item: item[:2])
+    return Deal(
+        account=result.account, account_name=result.account_name or result.account or result.file,
+        file=result.file, opportunity=opportunity["id"], name=opportunity.get("name"),
+        owner=opportunity.get("owner"), must_win=bool(opportunity.get("must_win")),
+        value=opportunity.get("value"), close_date=opportunity.get("close_date"),
+        claimed_stage=opportunity["stage"], supported_stage=opportunity.get("supported_stage"),
+        missing_outcomes=tuple(opportunity.get("missing_outcomes") or ()),
+        days_in_stage=opportunity.get("days_in_stage"),
+        next_step=NextStep(step["action"], step.get("due"), step.get("owner")) if step else None,
+        findings=tuple(dict.fromkeys(f.rule for f in findings)),
+        worst=Worst(worst[2].rule, worst[2].severity, worst[2].message) if worst else None)
+
+
+# ---- which, in what order --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What `ssm pipeline` shows: by default the open opportunities of every owner."""
+
+    owner: str | None = None  # only the opportunities this team member owns (owners.same_person)
+    must_win: bool = False
+    stages: tuple[str, ...] = ()  # only these claimed stages (whatever `everything` says)
+    everything: bool = False  # also won, completed and lost
+
+    def keeps(self, deal: Deal) -> bool:
+        from ssm_rules.owners import same_person
+
+        if self.stages:
+            if deal.claimed_stage not in self.stages:
+                return False
+        elif not (self.everything or deal.is_open):
+            return False
+        if self.must_win and not deal.must_win:
+            return False
+        return self.owner is None or same_person(deal.owner, self.owner)
+
+
+def _value_first(deal: Deal) -> tuple:
+    return (deal.value is None, -(deal.value or 0))
+
+
+def _tie(deal: Deal) -> tuple:
+    return (deal.account_name.casefold(), deal.file, deal.opportunity)
+
+
+def _rank_first(deal: Deal) -> int:
+    return -(deal.claimed_rank if deal.claimed_rank is not None else -1)  # lost last
+
+
+SORT_KEYS = {
+    # The default: what the review is for first (claimed past the evidence), then by value.
+    None: lambda d: (not d.unsupported, *_value_first(d), *_tie(d)),
+    "value": lambda d: (*_value_first(d), *_tie(d)),
+    "close": lambda d: (d.close_date is None, d.close_date or "", *_value_first(d), *_tie(d)),
+    "stage": lambda d: (_rank_first(d), *_value_first(d), *_tie(d)),
+    # The worst finding first, then the widest gap between claim and evidence, then value.
+    "risk": lambda d: (SEVERITY_RANK.get(d.worst.severity, 3) if d.worst else 4,
+                       -((d.claimed_rank or 0) - d.supported_rank), *_value_first(d), *_tie(d)),
+}
+
+
+def ordered(deals: Iterable[Deal], sort: str | None = None) -> list[Deal]:
+    return sorted(deals, key=SORT_KEYS[sort])
+
+
+def by_owner(deals: Sequence[Deal]) -> list[tuple[str | None, list[Deal]]]:
+    """(owner, their deals in the given order), owners by name; one group when one owner shows."""
+    from ssm_rules.owners import person_key
+
+    groups: dict[str, tuple[str | None, list[Deal]]] = {}
+    for deal in deals:
+        groups.setdefault(person_key(deal.owner), (deal.owner, []))[1].append(deal)
+    return [groups[key] for key in sorted(groups, key=lambda key: (key == "", key))]
+
+
+# ---- totals ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Totals:
+    """The totals of the review over the open opportunities shown (the stages guide)."""
+
+    count: int
+    value: Number
+    claimed: dict[str, Number]  # open stage -> value, every open stage
+    supported: dict[str, Number]  # `none` and every milestone -> value
+    unsupported_value: Number
+    unsupported_count: int
+    forecast_claimed: Number
+    forecast_supported: Number
+
+    def to_json(self) -> dict[str, Any]:
+        """`totals` of `ssm pipeline --format json` and `pipeline.totals` of audit.json."""
+        return {"count": self.count, "value": self.value, "claimed": dict(self.claimed),
+                "supported": dict(self.supported), "unsupported_value": self.unsupported_value,
+                "forecast": {"claimed": self.forecast_claimed, "supported": self.forecast_supported}}
+
+
+class TotalsBuilder:
+    """Adds deals up one at a time (the audit streams them from its spool), exactly: values are
+    summed with `math.fsum`, so the order deals come in never changes a total."""
+
+    def __init__(self, weights: Mapping[str, Number]):
+        self.weights = stage_weights(weights)
+        self.count = self.unsupported_count = 0
+        self.values: list[float] = []
+        self.claimed: dict[str, list[float]] = {stage: [] for stage in OPEN_STAGES}
+        self.supported: dict[str, list[float]] = {stage: [] for stage in (NO_SUPPORT, *STAGES)}
+        self.unsupported: list[float] = []
+        self.forecast_claimed: list[float] = []
+        self.forecast_supported: list[float] = []
+
+    def add(self, claimed_stage: str, supported_stage: str | None, value: Number | None) -> None:
+        """Count one deal; anything but an open one is left out."""
+        if claimed_stage not in OPEN_STAGES:
+            return
+        self.count += 1
+        supported = supported_stage or NO_SUPPORT
+        if RANKS[claimed_stage] > RANKS.get(supported, 0):
+            self.unsupported_count += 1
+            self.unsupported.append(value or 0)
+        if value is None:
+            return
+        self.values.append(value)
+        self.claimed[claimed_stage].append(value)
+        self.supported[supported].append(value)
+        self.forecast_claimed.append(value * self.weights[claimed_stage] / 100)
+        self.forecast_supported.append(value * self.weights.get(supported, 0) / 100)
+
+    def totals(self) -> Totals:
+        return Totals(
+            count=self.count, value=money(self.values),
+            claimed={stage: money(values) for stage, values in self.claimed.items()},
+            supported={stage: money(values) for stage, values in self.supported.items()},
+            unsupported_value=money(self.unsupported), unsupported_count=self.unsupported_count,
+            forecast_claimed=money(self.forecast_claimed), forecast_supported=money(self.forecast_supported))
+
+
+def totals_of(deals: Iterable[Deal], weights: Mapping[str, Number]) -> Totals:
+    builder = TotalsBuilder(weights)
+    for deal in deals:
+        builder.add(deal.claimed_stage, deal.supported_stage, deal.value)
+    return builder.totals()
+
+
+def stage_weights(weights: Mapping[str, Number]) -> dict[str, float]:
+    """Percent by stage for every milestone: a stage the setting leaves out weighs as the
+    nearest weighted stage below it (`completed` as `won`); no support weighs 0."""
+    full: dict[str, float] = {NO_SUPPORT: 0}
+    below = 0.0
+    for stage in STAGES:
+        below = float(weights[stage]) if weights.get(stage) is not None else below
+        full[stage] = below
+    return full
+
+
+# Money is added in binary and written in decimal: 0.1 + 0.2 is 0.30000000000000004. Totals are
+# rounded to cents, which no plan's value needs more precisely.
+_CENTS = 2
+
+
+def money(values: Iterable[float]) -> Number:
+    """The sum of `values`, rounded to cents; a whole sum as an int (1200000, not 1200000.0)."""
+    total = round(math.fsum(values), _CENTS)
+    return int(total) if total.is_integer() and abs(total) < 2**53 else total
+
+
+@dataclass
+class Review:
+    """What every pipeline format renders."""
+
+    as_of: date
+    deals: list[Deal]  # selected and sorted
+    totals: Totals
+    selection: Selection = field(default_factory=Selection)
+    sort: str | None = None
+    invalid: list = field(default_factory=list)  # PlanResults of the plans that could not be read
+    plans: int = 0  # plan files read
+
+    def to_json(self) -> dict[str, Any]:
+        """`ssm pipeline --format json` (docs/output-contract.md)."""
+        return {"version": 1, "as_of": self.as_of.isoformat(),
+                "opportunities": [deal.to_json() for deal in self.deals], "totals": self.totals.to_json()}
+
+    @property
+    def owners(self) -> list[str | None]:
+        return [owner for owner, _ in by_owner(self.deals)]
+
+
+def review(results: Iterable, as_of: date, weights: Mapping[str, Number], selection: Selection = Selection(),
+           sort: str | None = None) -> Review:
+    """The review of checked plans: every valid plan's deals that `selection` keeps, in `sort`
+    order, with their totals; invalid plans are kept apart, to be reported."""
+    results = list(results)
+    deals = [deal for result in results for deal in deals_of(result) if selection.keeps(deal)]
+    deals = ordered(deals, sort)
+    return Review(as_of=as_of, deals=deals, totals=totals_of(deals, weights), selection=selection, sort=sort,
+                  invalid=[result for result in results if not result.valid], plans=len(results))
