@@ -68,8 +68,13 @@ def team_of(results: Iterable) -> set[str]:
         team.update(name for name in (getattr(result, "team", None) or ()) if name)
         if result.account_owner:
             team.add(result.account_owner)
-        team.update(finding.owner for finding in result.findings if finding.owner)
+        team.update(owner for finding in result.findings if (owner := action_owner(finding.to_json())))
     return team
+
+
+def action_owner(finding: dict) -> str | None:
+    """Who owns a finding's next action (a finding in the output contract's shape)."""
+    return (finding.get("next_action") or {}).get("owner")
 
 
 def owned_findings(result, wanted: str):

@@ -66,9 +66,9 @@ class Recorded:
     repaired: list  # plan keys
 
 
-def record(db, as_of, plans) -> Recorded:
+def record(db, as_of, plans, pipeline=None) -> Recorded:
     with spooled(plans) as spool:
-        with History(db) as history, history.recording(as_of, spool) as delta:
+        with History(db) as history, history.recording(as_of, spool, pipeline=pipeline) as delta:
             pass
         rows = spool.db.execute
         return Recorded(
@@ -265,15 +265,56 @@ def test_history_command_lists_the_runs(runner, tmp_path):
     result = runner.invoke(main, ["history", "--db", str(db)])
     assert result.exit_code == 0, result.output
     lines = result.output.splitlines()
-    assert lines[0].split() == ["as", "of", "plans", "invalid", "error", "warning", "info", "new", "resolved"]
-    assert lines[1].split() == ["2026-11-25", "2", "1", "1", "1", "0", "-", "-"]
-    assert lines[2].split() == ["2026-11-26", "2", "1", "0", "1", "0", "0", "1"]
+    assert lines[0].split() == ["as", "of", "plans", "invalid", "error", "warning", "info", "new", "resolved",
+                                "pipeline", "unsupported"]
+    assert lines[1].split() == ["2026-11-25", "2", "1", "1", "1", "0", "-", "-", "-", "-"]  # no stage pack: no pipeline
+    assert lines[2].split() == ["2026-11-26", "2", "1", "0", "1", "0", "0", "1", "-", "-"]
     result = runner.invoke(main, ["history", "--db", str(db), "--format", "json"])
     assert result.exit_code == 0, result.output
     document = json.loads(result.output)
     assert document["version"] == 1
     assert [(r["as_of"], r["error"], r["warning"], r["new"], r["resolved"]) for r in document["runs"]] == [
         ("2026-11-25", 1, 1, 2, 0), ("2026-11-26", 0, 1, 0, 1)]
+
+
+def test_each_run_records_its_open_pipeline_and_unsupported_value(runner, tmp_path):
+    from ssm_rules.review.deals import totals_of
+    from test_review_formats import SAMPLE, WEIGHTS
+
+    db = tmp_path / "h.db"
+    record(db, NIGHT1, [plan("acme")])  # a run without the stage pack records none
+    record(db, NIGHT2, [plan("acme")], pipeline=totals_of(SAMPLE, WEIGHTS))
+    record(db, NIGHT3, [plan("acme")], pipeline=totals_of(SAMPLE[:2], WEIGHTS))
+    runs = json.loads(runner.invoke(main, ["history", "--db", str(db), "--format", "json"]).output)["runs"]
+    assert [(r["pipeline_value"], r["unsupported_value"]) for r in runs] == [
+        (None, None), (200_000, 150_000), (150_000, 150_000)]
+    lines = runner.invoke(main, ["history", "--db", str(db)]).output.splitlines()
+    assert lines[2].split()[-2:] == ["200k", "150k"] and lines[1].split()[-2:] == ["-", "-"]
+    with History(db) as history:  # the trend the audit page draws has them too
+        assert history.runs()[1]["unsupported_value"] == 150_000
+
+
+def test_a_version_2_history_gains_the_pipeline_columns_and_lists_before_it_does(runner, tmp_path):
+    db = tmp_path / "h.db"
+    version_1_database(db)
+    with History(db) as history:  # now version 3; make it the version 2 an earlier ssm left
+        pass
+    connection = sqlite3.connect(db)
+    connection.executescript("ALTER TABLE runs DROP COLUMN pipeline_value; ALTER TABLE runs DROP COLUMN "
+                             "unsupported_value; PRAGMA user_version = 2;")
+    connection.close()
+    listed = runner.invoke(main, ["history", "--db", str(db), "--format", "json"])  # read-only: no migration
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["runs"][0]["pipeline_value"] is None
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (2,)
+    from ssm_rules.review.deals import totals_of
+    from test_review_formats import SAMPLE, WEIGHTS
+
+    record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001"))], pipeline=totals_of(SAMPLE, WEIGHTS))
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (3,)
+    with History(db) as history:
+        assert [(run["as_of"], run["pipeline_value"]) for run in history.runs()] == [
+            ("2026-11-25", None), ("2026-11-26", 200_000)]
 
 
 def test_history_command_needs_an_existing_database(runner, tmp_path):
@@ -324,7 +365,7 @@ def test_a_version_1_history_is_migrated_and_keeps_its_meaning(tmp_path):
     db = tmp_path / "h.db"
     version_1_database(db)
     delta = record(db, NIGHT2, [plan("acme", finding("SSM-BDU-001")), plan("globex", valid=False)])
-    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (2,)
+    assert sqlite3.connect(db).execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,) == (3,)
     assert sqlite3.connect(db).execute("SELECT DISTINCT as_of FROM plans WHERE run_id = 1").fetchall() == \
         [("2026-11-25",)]
     # Night 1's finding is still open: not new, first seen on night 1; globex invalid since night 1.

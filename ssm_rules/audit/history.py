@@ -45,7 +45,7 @@ from typing import Iterator
 from ssm_rules import baseline
 from ssm_rules.errors import UsageError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 SEVERITIES = ("error", "warning", "info")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
@@ -61,7 +61,9 @@ CREATE TABLE runs (
     info          INTEGER NOT NULL,
     new           INTEGER NOT NULL DEFAULT 0,
     resolved      INTEGER NOT NULL DEFAULT 0,
-    previous_as_of TEXT                       -- the run compared against
+    previous_as_of TEXT,                      -- the run compared against
+    pipeline_value REAL,                      -- value of the open opportunities (version 3), NULL when
+    unsupported_value REAL                    -- unknown: no stage pack, or recorded before version 3
 );
 CREATE TABLE plans (
     run_id        INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
@@ -109,7 +111,14 @@ DROP INDEX plans_by_key;
 CREATE INDEX plans_by_key_date ON plans (plan_key, valid, as_of);
 CREATE INDEX plans_by_run_key ON plans (run_id, plan_key);
 """,
+    # The pipeline review's figures of each run; earlier runs did not record them (NULL).
+    3: """
+ALTER TABLE runs ADD COLUMN pipeline_value REAL;
+ALTER TABLE runs ADD COLUMN unsupported_value REAL;
+""",
 }
+# Columns of `runs` added after version 1: a read-only look at an older database goes without them.
+_RUNS_COLUMNS_SINCE = {3: {"pipeline_value", "unsupported_value"}}
 
 
 def _expected_columns() -> dict[str, set[str]]:
@@ -320,7 +329,11 @@ class History:
     def _check_columns(self, version: int) -> None:
         """Every table and column this version uses is there (a read-only open of an older
         database needs only what listing the runs reads)."""
-        expected = _EXPECTED_COLUMNS if version == SCHEMA_VERSION else {"runs": _EXPECTED_COLUMNS["runs"]}
+        if version == SCHEMA_VERSION:
+            expected = _EXPECTED_COLUMNS
+        else:
+            later = {column for since, columns in _RUNS_COLUMNS_SINCE.items() if since > version for column in columns}
+            expected = {"runs": _EXPECTED_COLUMNS["runs"] - later}
         for table, columns in expected.items():
             found = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
             missing = sorted(columns - found)
@@ -364,9 +377,10 @@ class History:
     # --- recording a run -----------------------------------------------------------------------
 
     @contextmanager
-    def recording(self, as_of: date, spool) -> Iterator[RunDelta]:
+    def recording(self, as_of: date, spool, *, pipeline=None) -> Iterator[RunDelta]:
         """Record a run (replacing one with the same as-of date) from a finished `spool.Spool`,
-        and yield what it changed.
+        and yield what it changed. `pipeline` (a review.deals.Totals, or None without the stage
+        pack) gives the run's open pipeline value and unsupported value.
 
         Everything happens in one transaction, committed when the `with` block ends without an
         exception: the caller renders its reports inside the block, so that a crash anywhere
@@ -376,10 +390,10 @@ class History:
         written into the spool, for the reports.
         """
         with self._errors_named(), spool.attached_to(self.connection), self._transaction():
-            delta = self._record(as_of)
+            delta = self._record(as_of, pipeline)
             yield delta
 
-    def _record(self, as_of: date) -> RunDelta:
+    def _record(self, as_of: date, pipeline=None) -> RunDelta:
         """Record the attached spool's results as the run of `as_of`, all in SQL (nothing per
         plan in Python memory)."""
         db = self.connection
@@ -387,10 +401,12 @@ class History:
         db.execute("DELETE FROM runs WHERE as_of = ?", (day,))  # a re-run replaces (cascades)
         counts = dict(db.execute("SELECT severity, count(*) FROM audit_findings GROUP BY severity").fetchall())
         run_id = db.execute(
-            """INSERT INTO runs (as_of, recorded_at, plans, invalid, error, warning, info)
-               SELECT ?, ?, count(*), coalesce(sum(NOT valid), 0), ?, ?, ? FROM audit_plans""",
+            """INSERT INTO runs (as_of, recorded_at, plans, invalid, error, warning, info, pipeline_value,
+                                unsupported_value)
+               SELECT ?, ?, count(*), coalesce(sum(NOT valid), 0), ?, ?, ?, ?, ? FROM audit_plans""",
             (day, datetime.now(timezone.utc).isoformat(timespec="seconds"),
-             *(counts.get(severity, 0) for severity in SEVERITIES)),
+             *(counts.get(severity, 0) for severity in SEVERITIES),
+             *((pipeline.value, pipeline.unsupported_value) if pipeline is not None else (None, None))),
         ).lastrowid
         # Outcome counts of a valid plan with an outcome ('{}' is none).
         db.execute("""INSERT INTO plans (run_id, file, plan_key, account, owner, valid, problems, outcome_met,
@@ -519,10 +535,26 @@ class History:
             return self._runs()
 
     def _runs(self) -> list[dict]:
-        return [{"as_of": row["as_of"], "plans": row["plans"], "invalid": row["invalid"], "error": row["error"],
-                 "warning": row["warning"], "info": row["info"], "new": row["new"], "resolved": row["resolved"],
-                 "previous_run": row["previous_as_of"], "recorded_at": row["recorded_at"]}
-                for row in self.connection.execute("SELECT * FROM runs ORDER BY as_of")]
+        """Oldest first; `pipeline_value` and `unsupported_value` are None where a run did not
+        record them (no stage pack, an older ssm, or an older database only listed)."""
+        runs = []
+        for row in self.connection.execute("SELECT * FROM runs ORDER BY as_of"):
+            columns = row.keys()
+            runs.append({"as_of": row["as_of"], "plans": row["plans"], "invalid": row["invalid"], "error": row["error"],
+                         "warning": row["warning"], "info": row["info"], "new": row["new"],
+                         "resolved": row["resolved"], "previous_run": row["previous_as_of"],
+                         "recorded_at": row["recorded_at"],
+                         "pipeline_value": _money(row["pipeline_value"]) if "pipeline_value" in columns else None,
+                         "unsupported_value": _money(row["unsupported_value"])
+                         if "unsupported_value" in columns else None})
+        return runs
+
+
+def _money(value: float | None) -> int | float | None:
+    """A stored value as the pipeline review writes it: 1250000, not 1250000.0."""
+    if value is None:
+        return None
+    return int(value) if float(value).is_integer() and abs(value) < 2**53 else value
 
 
 # Findings at their plan's last valid check (temp.known) that are gone now, in a plan valid now.

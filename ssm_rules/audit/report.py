@@ -58,11 +58,14 @@ _ACTION_ORDER = "sev_rank, coalesce(first_seen, :as_of), name_lower, rule, plan_
 
 
 def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str, dict] | None = None,
-               delta=None, generated_at: datetime | None = None, charts: bool = True) -> dict[str, Any]:
+               delta=None, generated_at: datetime | None = None, charts: bool = True, pipeline=None,
+               owner: str | None = None) -> dict[str, Any]:
     """Everything the templates show: plain data, chart SVG (Markup), and spool queries (Rows).
 
     `rules` and `guidance` are `runner.rule_catalog` and `runner.guidance_catalog`: what the
-    report says about each rule and each guidance item (from the packs' guidance.yaml)."""
+    report says about each rule and each guidance item (from the packs' guidance.yaml).
+    `pipeline` is the open pipeline's `review.deals.Totals` (None: no stage pack, no pipeline
+    section); `owner` names the seller of a one-seller report (`ssm audit --owner`)."""
     generated_at = generated_at or datetime.now().astimezone()
     views = _Views(spool.db, as_of, rules, delta)
     rows = views.rows
@@ -84,7 +87,8 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
             "trend": delta.trend,
         }
     view = {
-        "title": "Account plan audit",
+        "title": "Account plan audit" + (f": {owner}" if owner else ""),
+        "owner": owner,
         "as_of": as_of,
         "as_of_text": f"{as_of:%A} {_day(as_of)}",
         "generated_at": generated_at.strftime("%Y-%m-%d %H:%M %Z").strip(),
@@ -109,9 +113,54 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
         "stale_days": STALE_DAYS,
         "evidence": _outcome_evidence(spool.db, guidance or {}),
         "guidance": guidance or {},
+        "pipeline": _pipeline(views, pipeline),
     }
     view["charts"] = make_charts(view, spool.db) if charts else {}
     return view
+
+
+PIPELINE_ROWS = 50  # deals claimed past their evidence listed on the page; the rest are counted
+
+
+def _pipeline(views: _Views, totals) -> dict[str, Any] | None:
+    """The pipeline section: the totals of `ssm pipeline` over every open opportunity, and the
+    deals claimed past their evidence, largest first."""
+    if totals is None:
+        return None
+    from ssm_rules.review.deals import NO_SUPPORT, STAGES
+
+    claimed_past = views.rows("""SELECT d.*, p.name AS account_name, p.name_lower FROM audit_deals d
+                                 JOIN audit_plans p ON p.seq = d.plan_seq WHERE d.unsupported
+                                 ORDER BY d.value IS NULL, d.value DESC, p.name_lower, d.plan_seq, d.idx""", views.deal)
+    return {
+        "totals": totals,
+        "share_pct": round(100 * totals.unsupported_value / totals.value) if totals.value else None,
+        "stages": [stage for stage in (NO_SUPPORT, *STAGES)
+                   if totals.claimed.get(stage) or totals.supported.get(stage)],
+        "claimed_past": claimed_past[:PIPELINE_ROWS],
+        "claimed_past_count": totals.unsupported_count,
+        "limit": PIPELINE_ROWS,
+    }
+
+
+def pipeline_totals(spool, weights: dict):
+    """The totals of `ssm pipeline` over the spooled open opportunities, a row at a time."""
+    from ssm_rules.review.deals import TotalsBuilder
+
+    builder = TotalsBuilder(weights)
+    for claimed, supported, value in spool.db.execute(
+            "SELECT claimed_stage, supported_stage, value FROM audit_deals ORDER BY plan_seq, idx"):
+        builder.add(claimed, supported, value)
+    return builder.totals()
+
+
+def known_owner(spool, owner: str) -> str:
+    """`owner` as the plans write it; UsageError when no plan names such a team member."""
+    from ssm_rules.owners import check_known
+
+    names = {name for (team,) in spool.db.execute("SELECT team FROM audit_plans") for name in json.loads(team)}
+    names.update(owner for (owner,) in spool.db.execute("SELECT DISTINCT owner FROM audit_plans WHERE owner IS NOT NULL"))
+    return check_known(owner, names)
 
 
 def _outcome_evidence(db, guidance: dict[str, dict]) -> dict[str, str]:
@@ -252,6 +301,23 @@ class _Views:
             "accounts": row["accounts"],
         }
 
+    def deal(self, row) -> dict:
+        deal = json.loads(row["document"])
+        return {
+            "account": row["account_name"],
+            "anchor": f"account-{row['plan_seq'] + 1}",
+            "name": deal.get("name") or deal["opportunity"],
+            "id": deal["opportunity"],
+            "owner": deal.get("owner"),
+            "must_win": deal.get("must_win"),
+            "value": deal.get("value"),
+            "close_date": deal.get("close_date"),
+            "claimed": deal["claimed_stage"],
+            "supported": deal.get("supported_stage") or "none",
+            "missing": deal.get("missing_outcomes") or [],
+            "worst": deal.get("worst"),
+        }
+
     def resolved(self, row) -> dict:
         first_seen = _date(row["first_seen"])
         return {"severity": row["severity"], "rule": row["rule"], "message": row["message"],
@@ -331,6 +397,9 @@ def make_charts(view: dict, db) -> dict[str, Markup | None]:
     else:
         charts["outcome"] = None
 
+    charts["pipeline"] = _pipeline_chart(view["pipeline"]) if view.get("pipeline") else None
+    charts["pipeline_trend"] = _pipeline_trend((view["history"] or {}).get("trend") or [])
+
     trend = (view["history"] or {}).get("trend") or []
     if len(trend) >= 2:
         trend = trend[-60:]
@@ -347,6 +416,45 @@ def make_charts(view: dict, db) -> dict[str, Markup | None]:
     else:
         charts["trend"] = None
     return charts
+
+
+PIPELINE_COLOURS = ("#1e3a8a", "#0f766e")  # claimed, supported: the page's accent and teal
+
+
+def _pipeline_chart(pipeline: dict) -> Markup | None:
+    """Open pipeline value by stage: as claimed beside as supported by verifiable outcomes."""
+    import pygal
+
+    from ssm_rules.review.text import compact
+
+    totals, stages = pipeline["totals"], pipeline["stages"]
+    if not stages:
+        return None
+    chart = pygal.Bar(**_config(HALF, 300, legend_at_bottom=True, legend_at_bottom_columns=2, show_x_guides=False,
+                                show_y_guides=True, value_formatter=compact, print_values=False, truncate_legend=-1,
+                                style=_style(colors=PIPELINE_COLOURS)))
+    chart.x_labels = stages
+    chart.add("claimed stage", [totals.claimed.get(stage, 0) for stage in stages])
+    chart.add("supported stage", [totals.supported.get(stage, 0) for stage in stages])
+    return _svg(chart)
+
+
+def _pipeline_trend(trend: list[dict]) -> Markup | None:
+    """The open pipeline value and the unsupported value of the runs that recorded them."""
+    import pygal
+
+    from ssm_rules.review.text import compact
+
+    runs = [run for run in trend if run.get("pipeline_value") is not None][-60:]
+    if len(runs) < 2:
+        return None
+    chart = pygal.Line(**_config(WIDE, 260, legend_at_bottom=True, legend_at_bottom_columns=2, show_x_guides=False,
+                                 show_minor_x_labels=False, x_labels_major_count=min(len(runs), 12), dots_size=3,
+                                 value_formatter=compact, style=_style(colors=(PIPELINE_COLOURS[0], "#dc2626"))))
+    chart.x_labels = [run["as_of"] for run in runs]
+    chart.add("open pipeline", [run["pipeline_value"] for run in runs])
+    chart.add("unsupported", [run["unsupported_value"] for run in runs])
+    return _svg(chart)
 
 
 def _top_15(db, column: str) -> list[sqlite3.Row]:
@@ -456,7 +564,21 @@ def _environments():
         environment.filters["plural"] = lambda n, word, plural=None: (
             f"{n:,} {word if n == 1 else (plural or word + 's')}")
         environment.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
+        environment.filters["money"] = full_money
+        environment.filters["compact"] = compact_money
     return html, markdown
+
+
+def full_money(value) -> str:
+    from ssm_rules.review.markdown import full
+
+    return full(value)
+
+
+def compact_money(value) -> str:
+    from ssm_rules.review.text import compact
+
+    return compact(value)
 
 
 def render_markdown(view: dict) -> str:
@@ -478,8 +600,9 @@ def markdown_escape(value: Any) -> Any:
     return markdown_text(str(value))
 
 
-def write_audit_json(stream: TextIO, as_of: date, spool, *, delta=None) -> None:
-    """audit.json: the `ssm check --format json` document, plus history when there is some.
+def write_audit_json(stream: TextIO, as_of: date, spool, *, delta=None, pipeline=None) -> None:
+    """audit.json: the `ssm check --format json` document, plus the pipeline's totals (with the
+    stage pack) and history (when there is some).
 
     Written plan by plan, exactly as `json.dump(document, stream, indent=2, ensure_ascii=False)`
     would write the whole document, but without ever holding it.
@@ -505,6 +628,8 @@ def write_audit_json(stream: TextIO, as_of: date, spool, *, delta=None) -> None:
         separator = ",\n    "
     stream.write("\n  ]" if summary["plans"] else "]")
     stream.write(',\n  "summary": ' + _indented(summary, 1))
+    if pipeline is not None:
+        stream.write(',\n  "pipeline": ' + _indented({"totals": pipeline.to_json()}, 1))
     if delta is not None:
         stream.write(',\n  "history": ' + _indented(delta.to_json(), 1))
     stream.write("\n}\n")
@@ -546,7 +671,7 @@ def _indented(value: Any, level: int) -> str:
     return json.dumps(value)  # a float: its repr, or NaN and Infinity as json spells them
 
 
-def render_all(view: dict, as_of: date, spool, *, delta=None) -> dict:
+def render_all(view: dict, as_of: date, spool, *, delta=None, pipeline=None) -> dict:
     """The report directory's files: name -> text, or a function that streams it to a file.
 
     The page and the JSON of a large portfolio run to tens of megabytes: they are written
@@ -557,5 +682,5 @@ def render_all(view: dict, as_of: date, spool, *, delta=None) -> dict:
     return {
         "index.html": lambda stream: page.stream(**view).dump(stream),
         "summary.md": render_markdown(view),
-        "audit.json": lambda stream: write_audit_json(stream, as_of, spool, delta=delta),
+        "audit.json": lambda stream: write_audit_json(stream, as_of, spool, delta=delta, pipeline=pipeline),
     }

@@ -42,6 +42,8 @@ class AuditedPlan:
     errors: list[dict] = field(default_factory=list)  # contract shape: {message, location}
     findings: list[dict] = field(default_factory=list)  # contract shape of `ssm check --format json`
     outcome: dict | None = None  # {"met": [...], "missing": [...]}
+    team: list[str] = field(default_factory=list)  # every team member the plan names (ssm_rules.owners)
+    deals: list[dict] = field(default_factory=list)  # its open opportunities: `ssm pipeline --format json`'s shape
 
     @property
     def valid(self) -> bool:
@@ -65,18 +67,31 @@ class AuditedPlan:
         return result
 
     @classmethod
-    def from_plan_result(cls, result) -> AuditedPlan:
-        """From a `pipeline.PlanResult` (in the worker, where the engine objects live)."""
-        owner = result.account_owner
-        if owner is None:  # an invalid plan: the owner its file names, if any, gets the fix
+    def from_plan_result(cls, result, *, owner: str | None = None) -> AuditedPlan:
+        """From a `pipeline.PlanResult` (in the worker, where the engine objects live).
+
+        With `owner` (`ssm audit --owner`): only the findings whose next action they own and the
+        open opportunities they own; an invalid plan as it is. The opportunities' worst findings
+        are chosen among all their findings first."""
+        from ssm_rules.owners import action_owner, same_person, team_of
+        from ssm_rules.review.deals import deals_of
+
+        account_owner = result.account_owner
+        if account_owner is None:  # an invalid plan: the owner its file names, if any, gets the fix
             data = getattr(getattr(result, "document", None), "data", None)
             account = data.get("account") if isinstance(data, dict) else None
             if isinstance(account, dict) and isinstance(account.get("owner"), str):
-                owner = account["owner"]
+                account_owner = account["owner"]
         as_json = result.to_json()
+        findings = as_json.get("findings", [])
+        deals = [deal for deal in deals_of(result) if deal.is_open]
+        if owner is not None:
+            findings = [finding for finding in findings if same_person(action_owner(finding), owner)]
+            deals = [deal for deal in deals if same_person(deal.owner, owner)]
         return cls(file=result.file, account=result.account, account_name=getattr(result, "account_name", None),
-                   account_owner=owner, errors=as_json.get("errors", []), findings=as_json.get("findings", []),
-                   outcome=as_json.get("outcome"))
+                   account_owner=account_owner, errors=as_json.get("errors", []), findings=findings,
+                   outcome=as_json.get("outcome"), team=sorted(team_of([result])),
+                   deals=[deal.to_json() for deal in deals])
 
     @classmethod
     def crashed(cls, file: str, reason: str) -> AuditedPlan:
@@ -150,6 +165,17 @@ def guidance_catalog(checker) -> dict[str, dict]:
     return {item.id: {"title": item.title, "label": item.label} for item in guidance_items(packs).values()}
 
 
+def pipeline_catalog(checker) -> dict | None:
+    """What the audit's pipeline section needs to know of the rules: the forecast's
+    `stage_weights`; None when no loaded pack derives the supported stage (--no-builtin)."""
+    from ssm_rules import stages
+
+    compiled = getattr(getattr(checker, "checker", checker), "compiled", None)
+    if compiled is None or not stages.derives_support(compiled):
+        return None
+    return {"stage_weights": stages.stage_weights(compiled)}
+
+
 def rule_catalog(checker) -> dict[str, dict]:
     """Rule ID -> {title, severity, guidance}: what the report says about each rule."""
     catalog = {}
@@ -171,6 +197,7 @@ _CHECKING_GC_THRESHOLDS = (20_000, 20, 20)  # Python's defaults: (700, 10, 10)
 def _init_worker(factory: Callable[[dict], Any], options: dict) -> None:
     """Build this process's Checker; keep a failure to report it from the first task."""
     _worker.clear()
+    _worker["owner"] = options.get("owner")  # `ssm audit --owner`: applied to each result (AuditedPlan)
     try:
         _worker["checker"] = factory(options)
     except UsageError as error:
@@ -194,7 +221,7 @@ def _checker():
 
 def _check_one(checker, file: str, as_of: date) -> AuditedPlan:
     try:
-        return AuditedPlan.from_plan_result(checker.check_file(file, as_of))
+        return AuditedPlan.from_plan_result(checker.check_file(file, as_of), owner=_worker.get("owner"))
     except UsageError:
         raise
     except Exception as error:  # noqa: BLE001 - one plan's crash must not stop the audit
@@ -212,7 +239,8 @@ def _keep(position: int, result: AuditedPlan) -> AuditedPlan:
 
 def _catalog() -> dict[str, dict]:
     checker = _checker()
-    return {"rules": rule_catalog(checker), "guidance": guidance_catalog(checker)}
+    return {"rules": rule_catalog(checker), "guidance": guidance_catalog(checker),
+            "pipeline": pipeline_catalog(checker)}
 
 
 # --- in the parent ----------------------------------------------------------------------------
@@ -223,8 +251,8 @@ def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, Any]
                 checker_factory: Callable[[dict], Any] | None = None,
                 on_progress: Callable[[int, int], None] | None = None) -> dict:
     """Check `files`, handing each result to `on_result(position, prepare(position, result))`;
-    return what the report says about the rules and the guidance they cite:
-    `{"rules": rule_catalog(...), "guidance": guidance_catalog(...)}`.
+    return what the report says about the rules, the guidance they cite and the pipeline:
+    `{"rules": rule_catalog(...), "guidance": guidance_catalog(...), "pipeline": pipeline_catalog(...)}`.
 
     `prepare` (a module-level function) runs where the plan was checked, in the worker: what it
     does there runs in parallel, instead of in this process, which shares the cores with them.
@@ -342,7 +370,7 @@ def _check_in_pool(files, as_of, jobs, options, factory, prepare, on_result, pro
             queue = unfinished
             if unfinished:
                 suspects = (jobs + 1) * len(batches[0])
-    return catalog or {"rules": {}, "guidance": {}}
+    return catalog or {"rules": {}, "guidance": {}, "pipeline": None}
 
 
 def _round(batches, workers, files, as_of, options, factory, prepare, deliver, catalog, *, probe=False):

@@ -9,6 +9,8 @@ and the reports (report.py) read it back a row at a time, in the order each sect
                     arrive in any order; ORDER BY seq is the input order)
     audit_findings  one row per finding; `idx` is its index in the plan (audit.json's order),
                     `pos` its place in the plan's findings as the page sorts them
+    audit_deals     one row per open opportunity of a valid plan (the pipeline section); `idx` is
+                    its place among the plan's opportunities
     audit_resolved  findings this run resolved (written by the history, in the page's order)
     audit_repaired  plan keys valid again after being invalid (written by the history)
 
@@ -49,7 +51,8 @@ CREATE TABLE audit_plans (
     warning       INTEGER NOT NULL,
     info          INTEGER NOT NULL,
     findings      INTEGER NOT NULL,
-    invalid_since TEXT                        -- with history: an invalid plan's first invalid run
+    invalid_since TEXT,                       -- with history: an invalid plan's first invalid run
+    team          TEXT NOT NULL DEFAULT '[]'  -- JSON: every team member the plan names (--owner)
 );
 CREATE TABLE audit_findings (
     plan_seq      INTEGER NOT NULL,
@@ -72,6 +75,17 @@ CREATE TABLE audit_findings (
     action_owner  TEXT,                       -- next_action.owner as given (the history keeps it)
     first_seen    TEXT,                       -- with history: ISO date
     is_new        INTEGER NOT NULL DEFAULT 0, -- with history: first seen in this run
+    PRIMARY KEY (plan_seq, idx)
+);
+CREATE TABLE audit_deals (
+    plan_seq      INTEGER NOT NULL,
+    idx           INTEGER NOT NULL,
+    document      TEXT NOT NULL,              -- JSON: an opportunity of `ssm pipeline --format json`
+    owner         TEXT,
+    value         REAL,
+    claimed_stage TEXT NOT NULL,
+    supported_stage TEXT,                     -- NULL: no outcome supports any milestone
+    unsupported   INTEGER NOT NULL,           -- claimed past the evidence
     PRIMARY KEY (plan_seq, idx)
 );
 CREATE TABLE audit_resolved (
@@ -136,14 +150,17 @@ class Spool:
         """Write one plan's result (a runner.AuditedPlan); `seq` is its position among the inputs."""
         self.insert(prepare(seq, plan))
 
-    def insert(self, prepared: tuple[tuple, list[list]]) -> None:
+    def insert(self, prepared: tuple[tuple, list[list], list[tuple]]) -> None:
         """Write one plan's rows, made by `prepare` (perhaps in the worker process that checked it)."""
-        plan_row, finding_rows = prepared
+        plan_row, finding_rows, deal_rows = prepared
         self.connection.execute(
             "INSERT INTO audit_plans (seq, file, plan_key, account, name, name_lower, owner, owner_label, owner_label_lower,"
             " valid, document,"
-            " errors, outcome, met_count, outcome_total, error, warning, info, findings)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan_row)
+            " errors, outcome, met_count, outcome_total, error, warning, info, findings, team)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", plan_row)
+        self.connection.executemany(
+            "INSERT INTO audit_deals (plan_seq, idx, document, owner, value, claimed_stage, supported_stage, unsupported)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?)", deal_rows)
         self.connection.executemany(
             "INSERT INTO audit_findings (plan_seq, idx, pos, fingerprint, severity, sev_rank, rule, guidance, message,"
             " subject_kind, subject_id, location, path, line, action, owner, owner_lower, action_owner)"
@@ -173,7 +190,7 @@ class Spool:
             connection.execute("DETACH DATABASE spool")
 
 
-def prepare(seq: int, plan) -> tuple[tuple, list[list]]:
+def prepare(seq: int, plan) -> tuple[tuple, list[list], list[tuple]]:
     """One plan's spool rows (plain data): the Python side of `Spool.add`, without the database.
 
     The audit calls it in the worker that checked the plan (runner.check_plans' `prepare`), so
@@ -198,8 +215,16 @@ def prepare(seq: int, plan) -> tuple[tuple, list[list]]:
                 owner_label.lower(), int(plan.valid),
                 json.dumps(_document(plan)), json.dumps(errors), None if outcome is None else json.dumps(outcome),
                 met, None if outcome is None else met + missing, counts["error"], counts["warning"], counts["info"],
-                len(rows))
-    return plan_row, rows
+                len(rows), json.dumps(list(plan.team)))
+    return plan_row, rows, [_deal_row(seq, index, deal) for index, deal in enumerate(plan.deals if plan.valid else ())]
+
+
+def _deal_row(seq: int, index: int, deal: dict) -> tuple:
+    from ssm_rules.review.deals import claimed_past_evidence
+
+    claimed, supported = deal["claimed_stage"], deal.get("supported_stage")
+    unsupported = claimed_past_evidence(claimed, supported)
+    return (seq, index, json.dumps(deal), deal.get("owner"), deal.get("value"), claimed, supported, int(unsupported))
 
 
 def _finding_row(seq: int, index: int, finding: dict, plan, fingerprint: str) -> list:

@@ -33,26 +33,31 @@ SEVERITIES = ("error", "warning", "info")
 @click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="never", show_default=True,
               help="Exit 1 when a finding of this severity or worse is open, or a plan is invalid. "
                    "By default the audit exits 0 whenever it ran: findings are its output, not its failure.")
+@owner_option("A one-seller report: only the next actions NAME owns and the opportunities NAME owns (invalid "
+              "plans are always listed). Not with --history, which follows the whole portfolio.")
 @exit_on_usage_error
 def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, jobs: int | None,
           rule_dirs: tuple[str, ...], no_builtin: bool, cache_dir: str | None, no_cache: bool,
-          config_file: str | None, isolated: bool, fail_on: str) -> None:
+          config_file: str | None, isolated: bool, fail_on: str, owner: str | None) -> None:
     """Audit every plan under DIR and write the portfolio's reports into REPORT_DIR.
 
     Plans are checked in parallel worker processes; one bad plan never stops the audit (it is
     listed with its errors). The reports:
 
     \b
-      index.html   one self-contained page: the portfolio at a glance, charts, what changed,
-                   each owner's action list, each account's findings and next actions
+      index.html   one self-contained page: the portfolio at a glance, charts, the pipeline
+                   (claimed vs supported stage, unsupported value), what changed, each
+                   owner's action list, each account's findings and next actions
       summary.md   a short digest for a chat message or an email
-      audit.json   every plan's result in the shape of `ssm check --format json`
-                   (with --history: first_seen on each finding, and a `history` block)
+      audit.json   every plan's result in the shape of `ssm check --format json`, the
+                   pipeline's totals (`pipeline`), and with --history first_seen on each
+                   finding and a `history` block
 
     \b
     Examples:
       ssm audit plans/ --out report/
       ssm audit plans/ --out /srv/www/ssm --history ssm-history.sqlite --jobs 4
+      ssm audit plans/ --out report-raj/ --owner raj.patel
 
     \b
     Exit codes: 0 the audit ran (whatever it found, unless --fail-on says otherwise);
@@ -64,6 +69,9 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     from ssm_rules.discovery import plan_files
     from ssm_rules.errors import UsageError
 
+    if owner is not None and history_db is not None:  # before minutes of checking (run_audit says it too)
+        raise UsageError("--owner and --history cannot be used together: the history follows the whole portfolio "
+                         "(record it with the full audit; a one-seller report is made without --history)")
     report_dir = os.path.abspath(out_dir)
     # The report's own audit.json is not a plan, when REPORT_DIR lies under DIR.
     files = [file for file in plan_files([directory])
@@ -83,7 +91,7 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
                        "cache_dir": None if cache_directory is None else str(cache_directory.absolute())}
     with progress_bar(len(files), "Checking plans") as on_progress:
         outcome = run_audit(files, out_dir, as_of, history_db=history_db, jobs=jobs,
-                            checker_options=checker_options, on_progress=on_progress)
+                            checker_options=checker_options, on_progress=on_progress, owner=owner)
     click.echo(_summary_line(outcome))
     click.echo("Report: " + ", ".join(str(path) for path in outcome.written))
     sys.exit(_exit_status(outcome, fail_on))
@@ -91,7 +99,8 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
 
 def _summary_line(outcome) -> str:
     summary, plans = outcome.summary, outcome.summary["plans"]
-    text = (f"Audited {plans} plan{'s' if plans != 1 else ''} as of {outcome.as_of.isoformat()}: "
+    whose = f" for {outcome.owner}" if outcome.owner else ""
+    text = (f"Audited {plans} plan{'s' if plans != 1 else ''}{whose} as of {outcome.as_of.isoformat()}: "
             f"{summary['invalid']} invalid, {summary['error']} error{'s' if summary['error'] != 1 else ''}, "
             f"{summary['warning']} warning{'s' if summary['warning'] != 1 else ''}, {summary['info']} info")
     delta = outcome.delta
@@ -100,6 +109,12 @@ def _summary_line(outcome) -> str:
             text += f"; since {delta.previous_run.isoformat()}: {delta.new} new, {delta.resolved} resolved"
         else:
             text += "; first recorded run"
+    pipeline = outcome.pipeline
+    if pipeline is not None:
+        from ssm_rules.review.text import compact
+
+        text += (f"; pipeline {compact(pipeline.value)} in {pipeline.count} open, "
+                 f"{compact(pipeline.unsupported_value)} claimed past the evidence")
     return text + "."
 
 
@@ -122,7 +137,9 @@ def history(ctx: click.Context, db: str | None, output_format: str) -> None:
     """List the audit runs kept in a history database, oldest first (or prune old ones).
 
     For each run: the as-of date, the plans checked (and how many were invalid), the open
-    findings by severity, and how many findings were new and resolved since the run before.
+    findings by severity, how many findings were new and resolved since the run before, and
+    the value of the open pipeline and of the deals claimed past their evidence (`-` for a
+    run that did not record them: an older ssm, or no stage pack).
 
     \b
     Examples:
@@ -148,10 +165,21 @@ def history(ctx: click.Context, db: str | None, output_format: str) -> None:
     if not runs:
         click.echo("No runs recorded yet.")
         return
-    columns = ("as_of", "plans", "invalid", "error", "warning", "info", "new", "resolved")
-    headers = ("as of", "plans", "invalid", "error", "warning", "info", "new", "resolved")
-    rows = [[str(run[column]) if not (column in ("new", "resolved") and run["previous_run"] is None) else "-"
-             for column in columns] for run in runs]
+    from ssm_rules.review.text import compact
+
+    columns = ("as_of", "plans", "invalid", "error", "warning", "info", "new", "resolved", "pipeline_value",
+               "unsupported_value")
+    headers = ("as of", "plans", "invalid", "error", "warning", "info", "new", "resolved", "pipeline",
+               "unsupported")
+
+    def cell(run: dict, column: str) -> str:
+        if column in ("new", "resolved") and run["previous_run"] is None:
+            return "-"
+        if column in ("pipeline_value", "unsupported_value"):
+            return "-" if run[column] is None else compact(run[column])  # not recorded by that run
+        return str(run[column])
+
+    rows = [[cell(run, column) for column in columns] for run in runs]
     widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
     click.echo("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
     for row in rows:

@@ -37,6 +37,12 @@ PHASE_ONE_GUIDANCE = "G86"
 Number = int | float
 
 
+def claimed_past_evidence(claimed_stage: str, supported_stage: str | None) -> bool:
+    """The claimed rank is above the supported rank (`lost` is no milestone: never)."""
+    claimed = RANKS.get(claimed_stage)
+    return claimed is not None and claimed > RANKS.get(supported_stage or "", 0)
+
+
 @dataclass(frozen=True)
 class NextStep:
     action: str
@@ -96,7 +102,7 @@ class Deal:
     @property
     def unsupported(self) -> bool:
         """Claimed past its evidence: the claimed rank is above the supported rank."""
-        return self.claimed_rank is not None and self.claimed_rank > self.supported_rank
+        return claimed_past_evidence(self.claimed_stage, self.supported_stage)
 
     @property
     def title(self) -> str:
@@ -134,22 +140,28 @@ def deals_of(result) -> list[Deal]:
     """
     if not result.valid:
         return []
-    plan_findings = [finding for finding in result.findings
-                     if finding.subject_kind == "plan" and PHASE_ONE_GUIDANCE in finding.guidance]
+    findings = [finding.to_json() for finding in result.findings]  # the contract's shape
+    plan_findings = [finding for finding in findings
+                     if _subject(finding) == ("plan", None) and PHASE_ONE_GUIDANCE in (finding.get("guidance") or ())]
     deals = []
-    for opportunity in result.opportunities or ():
+    for opportunity in getattr(result, "opportunities", None) or ():
         key = opportunity["id"]
-        own = [finding for finding in result.findings
-               if finding.subject_kind == "opportunity" and str(finding.subject_id) == key]
+        own = [finding for finding in findings if _subject(finding) == ("opportunity", key)]
         if (RANKS.get(opportunity["stage"]) or 0) > RANKS["identified"]:
             own += plan_findings
         deals.append(_deal(result, opportunity, own))
     return deals
 
 
-def _deal(result, opportunity: Mapping[str, Any], findings: list) -> Deal:
+def _subject(finding: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    subject = finding.get("subject") or {}
+    kind = subject.get("kind")
+    return kind, None if kind == "plan" or subject.get("id") is None else str(subject.get("id"))
+
+
+def _deal(result, opportunity: Mapping[str, Any], findings: list[dict]) -> Deal:
     step = opportunity.get("next_step")
-    worst = min(((SEVERITY_RANK.get(f.severity, 3), index, f) for index, f in enumerate(findings)),
+    worst = min(((SEVERITY_RANK.get(f.get("severity"), 3), index, f) for index, f in enumerate(findings)),
                 default=None, key=lambda item: item[:2])
     return Deal(
         account=result.account, account_name=result.account_name or result.account or result.file,
@@ -160,8 +172,9 @@ def _deal(result, opportunity: Mapping[str, Any], findings: list) -> Deal:
         missing_outcomes=tuple(opportunity.get("missing_outcomes") or ()),
         days_in_stage=opportunity.get("days_in_stage"),
         next_step=NextStep(step["action"], step.get("due"), step.get("owner")) if step else None,
-        findings=tuple(dict.fromkeys(f.rule for f in findings)),
-        worst=Worst(worst[2].rule, worst[2].severity, worst[2].message) if worst else None)
+        findings=tuple(dict.fromkeys(str(f.get("rule")) for f in findings)),
+        worst=Worst(str(worst[2].get("rule")), str(worst[2].get("severity")), str(worst[2].get("message") or ""))
+        if worst else None)
 
 
 # ---- which, in what order --------------------------------------------------------------------
@@ -270,7 +283,7 @@ class TotalsBuilder:
             return
         self.count += 1
         supported = supported_stage or NO_SUPPORT
-        if RANKS[claimed_stage] > RANKS.get(supported, 0):
+        if claimed_past_evidence(claimed_stage, supported_stage):
             self.unsupported_count += 1
             self.unsupported.append(value or 0)
         if value is None:
