@@ -36,6 +36,9 @@ MAX_WHOLE = 2**53 - 1
 WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
 # Not capped at 100: a share of 115 is a mistake the route rules report, with the others.
 Percent = Annotated[float, Field(ge=0)]
+# Money is added up (the pipeline review's totals): beyond 2**53 a float no longer holds every
+# whole amount, and two values near the largest float add up to infinity.
+Money = Annotated[float, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
 
 
 class Model(BaseModel):
@@ -182,7 +185,7 @@ class Opportunity(Model):
     initiative: Slug | None = Field(None, description="The client initiative it serves (G22).")
     priority: WholeNumber | None = Field(None, description="Rank, 1 = highest, unique (G20).")
     must_win: bool | None = None
-    value: float | None = None
+    value: Money | None = Field(None, description="What the opportunity is worth, in the account's currency.")
     stage: Stage = "identified"
     stage_since: Date | None = Field(None, description="The date the opportunity reached its current stage (S13).")
     close_date: Date | None = Field(None, description="Expected close; the actual close once won or lost (S11).")
@@ -204,8 +207,8 @@ class RoutesToMarket(Model):
 
 
 class Team(Model):
-    client_spend: float | None = None
-    target: float | None = None
+    client_spend: Money | None = None
+    target: Money | None = None
     plan: Text | None = None
     strategies: list[Text] | None = None
 

@@ -87,6 +87,18 @@ def test_a_whole_number_too_large_for_a_float_field_is_an_error_not_a_crash(runn
     assert "(400 characters)" in result.output  # the message quotes the number cut short
 
 
+@pytest.mark.parametrize("amount", ["1.7e308", "-1.7e308", str(2**53)])
+def test_money_past_2_53_is_refused_the_pipeline_adds_it_up(runner, tmp_path, amount):
+    # Two values of 1.7e308 add up to infinity: the pipeline review's totals overflowed (a crash).
+    plan = bank_with(tmp_path, "value: 3200000", f"value: {amount}")
+    result = check(runner, plan)
+    assert result.exit_code == 1, result.output
+    assert "internal error" not in result.output
+    bound = "at most " if not amount.startswith("-") else "at least -"
+    assert f"bank.yaml:{line_of(plan, 'value: ' + amount)}:5: error: `value` must be {bound}9,007,199,254,740,991" \
+        in result.output
+
+
 def test_a_priority_past_2_53_is_refused_the_engine_would_take_two_for_one(runner, tmp_path):
     # Past 2**63 the C core compares such numbers as equal: a false "shared priority" finding.
     plan = bank_with(tmp_path, "priority: 1\n", f"priority: {2**63 + 1}\n")
@@ -159,8 +171,9 @@ def test_tiny_and_huge_amounts_reach_the_rules(runner, tmp_path):
     shutil.copy(BANK, tmp_path / "same.yaml")
     baseline = json.loads(expected.output)["plans"][0]["findings"]
     assert len(baseline) == 8
-    for old, new in (("share: 70", "share: 0.00001"), ("value: 3200000", "value: 1.0e+300"),
-                     ("target: 3900000", "target: 0.0000002")):
+    # (Money is bounded by 2**53, which Python writes without an exponent; a share is not.)
+    for old, new in (("share: 70", "share: 0.00001"), ("share: 70", "share: 1.0e+300"),
+                     ("value: 3200000", "value: 0.00001"), ("target: 3900000", "target: 0.0000002")):
         plan = bank_with(tmp_path, old, new)
         result = check(runner, plan, "--format", "json")
         assert result.exit_code == 1
