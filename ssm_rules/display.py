@@ -7,8 +7,9 @@ ambiguous characters one (what wcwidth and most terminals outside CJK locales do
 marks and zero-width format characters none.
 
 Plan text is also made safe to print: control characters (an escape sequence in a plan could
-clear the screen or retitle the terminal) and the bidirectional overrides that reorder what a
-reader sees (U+202E) are shown as `?`, never sent to the terminal.
+clear the screen, retitle the terminal or, in some terminals, write the clipboard) and the
+bidirectional overrides that reorder what a reader sees (U+202E) are shown as their escapes
+(`\x1b`, `\u202e`), never sent to the terminal.
 """
 
 from __future__ import annotations
@@ -36,18 +37,23 @@ def _char_width(char: str) -> int:
 
 
 def safe(text: str) -> str:
-    """`text` on one line with nothing a terminal would act on: control characters (line
-    breaks, escapes), line and paragraph separators and bidi overrides each become `?`;
-    runs of white space become one space."""
+    """`text` on one line with nothing a terminal would act on: runs of white space (line
+    breaks included) become one space; control characters, bidi overrides and other invisible
+    format characters are written as escapes (`\x1b`, `\u202e`)."""
     text = " ".join(str(text).split())
     if text.isascii() and text.isprintable():
         return text
-    return "".join(char if _shown(char) else "?" for char in text)
+    return "".join(char if _shown(char) else _escape(char) for char in text)
 
 
 def _shown(char: str) -> bool:
     code = ord(char)
     return code in _JOINERS or (char.isprintable() and code not in _BIDI_CONTROLS)
+
+
+def _escape(char: str) -> str:
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}"
 
 
 def width(text: str) -> int:

@@ -313,6 +313,24 @@ def test_plan_text_never_starts_a_line_of_the_report(runner, tmp_path):
     assert "(owner: jo ::error::owned)" in result.output
 
 
+@pytest.mark.parametrize("colour", ["--color", "--no-color"])
+def test_plan_text_never_sends_a_control_sequence_to_the_terminal(runner, tmp_path, colour):
+    """A plan is someone else's text: an escape sequence in a name reached the terminal as is
+    (OSC retitles the window, some terminals write the clipboard with it; with --color, CSI
+    cleared the screen), and a bidi override reordered the line. Shown as escapes now."""
+    plan = tmp_path / "esc.yaml"
+    plan.write_text('format: ssm-plan/1\naccount: {id: esc, name: "Evil \\e[2J\\u202Egnp", owner: "jo\\e]52;c;eA==\\a"}\n'
+                    'opportunities:\n  - {id: o1, name: "Opp \\e]0;pwned\\a"}\n')
+    result = run(runner, "check", str(plan), "--isolated", "--as-of", AS_OF, "--no-cache", colour)
+    assert result.exit_code == 1, result.output
+    styled = result.output.replace("\x1b[0m", "")
+    for code in ("1", "2", "31", "33", "34", "36"):  # the report's own styles
+        styled = styled.replace(f"\x1b[{code}m", "")
+    assert "\x1b" not in styled and "\x07" not in styled and "\u202e" not in styled
+    assert "Opp \\x1b]0;pwned\\x07" in result.output and "Evil \\x1b[2J\\u202egnp" in result.output
+    assert "(owner: jo\\x1b]52;c;eA==\\x07)" in result.output
+
+
 def test_a_chain_of_derived_kinds_deeper_than_python_recurses_is_a_pack_error():
     from ssm_rules.rulepack import Derive, Pattern, Rule, RulePackError, rule_strata
 

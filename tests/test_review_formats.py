@@ -224,7 +224,7 @@ def test_text_shows_plan_text_but_never_a_terminal_control():
     hostile = deal("x", name="Evil\x1b]0;owned\x07 \u202egnp.exe", account_name="A\x1b[2JB")
     text = render(make_review([hostile]), "text", width=120)
     assert "\x1b" not in text and "\x07" not in text and "\u202e" not in text
-    assert "Evil?]0;owned? ?gnp.exe" in text
+    assert "Evil\\x1b]0;owned\\x07 \\u202egnp.exe" in text
 
 
 def test_text_of_nothing():

@@ -99,7 +99,9 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
 
 def _summary_line(outcome) -> str:
     summary, plans = outcome.summary, outcome.summary["plans"]
-    whose = f" for {outcome.owner}" if outcome.owner else ""
+    from ssm_rules.display import safe
+
+    whose = f" for {safe(outcome.owner)}" if outcome.owner else ""  # a name as a plan writes it
     text = (f"Audited {plans} plan{'s' if plans != 1 else ''}{whose} as of {outcome.as_of.isoformat()}: "
             f"{summary['invalid']} invalid, {summary['error']} error{'s' if summary['error'] != 1 else ''}, "
             f"{summary['warning']} warning{'s' if summary['warning'] != 1 else ''}, {summary['info']} info")

@@ -2,11 +2,17 @@
 
     facts/northwind.yaml:88:5: error SSM-BDU-001 Opportunity 'X' has no key decision leader.
         next: Ask sponsor Ana López to identify ... (owner: jane.doe)
+
+Text from a plan (messages quote names) goes to a terminal: its control characters and bidi
+overrides are shown as escapes (ssm_rules.display.safe), so a plan cannot clear the screen,
+retitle the window or reorder what is read.
 """
 
 from __future__ import annotations
 
 import click
+
+from ssm_rules.display import safe
 
 SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "blue"}
 
@@ -24,10 +30,11 @@ def render(report, *, color: bool = False) -> str:
             location = finding["location"]
             where = f"{location['file']}:{location['line']}:{location['column']}"
             severity = finding["severity"]
-            lines.append(f"{style(where, bold=True)}: {style(severity, fg=SEVERITY_COLOURS[severity], bold=True)} "
-                         f"{style(finding['rule'], bold=True)} {finding['message']}")
+            lines.append(f"{style(safe(where), bold=True)}: {style(severity, fg=SEVERITY_COLOURS[severity], bold=True)} "
+                         f"{style(finding['rule'], bold=True)} {safe(finding['message'])}")
             action = finding["next_action"]
-            lines.append(f"    {style('next:', fg='cyan')} {action['text']} {style('(owner: ' + str(action['owner']) + ')', dim=True)}")
+            lines.append(f"    {style('next:', fg='cyan')} {safe(action['text'])} "
+                         f"{style('(owner: ' + safe(str(action['owner'])) + ')', dim=True)}")
         if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]) \
                 and _concerns_owner(report, result):
             lines.append(_outcome_line(result, style))  # packs without an outcome (--no-builtin): no line
@@ -64,7 +71,7 @@ def _summary_line(report, style) -> str:
             text += f" ({problems} problem{'s' if problems != 1 else ''})"
         return style(text + ".", bold=True)
     findings = counts["error"] - invalid
-    whose = f" (the next actions of {report.owner})" if getattr(report, "owner", None) else ""
+    whose = f" (the next actions of {safe(report.owner)})" if getattr(report, "owner", None) else ""
     text = (f"Checked {plans} {noun}{whose}: {invalid} invalid, {findings} error{'s' if findings != 1 else ''}, "
             f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, {counts['info']} info.")
     return style(text, bold=True)
