@@ -90,7 +90,9 @@ def main() -> None:
 
     Plans are YAML files, one per client account (see `ssm schema` and the README).
     `ssm validate` checks their format; `ssm check` runs the SSM rules and prints
-    findings with next actions; `ssm audit` reports on a whole portfolio.
+    findings with next actions; `ssm pipeline` reviews the opportunities' claimed
+    stages against the client's verifiable outcomes; `ssm audit` reports on a whole
+    portfolio.
 
     Exit codes: 0 nothing at or above the failing severity was found; 1 findings or
     invalid plans; 2 the tool could not do its job (usage error, missing path, bad

@@ -86,9 +86,9 @@ def pipeline(paths: tuple[str, ...], owner: str | None, must_win: bool, stages: 
       ssm pipeline plans/ --all --format csv --output pipeline.csv
 
     \b
-    Exit codes: 0 the review is complete (findings do not change it: they are shown);
-    1 a plan is invalid (the others are shown); 2 usage error, missing path, bad
-    configuration or rule pack, an --owner nobody in the plans is called.
+    Exit codes: 0 every plan was read (findings are shown, they never fail the
+    review); 1 a plan is invalid (the others are shown); 2 usage error, missing
+    path, bad configuration or rule pack, an --owner nobody in the plans is called.
     """
     from ssm_rules import config, owners, stages as stage_views
     from ssm_rules.discovery import plan_files
