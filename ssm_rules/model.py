@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic.fields import FieldInfo
 
 from ssm_rules.errors import PlanError, PlanProblem
-from ssm_rules.plan_shape import (ACTIVITIES, FORMAT, ROLES, Record, check_format,  # noqa: F401 - the format's names
-                                  check_identity_and_references, with_reference_problems)
+from ssm_rules.plan_shape import (ACTIVITIES, FORMAT, MAX_WHOLE, ROLES, Record,  # noqa: F401 - the format's names
+                                  check_format, check_identity_and_references, with_reference_problems)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Text = str
@@ -30,14 +30,10 @@ Component = Literal["strategy_design", "applications", "middleware", "platform",
 Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
 # A field named `date` (an outcome's) would shadow the type inside its class body.
 Date = date
-# Whole numbers beyond 2**53 lose their identity as soon as anything reads them as floating
-# point, the rule engine's C core included (two such priorities compare equal there).
-MAX_WHOLE = 2**53 - 1
 WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
 # Not capped at 100: a share of 115 is a mistake the route rules report, with the others.
 Percent = Annotated[float, Field(ge=0)]
-# Money is added up (the pipeline review's totals): beyond 2**53 a float no longer holds every
-# whole amount, and two values near the largest float add up to infinity.
+# Money is added up (the pipeline review's totals): bounded like whole numbers (MAX_WHOLE).
 Money = Annotated[float, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
 
 

@@ -36,6 +36,10 @@ ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")  # in t
 # that proves it (the stages guide's table). `lost` is no milestone.
 MILESTONES = (("identified", "interest"), ("validated", "need_confirmed"), ("qualified", "go_forward"),
               ("proposed", "conditional_approval"), ("won", "contract_signed"), ("completed", "value_acknowledged"))
+# Whole numbers and money stay within ±(2**53 - 1): beyond it a float no longer holds every whole
+# number (the engine's C core compares two such priorities as equal), and two amounts near the
+# largest float add up to infinity.
+MAX_WHOLE = 2**53 - 1
 SHAPE_FILE = Path(__file__).with_name("plan_shape.json")
 
 

@@ -14,7 +14,8 @@ from ssm_rules.importers.salesforce.ids import SF_ID, sf_key, slugify
 from ssm_rules.importers.salesforce.mapping import SalesforceMapping, folded
 from ssm_rules.importers.salesforce.problems import ExportError, Problem
 from ssm_rules.importers.salesforce.tables import Row, Table, read_table
-from ssm_rules.importers.salesforce.values import clean_text, parse_amount, parse_date
+from ssm_rules.importers.salesforce.values import AmountOutOfRange, clean_text, parse_amount, parse_date
+from ssm_rules.plan_shape import MAX_WHOLE
 
 
 @dataclass
@@ -334,6 +335,9 @@ class _Joiner:
             if amount:
                 try:
                     value = parse_amount(amount)
+                except AmountOutOfRange:
+                    self.warn(table, row, "Amount", f"{amount!r} is beyond what a plan's value may be "
+                                                    f"(±{MAX_WHOLE:,}): the value of opportunity {name!r} is left out")
                 except ValueError:
                     self.warn(table, row, "Amount", f"{amount!r} is not a number: the value of "
                                                     f"opportunity {name!r} is left out")

@@ -7,6 +7,7 @@ import math
 import re
 from datetime import date
 
+from ssm_rules.plan_shape import MAX_WHOLE
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
@@ -40,12 +41,18 @@ class Amount(float):
     (`1.0e-07`, never `1e-07`, which the plan loader would read as text; see round_trip_yaml)."""
 
 
+class AmountOutOfRange(ValueError):
+    """A number, but beyond what a plan's `value` may be (±MAX_WHOLE)."""
+
+
 def parse_amount(text: str) -> int | float:
     if not _AMOUNT.fullmatch(text):
         raise ValueError(text)
     number = float(text.replace(",", "").replace(" ", ""))
     if not math.isfinite(number):
         raise ValueError(text)
+    if abs(number) > MAX_WHOLE:
+        raise AmountOutOfRange(text)
     if number.is_integer() and abs(number) < 2 ** 53:  # whole amounts as integers, while exact
         return int(number)
     return Amount(number)
