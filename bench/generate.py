@@ -6,11 +6,15 @@ Plan `i` depends only on (seed, i), never on --count: the 1,000-plan portfolio i
 1,000 plans of the 10,000-plan one. Every plan is valid (`ssm validate` passes).
 
 Sizes follow real accounts: 3-10 opportunities, 5-30 contacts, 2-6 initiatives, 2-5 client
-issues, a buying unit of 5-8 roles per opportunity, prose in the insight sections. A plan
+issues, a buying unit of 5-8 roles per opportunity, prose in the insight sections, and for
+each opportunity its owner, dates, next step and the verifiable outcomes of its stage. A plan
 starts clean (no finding at the as-of date); about one in eight stays clean, the others get
 1-7 of the gaps real teams leave (a stale review, an unowned relationship, no key decision
-leader, route shares that do not add up, ...), most of them 2-3. With --as-of different
-from the generation date, review and contact ages move, as they would in real life.
+leader, route shares that do not add up, ...), most of them 2-3, and 0-3 gaps in their
+pipeline (a stage claimed ahead of its outcomes, an overdue next step, ...). The stage data
+comes from a random stream of its own, so the rest of plan `i` is what it was before plans
+had stage data. With --as-of different from the generation date, review and contact ages
+move, as they would in real life.
 """
 
 from __future__ import annotations
@@ -59,6 +63,11 @@ TARGETS = ("by 30% by 2028", "to 35% of revenue by 2029", "from weeks to days by
            "from three platforms to one by 2028", "within two years", "before the 2027 audit")
 COMPONENTS = ("strategy_design", "applications", "middleware", "platform", "infrastructure", "deployment")
 STAGES = ("identified", "validated", "qualified", "proposed")
+# The verifiable outcome of each stage, in order, and who gives it (the buying-unit role).
+OUTCOMES = (("interest", "sponsor"), ("need_confirmed", "sponsor"), ("go_forward", "key_decision_leader"),
+            ("conditional_approval", "key_decision_leader"))
+EVIDENCE = ("Mail from the client asking for a proposal", "Signed workshop summary", "Steering committee minutes",
+            "Conditional approval letter", "Notes of the executive briefing, confirmed by mail")
 ROUTES = ("direct", "business_partner", "telesales", "marketplace", "system_integrator")
 SOURCES = ("client", "internal", "partner")
 ACTIVITIES = ("align", "plan", "articulate_value", "thought_leadership")
@@ -361,15 +370,84 @@ GAPS = (
 GAP_COUNTS = ((0, 12), (1, 20), (2, 25), (3, 20), (4, 10), (5, 7), (6, 4), (7, 2))
 
 
+# ---- the pipeline: stage data, clean, then its gaps ---------------------------------------------
+
+
+def add_stage_data(plan: dict, rng: random.Random, as_of: date) -> None:
+    """Give every opportunity of a clean plan the stage data that keeps it clean: an owner,
+    the outcomes of every milestone up to its stage (in order, dated, given by the right role,
+    with evidence), the stage date of its last outcome, a close date and a next step ahead."""
+    for opportunity in plan["opportunities"]:
+        rank = STAGES.index(opportunity["stage"]) + 1
+        unit = opportunity["buying_unit"]
+        stage_since = day = days_before(as_of, 5, 80, rng)  # not stalled (S13)
+        outcomes = {}
+        for key, role in reversed(OUTCOMES[:rank]):  # the stage's own outcome on stage_since (S14)
+            outcomes[key] = {"date": day, "by": [unit[role][0]], "evidence": rng.choice(EVIDENCE)}
+            day -= timedelta(days=rng.randint(5, 40))
+        opportunity["owner"] = rng.choice(TEAM)
+        opportunity["stage_since"] = stage_since
+        opportunity["close_date"] = as_of + timedelta(days=rng.randint(30, 300))
+        opportunity["outcomes"] = {key: outcomes[key] for key, _ in OUTCOMES[:rank]}  # in milestone order
+        opportunity["next_step"] = {"action": f"{rng.choice(VERBS)} {rng.choice(OBJECTS)}: workshop",
+                                    "due": as_of + timedelta(days=rng.randint(1, 30))}
+
+
+def _claim_ahead(plan, rng, as_of):
+    opportunity = rng.choice([o for o in plan["opportunities"] if len(o["outcomes"]) > 1])
+    del opportunity["outcomes"][rng.choice(list(opportunity["outcomes"])[1:])]
+
+
+def _outcome_ahead(plan, rng, as_of):
+    outcomes = rng.choice(plan["opportunities"])["outcomes"]
+    outcomes[list(outcomes)[-1]]["date"] = as_of + timedelta(days=rng.randint(1, 20))
+
+
+def _no_next_step(plan, rng, as_of):
+    del rng.choice(plan["opportunities"])["next_step"]
+
+
+def _next_step_overdue(plan, rng, as_of):
+    rng.choice(plan["opportunities"])["next_step"]["due"] = days_before(as_of, 1, 60, rng)
+
+
+def _close_date_passed(plan, rng, as_of):
+    rng.choice(plan["opportunities"])["close_date"] = days_before(as_of, 1, 90, rng)
+
+
+def _stalled(plan, rng, as_of):
+    opportunity = rng.choice(plan["opportunities"])
+    opportunity["stage_since"] = opportunity["outcomes"]["interest"]["date"] = days_before(as_of, 91, 200, rng)
+
+
+def _evidence_thin(plan, rng, as_of):
+    outcome = rng.choice(list(rng.choice(plan["opportunities"])["outcomes"].values()))
+    del outcome["evidence"]
+    if rng.random() < 0.3:
+        del outcome["by"]
+
+
+PIPELINE_GAPS = ((_claim_ahead, 4), (_outcome_ahead, 1), (_no_next_step, 3), (_next_step_overdue, 4),
+                 (_close_date_passed, 3), (_stalled, 2), (_evidence_thin, 3))
+PIPELINE_GAP_COUNTS = ((0, 30), (1, 40), (2, 20), (3, 10))  # for plans with other gaps: the clean stay clean
+
+
 def make_plan(index: int, seed: int = SEED, as_of: date = AS_OF) -> dict:
     rng = random.Random(f"{seed}:{index}")
     plan = clean_plan(rng, index, as_of)
     count = rng.choices([c for c, _ in GAP_COUNTS], [w for _, w in GAP_COUNTS])[0]
     functions = [g for g, _ in GAPS]
     weights = [w for _, w in GAPS]
-    for gap in rng.choices(functions, weights, k=count):
+    gaps = rng.choices(functions, weights, k=count)
+    # The pipeline's own stream: the stage data does not change the rest of the plan.
+    stages_rng = random.Random(f"{seed}:{index}:stages")
+    add_stage_data(plan, stages_rng, as_of)
+    if gaps:
+        count = stages_rng.choices([c for c, _ in PIPELINE_GAP_COUNTS], [w for _, w in PIPELINE_GAP_COUNTS])[0]
+        gaps += stages_rng.choices([g for g, _ in PIPELINE_GAPS], [w for _, w in PIPELINE_GAPS], k=count)
+    for gap in gaps:
         try:
-            gap(plan, rng, as_of)
+            gap(plan, stages_rng if gap in dict(PIPELINE_GAPS) else rng, as_of)
         except (KeyError, IndexError, StopIteration):
             pass  # an earlier gap removed what this one changes: the plan keeps that one
     return plan

@@ -3,6 +3,7 @@
     python bench/run.py                      # N = 1,000 and 10,000 (10-20 minutes on 2 cores)
     python bench/run.py --quick              # N = 300 and 1,000, one run each (about 2 minutes)
     python bench/run.py --sizes 1000,10000 --repeat 2 --json results.json
+    python bench/run.py --stages-cost 1000 --repeat 3   # only the split: both packs / Focus alone
 
 What is measured (bench/README.md says why):
 
@@ -20,6 +21,9 @@ What is measured (bench/README.md says why):
 - cache: the same audit (--jobs 2) with an empty cache directory, then again unchanged (same
   as-of date), and again the next day (as-of + 1: plans still cached, results not); the
   sequence is repeated --repeat times from an empty cache, the best of each counts.
+- stages cost (--stages-cost N, on its own): the split with both built-in packs and with the
+  Focus pack alone, alternated --repeat times (best of each step, in this process's CPU time),
+  and the ratio of the totals: what the opportunity-stages pack adds to a plan.
 - cold start: `ssm check PLAN` and `yamllint PLAN` in fresh processes, alternated, best of R.
   Each run checks a plan whose content ssm has not seen (a numbered comment is appended), so
   only the rule packs come from the cache, as in a pre-commit hook on a changed file.
@@ -59,6 +63,7 @@ TARGETS = {
     "rss_flat": 1.10,  # peak RSS at the largest N / at the smallest
     "cold": 1.5,  # ssm check / yamllint
     "second": 0.3,  # unchanged second audit / first
+    "stages": 1.25,  # per-plan split with both built-in packs / with the Focus pack alone
 }
 
 
@@ -212,9 +217,10 @@ def audit(ssm: str, folder: Path, work: Path, jobs: int, cache: str | None, as_o
     return Run(command, cwd=str(work)).check()
 
 
-def split(files: list[str], sample: int) -> dict:
+def split(files: list[str], sample: int, packs: list | None = None, clock=time.perf_counter) -> dict:
     """Per-plan ms of each step, in this process, with the functions `ssm audit` calls (the
-    steps of pipeline.Checker.check_loaded, then the audit's report)."""
+    steps of pipeline.Checker.check_loaded, then the audit's report). `packs`: the rule packs
+    (default: the built-in ones); `clock`: wall time, or this process's CPU time."""
     from ssm_rules import loader, plan_shape
     from ssm_rules.audit import report, runner
     from ssm_rules.audit.spool import Spool
@@ -225,10 +231,9 @@ def split(files: list[str], sample: int) -> dict:
 
     step = max(1, len(files) // sample)
     chosen = files[::step][:sample]
-    checker = Checker()
+    checker = Checker() if packs is None else Checker(packs=packs)
     times = dict.fromkeys(("load", "validate", "facts", "rules", "findings", "report"), 0.0)
     plans = []
-    clock = time.perf_counter
     for file in chosen:
         t0 = clock()
         document = loader.load_path(file)
@@ -264,6 +269,37 @@ def split(files: list[str], sample: int) -> dict:
                 content(stream) if callable(content) else stream.write(content)
     times["report"] = clock() - t0
     return {name: 1000 * seconds / len(plans) for name, seconds in times.items()}
+
+
+STEPS = ("load", "validate", "facts", "rules", "findings", "report")
+
+
+def stages_cost(data: Path, count: int, seed: int, repeat: int) -> int:
+    """The split with both built-in packs and with the Focus pack alone, on one portfolio."""
+    from ssm_rules.rulepack import builtin_pack_dir, load_packs
+
+    _, files = portfolio(data, count, seed)
+    configurations = {"focus + stages": None,
+                      "focus only": load_packs([builtin_pack_dir("focus")], include_builtin=False)}
+    best: dict[str, dict[str, float]] = {}
+    for _ in range(repeat):
+        for name, packs in configurations.items():  # alternated: a busy minute hurts both alike
+            # CPU time of this process: other processes on a shared machine slow both alike
+            # in wall time, but not evenly between two configurations measured minutes apart.
+            steps = split(files, count, packs, clock=time.process_time)
+            best[name] = {k: min(v, best.get(name, steps)[k]) for k, v in steps.items()}
+    table = Table()
+    for name, steps in best.items():
+        table.add(f"N={count:,} {name}, per plan ms: {'/'.join(STEPS)}",
+                  " / ".join(f"{steps[k]:.2f}" for k in STEPS) + f" = {sum(steps.values()):.2f}")
+    both, focus = (sum(best[name].values()) for name in configurations)
+    table.add("per plan, focus + stages / focus only", f"{both / focus:.2f}", f"<= {TARGETS['stages']:.2f}",
+              both / focus <= TARGETS["stages"])
+    rules = best["focus + stages"]["rules"] / best["focus only"]["rules"]
+    table.add("rules step alone, focus + stages / focus only", f"{rules:.2f}")
+    print()
+    table.print()
+    return 0
 
 
 def cold_start(ssm: str, yamllint: str, plan: str, work: Path, runs: int) -> dict:
@@ -323,7 +359,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=os.path.join(tempfile.gettempdir(), "ssm-bench"),
                         help="where portfolios are generated and kept between runs")
     parser.add_argument("--json", metavar="FILE", help="also write every figure to FILE")
+    parser.add_argument("--stages-cost", type=int, metavar="N",
+                        help="only the per-plan split of N plans, with both built-in packs and with the Focus "
+                             "pack alone (target: at most 1.25x)")
     args = parser.parse_args(argv)
+    if args.stages_cost:
+        data = Path(args.data)
+        data.mkdir(parents=True, exist_ok=True)
+        return stages_cost(data, args.stages_cost, args.seed, args.repeat)
     sizes = [int(s) for s in (args.sizes or ("300,1000" if args.quick else "1000,10000")).split(",")]
     cold_runs = args.cold_runs or (4 if args.quick else 10)
 

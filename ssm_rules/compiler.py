@@ -7,6 +7,10 @@ each with a regression test in tests/test_engine_quirks.py):
   never revisited, so every rule starts with a *gate* fact `{kind: ssm_gate, stratum: S}` that
   the engine adapter asserts after all the facts the stratum depends on. Rules that use a
   derived kind run in a later stratum than the rules deriving it (`rulepack.rule_strata`).
+  A rule that matches the kind it derives (a chain: each level from the level below) runs in
+  its own stratum; the adapter asserts the facts of such *recursive* kinds as soon as they are
+  derived, until no new one comes, before the next gate. Only positive patterns join them
+  there, and Rete joins a fact asserted after the gate like any other.
 - **No `$or`.** `$or` gives wrong answers as soon as a pattern also joins on an earlier fact
   (the join or the literal branch is silently dropped), and fires once per matching branch.
   `any:` and `in:` are expanded instead: a positive pattern becomes one engine rule per
@@ -54,6 +58,7 @@ from ssm_rules.rulepack import (
     Test,
     _suggest,
     all_rules,
+    recursive_kinds,
     rule_strata,
 )
 
@@ -155,6 +160,10 @@ class CompiledRules:
     strata: tuple[int, ...]
     fields: Mapping[str, frozenset[str]]  # kind -> fields the engine patterns read
     budget: Budget = Budget()
+    # Derived kind -> stratum from which its facts are asserted as soon as they are derived (a chain).
+    recursive: Mapping[str, int] = field(default_factory=dict)
+    # Kind -> fields the engine only tests for existence: it gets `true`, not the text or list.
+    presence: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @property
     def kinds(self) -> frozenset[str]:
@@ -168,13 +177,14 @@ class CompiledRules:
         if fields is None:
             return None
         view = {"kind": kind}
+        presence = self.presence.get(kind, ())
         for name, value in fact.items():
             if name in fields:
                 if type(value) not in _SCALAR_TYPES or value == "":
                     value = engine_value(value)
                     if value is None:
                         continue
-                view[name] = value
+                view[name] = True if name in presence else value
         return view
 
     def derived_fact(self, rule_id: str, bindings: Mapping[str, Mapping[str, Any]]) -> dict[str, Any] | None:
@@ -258,11 +268,13 @@ def compile_packs(packs: Sequence[Pack], settings: Mapping[str, Any] | None = No
     engine_rules: list[EngineRule] = []
     for rule_id, compiled_rule in compiled.items():
         engine_rules += _RuleCompiler(compiled_rule, len(engine_rules)).compile()
-    fields = _engine_fields(engine_rules, compiled)
+    fields, presence = _engine_fields(engine_rules, compiled)
     _check_hashes(engine_rules, fields)
     return CompiledRules(packs=tuple(packs), rules=compiled, shards=tuple(_shard(engine_rules)),
                          strata=tuple(sorted({r.stratum for r in engine_rules})), fields=fields,
-                         budget=_budget(resolved))
+                         budget=_budget(resolved),
+                         recursive=recursive_kinds([c.rule for c in compiled.values()], strata),
+                         presence=presence)
 
 
 def _budget(resolved: Mapping[str, Mapping[str, Any]]) -> Budget:
@@ -290,7 +302,18 @@ def _resolve_settings(packs: Sequence[Pack], user: Mapping[str, Any]) -> dict[st
 
 
 def _setting_value(key: str, value: Any, default: Any) -> Any:
-    """`value` converted to the type of the setting's default, or a UsageError."""
+    """`value` converted to the type of the setting's default, or a UsageError. A mapping
+    setting takes a mapping of some of its names: they replace the defaults of those names."""
+    if isinstance(default, dict):
+        if not isinstance(value, Mapping) or not value:
+            raise UsageError(f"setting `{key}` maps names to values ({', '.join(default)}), not `{value}`")
+        merged = dict(default)
+        for name, item in value.items():
+            if name not in default:
+                raise UsageError(f"setting `{key}` has no name `{name}`{_suggest(str(name), default)}; "
+                                 f"its names: {', '.join(default)}")
+            merged[name] = _setting_value(f"{key}.{name}", item, default[name])
+        return merged
     if isinstance(default, bool):
         if isinstance(value, bool):
             return value
@@ -440,7 +463,10 @@ class _RuleCompiler:
         if not parts:
             return {"kind": kind}
         # A canonical order lets rules share the engine's alpha nodes (fewer, shorter walks).
-        return {"$and": [{"kind": kind}, *(parts[key] for key in sorted(parts))]}
+        # Equalities with a value come first: the engine finds those successors of a node by
+        # hash, while it tries every other kind of test one by one, for every fact that
+        # reaches the node.
+        return {"$and": [{"kind": kind}, *(parts[key] for key in sorted(parts, key=_test_order))]}
 
     def _engine_tests(self, test: Test) -> list[dict]:
         name = test.field
@@ -458,6 +484,12 @@ class _RuleCompiler:
 
     def _literal(self, operand: Operand) -> Any:
         return _operand_value(operand, {}, self.settings)
+
+
+def _test_order(key: str) -> tuple[int, str]:
+    """Equality with a literal first, then the other tests (comparisons, existence, joins)."""
+    ((name, value),) = json.loads(key).items()
+    return (0 if not name.startswith("$") and not isinstance(value, dict) else 1, key)
 
 
 def _expand_in(tests: Sequence[Test]) -> list[list[Test]]:
@@ -577,9 +609,12 @@ def _operand_value(operand: Operand, bindings: Mapping[str, Mapping[str, Any]], 
 # ---- engine limits --------------------------------------------------------------------------
 
 
-def _engine_fields(engine_rules: Sequence[EngineRule], compiled: Mapping[str, CompiledRule]) -> dict[str, frozenset[str]]:
-    """Kind -> fields the engine reads: tested fields, and the fields joins refer to."""
+def _engine_fields(engine_rules: Sequence[EngineRule],
+                   compiled: Mapping[str, CompiledRule]) -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """Kind -> fields the engine reads (tested fields, and the fields joins refer to), and kind ->
+    the fields of those it only tests for existence (long texts and lists need not travel)."""
     fields: dict[str, set[str]] = {}
+    valued: dict[str, set[str]] = {}  # fields compared with a value or joined
     for rule in compiled.values():
         for pattern in rule.rule.when:
             fields.setdefault(pattern.kind, set())
@@ -590,16 +625,22 @@ def _engine_fields(engine_rules: Sequence[EngineRule], compiled: Mapping[str, Co
             (condition,) = pattern.values()
             kind = _kind_of(condition)
             for part in _parts(condition)[1:]:
+                existence = next(iter(part)) in ("$ex", "$nex")
                 for name, rhs in _field_tests(part):
                     fields[kind].add(name)
+                    if not existence:
+                        valued.setdefault(kind, set()).add(name)
                     if isinstance(rhs, dict):  # a join: {alias: field}
                         ((alias, other_field),) = rhs.items()
                         fields[kinds[alias]].add(other_field)
+                        valued.setdefault(kinds[alias], set()).add(other_field)
     for kind, names in fields.items():
         if len(names) > MAX_FIELDS_PER_KIND:
             raise UsageError(f"rules test {len(names)} fields of `{kind}` facts; the engine handles "
                              f"at most {MAX_FIELDS_PER_KIND}")
-    return {kind: frozenset(names) for kind, names in fields.items()}
+    presence = {kind: frozenset(names - valued.get(kind, set())) for kind, names in fields.items()}
+    return ({kind: frozenset(names) for kind, names in fields.items()},
+            {kind: names for kind, names in presence.items() if names})
 
 
 def _kind_of(condition: dict) -> str:

@@ -11,7 +11,8 @@ one directory `.ssm.toml` wins); nothing is merged. `--config FILE` names the fi
     ignore = ["SSM-PLAN-012", "G85"]
     fail-on = "warning"                    # error | warning | info | never
     packs = ["rules/our-team"]             # extra rule packs
-    builtin = true                         # false: only the packs named here or with --rules
+    builtin = true                         # false: no built-in pack (focus, stages), only those named here
+                                           # or with --rules; ignore = ["stages"] leaves out one
 
     [tool.ssm.severity]                    # severity overrides, by selector
     "SSM-REL" = "error"
@@ -27,10 +28,11 @@ one directory `.ssm.toml` wins); nothing is merged. `--config FILE` names the fi
     Champion = "sponsor"
 
 Selectors: `ALL`; a rule ID (`SSM-BDU-001`); an ID prefix (`SSM-BDU`, `SSM-B`); a guidance
-ID (`G60`: every rule enforcing it). When a rule matches both `select` and `ignore` (or two
-severity keys), the more specific selector wins: a rule ID over a prefix, a longer prefix
-over a shorter one, a prefix over a guidance ID, anything over `ALL`; between equals,
-`ignore` wins. A selector that matches no rule is an error (exit 2): a typo must never
+ID (`G60`, `S01`: every rule enforcing it); a pack's name (`focus`, `stages`: every rule of
+the pack). When a rule matches both `select` and `ignore` (or two severity keys), the more
+specific selector wins: a rule ID over a prefix, a longer prefix over a shorter one, a prefix
+over a guidance ID, a guidance ID over a pack, anything over `ALL`; between equals, `ignore`
+wins. A selector that matches no rule is an error (exit 2): a typo must never
 silently switch a check on or off. So are an unknown key, a value of the wrong type, and a
 setting that no loaded pack declares, each reported with the file and the key.
 """
@@ -38,6 +40,7 @@ setting that no loaded pack declares, each reported with the file and the key.
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field, replace
@@ -52,7 +55,7 @@ FAIL_ON = ("error", "warning", "info", "never")
 SEVERITIES = ("error", "warning", "info")
 KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce")
 ALL = "ALL"
-_GUIDANCE = re.compile(r"^G\d+$")
+_GUIDANCE = re.compile(r"^[A-Z]\d+$")  # G60 (Focus), S01 (stages), a team pack's own
 # A pyproject.toml is a few kilobytes; the configuration is read before anything else.
 _MAX_CONFIG_BYTES = 4 * 1024 * 1024
 
@@ -80,60 +83,86 @@ class Config:
 
     # ---- validation against the loaded rule packs ----------------------------------------
 
-    def check_against(self, rules: Mapping[str, Iterable[str]], settings: Mapping[str, Any]) -> None:
-        """Raise UsageError for a selector that matches no rule or a setting no pack declares.
+    def check_against(self, rules: Mapping[str, Iterable[str]], settings: Mapping[str, Any],
+                      rule_packs: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """Raise UsageError for a selector that matches no rule or a setting no pack declares;
+        return the settings for the rule compiler (`NAME` or `PACK.NAME` -> value; a mapping
+        setting's value is a mapping of the names it changes).
 
         `rules` maps every known rule ID (the packs' and the tool's meta rules) to its
-        guidance IDs; `settings` maps each setting the loaded packs declare to its default.
+        guidance IDs; `settings` maps each setting the loaded packs declare (`NAME` and
+        `PACK.NAME`) to its default; `rule_packs` maps rule IDs to their pack's name.
         """
         known = {rule_id: tuple(guidance) for rule_id, guidance in rules.items()}
+        packs_of = dict(rule_packs or {})
         guidance_ids = {g for values in known.values() for g in values}
         checks = [("select", s) for s in self.select] + [("ignore", s) for s in self.ignore]
         checks += [(f"severity.{_quote_key(s)}", s) for s in self.severity]
         checks += [(f"per-file-ignores.{_quote_key(glob)}", s) for glob, selectors in self.per_file_ignores
                    for s in selectors]
         for key, selector in checks:
-            if not any(_specificity(selector, rule_id, guidance) is not None for rule_id, guidance in known.items()):
-                hint = _suggest(selector, [*known, *sorted(guidance_ids)])
+            if not any(_specificity(selector, rule_id, guidance, packs_of.get(rule_id)) is not None
+                       for rule_id, guidance in known.items()):
+                hint = _suggest(selector, [*known, *sorted(guidance_ids), *sorted({p.upper() for p in packs_of.values()})])
                 raise self.error(key, f"`{selector}` matches no rule{hint} (see `ssm rules`)")
+        resolved: dict[str, Any] = {}
         for name, value in self.settings.items():
+            target, item = name, None
             if name not in settings:
-                hint = _suggest(name, list(settings))
-                declared = ", ".join(sorted(settings)) or "none"
-                raise self.error(f"settings.{name}", f"no loaded rule pack declares this setting{hint} "
-                                 f"(declared: {declared})")
-            default = settings[name]
+                # `stage_weights.proposed`: one name of a mapping setting (`[settings.stage_weights]`)
+                head, _, last = name.rpartition(".")
+                if head in settings and isinstance(settings[head], dict):
+                    target, item = head, last
+                else:
+                    hint = _suggest(name, list(settings))
+                    declared = ", ".join(sorted(settings)) or "none"
+                    raise self.error(f"settings.{name}", f"no loaded rule pack declares this setting{hint} "
+                                     f"(declared: {declared})")
+            default = settings[target]
+            if isinstance(default, dict):
+                if item is None:
+                    raise self.error(f"settings.{name}", f"expected a table of {', '.join(default)}, "
+                                                         f"got {value!r}")
+                if item not in default:
+                    raise self.error(f"settings.{name}", f"`{target}` has no `{item}`"
+                                     f"{_suggest(item, list(default))}; its names: {', '.join(default)}")
+                default = default[item]
             if default is not None and not _same_type(value, default):
                 raise self.error(f"settings.{name}", f"expected {_type_name(default)} like the pack's default "
                                  f"{default!r}, got {value!r}")
+            if item is None:
+                resolved[target] = value
+            else:
+                resolved.setdefault(target, {})[item] = value
+        return resolved
 
     def error(self, key: str, message: str) -> UsageError:
         return UsageError(f"{self.path or 'configuration'}: key `{self.prefix}{key}`: {message}")
 
     # ---- what the configuration does to findings -----------------------------------------
 
-    def is_enabled(self, rule_id: str, guidance: Iterable[str] = ()) -> bool:
+    def is_enabled(self, rule_id: str, guidance: Iterable[str] = (), pack: str | None = None) -> bool:
         guidance = tuple(guidance)
-        selected = _best(self.select, rule_id, guidance)
+        selected = _best(self.select, rule_id, guidance, pack)
         if selected is None:
             return False
-        ignored = _best(self.ignore, rule_id, guidance)
+        ignored = _best(self.ignore, rule_id, guidance, pack)
         return ignored is None or ignored < selected
 
-    def severity_of(self, rule_id: str, guidance: Iterable[str], default: str) -> str:
+    def severity_of(self, rule_id: str, guidance: Iterable[str], default: str, pack: str | None = None) -> str:
         guidance = tuple(guidance)
         best: tuple[tuple[int, int], str] | None = None
         for selector, severity in self.severity.items():
-            rank = _specificity(selector, rule_id, guidance)
+            rank = _specificity(selector, rule_id, guidance, pack)
             if rank is not None and (best is None or rank >= best[0]):
                 best = (rank, severity)
         return default if best is None else best[1]
 
-    def is_ignored_in(self, file: str, rule_id: str, guidance: Iterable[str] = ()) -> bool:
+    def is_ignored_in(self, file: str, rule_id: str, guidance: Iterable[str] = (), pack: str | None = None) -> bool:
         guidance = tuple(guidance)
         relative = self.relative(file)
         for glob, selectors in self.per_file_ignores:
-            if _glob_matches(glob, relative) and _best(selectors, rule_id, guidance) is not None:
+            if _glob_matches(glob, relative) and _best(selectors, rule_id, guidance, pack) is not None:
                 return True
         return False
 
@@ -153,10 +182,11 @@ class Config:
         for finding in result.findings:
             data = finding.to_json()
             rule_id, guidance = str(data["rule"]), tuple(data.get("guidance") or ())
+            pack = getattr(finding, "pack", None)
             file = (data.get("location") or {}).get("file") or result.file
-            if not self.is_enabled(rule_id, guidance) or self.is_ignored_in(file, rule_id, guidance):
+            if not self.is_enabled(rule_id, guidance, pack) or self.is_ignored_in(file, rule_id, guidance, pack):
                 continue
-            severity = self.severity_of(rule_id, guidance, data["severity"])
+            severity = self.severity_of(rule_id, guidance, data["severity"], pack)
             findings.append(finding if severity == data["severity"] else with_severity(finding, severity))
         return replace(result, findings=findings)
 
@@ -276,13 +306,24 @@ def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = ""
         values["severity"] = MappingProxyType(checked)
     if "settings" in table:
         flat: dict[str, Any] = {}
+
+        def add(name: str, value: Any, depth: int) -> None:
+            # Tables are flattened to dotted names: `[settings.focus] review_days = 60` is
+            # "focus.review_days" (one pack's setting), `stage_weights = {proposed = 50}` is
+            # "stage_weights.proposed" (one name of a mapping setting); check_against tells
+            # them apart once the packs are known.
+            if isinstance(value, dict) and depth < 2:
+                for key, item in value.items():
+                    add(f"{name}.{key}", item, depth + 1)
+                return
+            if isinstance(value, (dict, list)) or not isinstance(value, (int, float, str, bool)):
+                raise fail(f"settings.{name}", f"expected a number, text or true/false, got {value!r}")
+            if isinstance(value, float) and not math.isfinite(value):
+                raise fail(f"settings.{name}", f"expected a finite number, got {value!r}")
+            flat[name] = value
+
         for name, value in _table(table["settings"], "settings", fail).items():
-            # `[settings.focus] review_days = 60` (or "focus.review_days") sets one pack's setting
-            for key, item in (value.items() if isinstance(value, dict) else [(None, value)]):
-                full = name if key is None else f"{name}.{key}"
-                if isinstance(item, (dict, list)) or not isinstance(item, (int, float, str, bool)):
-                    raise fail(f"settings.{full}", f"expected a number, text or true/false, got {item!r}")
-                flat[full] = item
+            add(name, value, 0)
         values["settings"] = MappingProxyType(flat)
     if "packs" in table:
         packs = table["packs"]
@@ -346,7 +387,8 @@ def _quote_key(key: str) -> str:
 # ---- selectors -------------------------------------------------------------------------
 
 
-def _specificity(selector: str, rule_id: str, guidance: tuple[str, ...]) -> tuple[int, int] | None:
+def _specificity(selector: str, rule_id: str, guidance: tuple[str, ...],
+                 pack: str | None = None) -> tuple[int, int] | None:
     """How specifically `selector` names the rule (higher is more specific), or None."""
     rule = rule_id.upper()
     if selector == ALL:
@@ -357,11 +399,14 @@ def _specificity(selector: str, rule_id: str, guidance: tuple[str, ...]) -> tupl
         return (2, len(selector))
     if _GUIDANCE.match(selector) and selector in {g.upper() for g in guidance}:
         return (1, 0)
+    if pack is not None and selector == pack.upper():
+        return (0, 1)
     return None
 
 
-def _best(selectors: Iterable[str], rule_id: str, guidance: tuple[str, ...]) -> tuple[int, int] | None:
-    ranks = [rank for s in selectors if (rank := _specificity(s, rule_id, guidance)) is not None]
+def _best(selectors: Iterable[str], rule_id: str, guidance: tuple[str, ...],
+          pack: str | None = None) -> tuple[int, int] | None:
+    ranks = [rank for s in selectors if (rank := _specificity(s, rule_id, guidance, pack)) is not None]
     return max(ranks) if ranks else None
 
 

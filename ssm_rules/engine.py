@@ -14,7 +14,9 @@ tests/test_engine_quirks.py for each one):
   32-bit hashes (FNV-1a, the engine's identity) are pairwise distinct and distinct from the
   engine's own session fact `sid-<sid>`: two equal hashes would drop a fact.
 - Facts are asserted in one batch, then one gate per stratum, with the facts derived so far
-  asserted before the next gate (deduplicated by content).
+  asserted before the next gate (deduplicated by content). Facts of a recursive kind (a chain
+  a rule derives level by level) are asserted as soon as they are derived, round after round
+  until no new one comes, so that the chain is complete before the next gate.
 - Actions never raise: durable swallows exceptions into the session state. A failure, and
   any exception left in `state["exception"]`, becomes an error of the plan, never a miss.
 - Every plan is bounded (ssm_rules.budget): at most `max_facts` facts; before each stratum is
@@ -195,7 +197,7 @@ class _PlanRun:
         self.by_id: dict[str, dict] = {}
         self.facts_by_kind: dict[str, list[dict]] = {}  # facts asserted so far, for Python checks
         self.matches: dict[tuple, Match] = {}
-        self.derived: dict[str, dict] = {}  # canonical JSON -> derived fact
+        self.derived: dict[tuple, dict] = {}  # canonical content -> derived fact
         self.pending: list[dict] = []  # derived facts not yet asserted
         self.errors: list[str] = []
         self.started: set[str] = set()  # rulesets whose start action ran in this plan
@@ -206,6 +208,7 @@ class _PlanRun:
         self.deadline = time.monotonic() + self.budget.seconds
         self.frames = 0  # matches the actions were given (before Python's own checks)
         self.bounded = 0  # the bound of the matches of the strata asserted so far (ssm_rules.budget)
+        self.chain_bound = 0  # the part of it the chain rules' rounds added
         self.stopped = False  # over budget: the remaining actions do nothing
 
     def over_budget(self, message: str) -> None:
@@ -242,7 +245,9 @@ class _PlanRun:
         self.matches[key] = Match(rule.rule_id, bindings)
         fact = self.compiled.derived_fact(rule.rule_id, bindings)
         if fact is not None:
-            canonical = json.dumps(fact, sort_keys=True, default=str)
+            # Equal content, equal key: derived values are text, numbers, booleans or lists of them.
+            canonical = tuple(sorted((name, tuple(value) if type(value) is list else value)
+                                     for name, value in fact.items()))
             if canonical not in self.derived:
                 if len(self.derived) >= self.budget.derived_facts:
                     self.over_budget(_budget_message(f"rule {rule.rule_id} derived more facts from this plan than",
@@ -275,6 +280,13 @@ class RuleEngine:
             for rule in shard.rules:
                 by_stratum.setdefault(rule.stratum, []).append((rule.rule_id, budget.shapes(rule.patterns)))
         self._bounded = {stratum: budget.RuleSet(rules) for stratum, rules in by_stratum.items()}
+        # The chain rules (a rule deriving a recursive kind from it) build more frames with each
+        # round of a chain: each round is bounded too.
+        chain_rules = {rule_id for rule_id, compiled_rule in compiled.rules.items()
+                       if compiled_rule.rule.derive and compiled_rule.rule.derive.kind in compiled.recursive
+                       and compiled_rule.rule.derive.kind in compiled_rule.rule.kinds_used}
+        self._chain_bounded = budget.RuleSet([(rule.rule_id, budget.shapes(rule.patterns)) for shard in compiled.shards
+                                              for rule in shard.rules if rule.rule_id in chain_rules])
         for shard in compiled.shards:
             # A ruleset name can be registered once per host: every engine gets new names.
             name = f"ssm_rules_{next(RuleEngine._ruleset_numbers)}"
@@ -359,6 +371,8 @@ class RuleEngine:
             if name not in run.started:
                 run.errors.append("the rule engine did not run its actions in-line; the plan was not checked")
                 return
+        if not self._complete_chains(run, first):
+            return
         for stratum in strata:
             # Facts derived by earlier strata go in before the gate that lets later rules see them.
             derived = [(run.add(fact), view) for fact in run.pending
@@ -375,8 +389,48 @@ class RuleEngine:
                     batch.append(dict(gate_fact(stratum), id=gate_id, sid=sid))
                 if batch and not self._assert(run, name, batch, end_id):
                     return
-            if run.interrupt is not None:
+            if run.interrupt is not None or not self._complete_chains(run, stratum):
                 return
+
+    def _complete_chains(self, run: _PlanRun, stratum: int | None) -> bool:
+        """Assert derived facts at once while some are of a kind whose chain rules already run
+        (a recursive kind, from its chain's stratum on), until none comes; False when the plan
+        cannot be checked further (over budget, an engine error).
+
+        Asserting a derived fact before the next gate is always sound: a rule that negates its
+        kind runs in a later stratum, behind a gate not yet asserted. Each round lets a chain
+        rule derive the next level from the facts of the round before.
+        """
+        recursive = self.compiled.recursive
+        if stratum is None or not any(first <= stratum for first in recursive.values()):
+            return True
+        while run.interrupt is None and any(recursive.get(fact["kind"], stratum + 1) <= stratum
+                                            for fact in run.pending):
+            derived = [(run.add(fact), view) for fact in run.pending
+                       if (view := self.compiled.engine_view(fact)) is not None]
+            run.pending.clear()
+            for _, view in derived:
+                run.views_by_kind.setdefault(view["kind"], []).append(view)
+            if run.stopped or not self._chain_within_budget(run):
+                return False
+            end_id = run.ids.take()
+            for (name, shard), sid in zip(self._rulesets, run.sids):
+                batch = [dict(view, id=fact_id, sid=sid) for fact_id, view in derived if view["kind"] in shard.kinds]
+                if batch and not self._assert(run, name, batch, end_id):
+                    return False
+        return run.interrupt is None
+
+    def _chain_within_budget(self, run: _PlanRun) -> bool:
+        """The frames the chain rules can build with this round's facts, charged to the budget."""
+        bound = self._chain_bounded.bound(run.views_by_kind)
+        added = max(0, bound - run.chain_bound)
+        if run.bounded + added > run.budget.matches:
+            run.over_budget(_budget_message(f"the chain rules could match up to {bound:,} combinations of this "
+                                            f"plan's facts, more than the rest of", "max_matches", run.budget.matches))
+            return False
+        run.bounded += added
+        run.chain_bound = bound
+        return True
 
     def _within_budget(self, run: _PlanRun, stratum: int) -> bool:
         """Whether the rules of `stratum` can build at most the budget's matches from the facts

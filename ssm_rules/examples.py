@@ -105,6 +105,10 @@ def _derivation_problems(case: ExampleCase, checker, data: dict, outcome: dict |
         problems.append("derived nothing on a fail example")
     elif case.example.subjects is not None:
         subject = rule.subject or next(p.name for p in rule.when if not p.negated)
+        if any("key" not in m.bindings[subject] for m in matches):
+            kind = next(p.kind for p in rule.when if p.name == subject)
+            return [f"`subjects` pins keys, but the rule's first pattern binds `{kind}` facts, which have "
+                    f"none: bind a fact of the plan first, or leave `subjects` out"]
         derived_for = sorted({str(m.bindings[subject]["key"]) for m in matches})
         if derived_for != sorted(str(s) for s in case.example.subjects):
             problems.append(f"derived for {derived_for}, the example pins {sorted(map(str, case.example.subjects))}")

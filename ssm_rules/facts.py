@@ -13,7 +13,11 @@ import math
 from datetime import date
 from typing import Any
 
-from ssm_rules.plan_shape import ACTIVITIES, ROLES, Record
+from ssm_rules.plan_shape import ACTIVITIES, MILESTONES, ROLES, Record
+
+# The buying-unit roles that give verifiable outcomes: a rule asks one of them, by name, for the
+# next outcome of a deal (the stages guide's "who must give it").
+NAMED_ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "approver")
 
 # What a fact field holds. Dates are ISO text (`2026-11-27`), compared as text; a list is
 # compared as its items joined with ", ".
@@ -34,10 +38,12 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "approved_by_client": (DATE, "date the client approved the plan"),
         "source_kinds": (NUMBER, "number of distinct kinds of source that validated the plan"),
         "phase_complete": (BOOLEAN, "the team claims Phase 1 complete"),
-        "claims_complete": (BOOLEAN, "phase_complete, or an opportunity at a stage past identified (not lost)"),
+        "claims_complete": (BOOLEAN, "phase_complete, or an opportunity (not lost) past identified: at a later "
+                                     "stage, or with an outcome of a later milestone recorded"),
         "completion_claim": (TEXT, "what claims Phase 1 complete, in words: `plan.phase_complete: true`, "
                                    "else the first opportunity past identified (absent when nothing does)"),
-        "completion_claim_path": (TEXT, "the plan path of that claim (plan.phase_complete, opportunities[2].stage)"),
+        "completion_claim_path": (TEXT, "the plan path of that claim (plan.phase_complete, opportunities[2].stage, "
+                                        "opportunities[3].outcomes)"),
         "research_industry": (TEXT, "insight.research.industry"),
         "research_competitors": (LIST, "insight.research.competitors"),
         "research_business_direction": (TEXT, "insight.research.business_direction"),
@@ -91,17 +97,33 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     "opportunity": {
         "key": (TEXT, "the opportunity's ID"),
         "name": (TEXT, "the opportunity's name"),
+        "owner": (TEXT, "the seller who owns it (the account owner when the plan names none)"),
         "initiative": (TEXT, "ID of the client initiative it serves"),
         "priority": (NUMBER, "rank, 1 = highest"),
         "must_win": (BOOLEAN, "a must-win opportunity"),
         "value": (NUMBER, "value in the account's currency"),
-        "stage": (TEXT, "pipeline milestone"),
+        "stage": (TEXT, "pipeline milestone (the claimed stage)"),
+        "stage_rank": (NUMBER, "rank of the claimed stage: identified 1, validated 2, qualified 3, proposed 4, "
+                               "won 5, completed 6 (absent when lost)"),
+        "open": (BOOLEAN, "at identified, validated, qualified or proposed"),
         "past_identified": (BOOLEAN, "stage past identified, other than lost"),
         "component_count": (NUMBER, "number of solution components"),
         "priority_peers": (NUMBER, "number of other opportunities, not lost, with its priority "
                                    "(absent when it has no priority or is lost)"),
         "priority_peer_names": (LIST, "on the first (in plan order) of several opportunities, not lost, that "
                                       "share a priority: the names (else IDs) of the others"),
+        "stage_since": (DATE, "date it reached its current stage"),
+        "days_in_stage": (NUMBER, "days from stage_since to the as-of date"),
+        "close_date": (DATE, "expected close date (the actual one once won or lost)"),
+        "days_since_close": (NUMBER, "days from close_date to the as-of date (negative: the close date lies ahead)"),
+        "next_step": (TEXT, "the next step's action"),
+        "next_step_due": (DATE, "the next step's due date"),
+        "days_since_next_step_due": (NUMBER, "days from next_step.due to the as-of date (negative: not yet due)"),
+        "next_step_owner": (TEXT, "who does the next step (the opportunity's owner when the plan names none)"),
+        "lost_reason": (TEXT, "why it was lost"),
+        "claimed_outcomes": (LIST, "the outcome keys of the milestones up to the claimed stage, in order"),
+        **{f"named_{role}": (TEXT, f"the first {role.replace('_', ' ')} of its buying unit, role and name "
+                                   f"(`{role.replace('_', ' ')} Li Wei`)") for role in NAMED_ROLES},
     },
     "role": {
         "key": (TEXT, "opportunity/contact/role"),
@@ -109,6 +131,32 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "contact": (TEXT, "the contact's ID"),
         "role": (TEXT, "key_decision_leader, sponsor, benefit_owner, evaluator, approver or influencer"),
         "role_name": (TEXT, "the role in words: key decision leader, sponsor, benefit owner, ..."),
+    },
+    "outcome": {
+        "key": (TEXT, "opportunity/outcome"),
+        "opportunity": (TEXT, "the opportunity's ID"),
+        "outcome": (TEXT, "interest, need_confirmed, go_forward, conditional_approval, contract_signed or "
+                          "value_acknowledged"),
+        "milestone": (TEXT, "the stage it proves: identified, validated, qualified, proposed, won or completed"),
+        "rank": (NUMBER, "the rank of that stage (1-6)"),
+        "date": (DATE, "when the client gave it"),
+        "days_since": (NUMBER, "days from date to the as-of date (negative: dated in the future)"),
+        "by": (LIST, "IDs of the contacts who gave it"),
+        "by_count": (NUMBER, "number of contacts who gave it"),
+        "by_key_decision_leader": (BOOLEAN, "one who gave it is a key decision leader (the power sponsor) of "
+                                            "the opportunity"),
+        "by_approver": (BOOLEAN, "one who gave it is an approver of the opportunity"),
+        "evidence": (TEXT, "what the evidence is"),
+        "latest_earlier": (TEXT, "the outcome key, of the milestones before this one, with the latest date "
+                                 "(absent for the first recorded)"),
+        "latest_earlier_date": (DATE, "that outcome's date"),
+        "days_after_latest_earlier": (NUMBER, "days from latest_earlier_date to this outcome's date (negative: "
+                                              "dated before an outcome of an earlier milestone)"),
+        "days_after_stage_since": (NUMBER, "days from the opportunity's stage_since to this outcome's date "
+                                           "(positive: dated after it)"),
+        "outcomes_after": (LIST, "the outcome keys of the milestones after this one up to the opportunity's "
+                                 "claimed stage, in order (absent when this one is the claimed stage's or later)"),
+        **{f"named_{role}": (TEXT, f"as the opportunity's `named_{role}`") for role in NAMED_ROLES},
     },
     "initiative": {
         "key": (TEXT, "the initiative's ID"),
@@ -140,6 +188,10 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 STAGES_PAST_IDENTIFIED = {"validated", "qualified", "proposed", "won", "completed"}
+OPEN_STAGES = {"identified", "validated", "qualified", "proposed"}
+# Stage ranks, for comparing stages (the stages guide: no support 0, identified 1, ...). `lost`
+# has none: it is no milestone.
+STAGE_RANKS = {stage: rank for rank, (stage, _) in enumerate(MILESTONES, start=1)}
 
 
 def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
@@ -184,6 +236,8 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
             "meeting_ahead": contact.next_meeting is not None and contact.next_meeting >= as_of,
             "benefit": contact.benefit, "has_plan": bool(_present(contact.plan)),
             "external": bool(contact.external), "in_buying_unit": contact.id in in_buying_unit}))
+    names = {contact.id: contact.name or contact.id for contact in contacts}
+    named = [_named_roles(opportunity, names) for opportunity in opportunities]
     for index, opportunity in enumerate(opportunities):
         peers = by_priority.get(opportunity.priority, ()) if opportunity.stage != "lost" else ()
         facts.append(_compact("opportunity", f"opportunities[{index}]", opportunity.id, {
@@ -194,11 +248,14 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
             "component_count": len(set(opportunity.components or [])),
             "priority_peers": len(peers) - 1 if peers else None,
             "priority_peer_names": [_name(opportunities[other]) for other in peers[1:]]
-            if peers and peers[0] == index else None}))
+            if peers and peers[0] == index else None,
+            **_stage_fields(opportunity, plan.account.owner, as_of, named[index])}))
     for path, opportunity_id, role, contact_id in roles:
         facts.append({"kind": "role", "path": path, "key": f"{opportunity_id}/{contact_id}/{role}",
                       "opportunity": opportunity_id, "contact": contact_id, "role": role,
                       "role_name": role.replace("_", " ")})
+    for index, opportunity in enumerate(opportunities):
+        facts += _outcome_facts(opportunity, index, as_of, named[index])
     routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
     for index, route in enumerate(routes):
         facts.append(_compact("route", f"routes_to_market.routes[{index}]", index,
@@ -209,6 +266,67 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
     for index, item in enumerate(plan.thought_leadership or []):
         facts.append(_compact("thought_leadership", f"thought_leadership[{index}]", index,
                               {"topic": item.topic, "confirmed": bool(item.confirmed)}))
+    return facts
+
+
+def _named_roles(opportunity: Record, names: dict[str, str]) -> dict[str, str]:
+    """`named_ROLE` -> "ROLE NAME" of the first contact holding each role that gives outcomes."""
+    named = {}
+    for role in NAMED_ROLES:
+        holders = getattr(opportunity.buying_unit, role, None) or []
+        if holders:
+            named[f"named_{role}"] = f"{role.replace('_', ' ')} {names.get(holders[0], holders[0])}"
+    return named
+
+
+def _stage_fields(opportunity: Record, account_owner: str, as_of: date, named: dict[str, str]) -> dict[str, Any]:
+    """The opportunity's stage data, as values: ranks, days, its next step, who owns it."""
+    owner = opportunity.owner or account_owner
+    stage_rank = STAGE_RANKS.get(opportunity.stage)
+    next_step = opportunity.next_step
+    return {
+        "owner": owner, "stage_rank": stage_rank, "open": opportunity.stage in OPEN_STAGES,
+        "stage_since": _iso(opportunity.stage_since),
+        "days_in_stage": _days_between(opportunity.stage_since, as_of),
+        "close_date": _iso(opportunity.close_date),
+        "days_since_close": _days_between(opportunity.close_date, as_of),
+        "next_step": next_step and next_step.action,
+        "next_step_due": _iso(next_step.due) if next_step else None,
+        "days_since_next_step_due": _days_between(next_step.due, as_of) if next_step else None,
+        "next_step_owner": (next_step.owner or owner) if next_step else None,
+        "lost_reason": opportunity.lost_reason,
+        "claimed_outcomes": [outcome for _, outcome in MILESTONES[:stage_rank or 0]],
+        **named,
+    }
+
+
+def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str, str]) -> list[dict[str, Any]]:
+    """One fact per recorded verifiable outcome, in milestone order."""
+    facts: list[dict[str, Any]] = []
+    unit = opportunity.buying_unit
+    claimed_rank = STAGE_RANKS.get(opportunity.stage, 0)
+    deciders = set(getattr(unit, "key_decision_leader", None) or [])
+    approvers = set(getattr(unit, "approver", None) or [])
+    latest: tuple[date, str] | None = None  # (date, key) of the latest outcome of the milestones so far
+    for rank, (milestone, key) in enumerate(MILESTONES, start=1):
+        outcome = getattr(opportunity.outcomes, key, None)
+        if outcome is None:
+            continue
+        path = f"opportunities[{index}].outcomes.{key}"
+        by = outcome.by or []
+        facts.append(_compact("outcome", path, f"{opportunity.id}/{key}", {
+            "opportunity": opportunity.id, "outcome": key, "milestone": milestone, "rank": rank,
+            "date": _iso(outcome.date), "days_since": _days_between(outcome.date, as_of),
+            "by": by, "by_count": len(set(by)), "by_key_decision_leader": not deciders.isdisjoint(by),
+            "by_approver": not approvers.isdisjoint(by), "evidence": outcome.evidence,
+            "latest_earlier": latest and latest[1], "latest_earlier_date": latest and _iso(latest[0]),
+            "days_after_latest_earlier": latest and (outcome.date - latest[0]).days,
+            "days_after_stage_since": _days_between(opportunity.stage_since, outcome.date),
+            # What a claim at the opportunity's stage misses when the support stops at this
+            # outcome: the rules deriving the supported stage carry it into S01's message.
+            "outcomes_after": [later for _, later in MILESTONES[rank:claimed_rank]], **named}))
+        if latest is None or outcome.date > latest[0]:
+            latest = (outcome.date, key)
     return facts
 
 
@@ -275,10 +393,23 @@ def _completion_claim(phase_complete: bool, opportunities: list) -> tuple[str | 
         return "`plan.phase_complete: true`", "plan.phase_complete"
     past = [index for index, o in enumerate(opportunities) if o.stage in STAGES_PAST_IDENTIFIED]
     if not past:
-        return None, None
+        # An outcome past `interest` in the plan says the deal moved on, whatever its stage
+        # says: lowering the stage must not hide that Phase 1 is claimed.
+        evidence = [index for index, o in enumerate(opportunities)
+                    if o.stage != "lost" and _records_outcome_past_interest(o)]
+        if not evidence:
+            return None, None
+        first = opportunities[evidence[0]]
+        return (f"opportunity '{_name(first)}' (its recorded outcomes go past 'identified')",
+                f"opportunities[{evidence[0]}].outcomes")
     first = opportunities[past[0]]
     more = f" (and {len(past) - 1} more past 'identified')" if len(past) > 1 else ""
     return f"opportunity '{_name(first)}' at stage '{first.stage}'{more}", f"opportunities[{past[0]}].stage"
+
+
+def _records_outcome_past_interest(opportunity) -> bool:
+    outcomes = opportunity.outcomes
+    return outcomes is not None and any(getattr(outcomes, key) is not None for _, key in MILESTONES[1:])
 
 
 def _name(opportunity) -> str:

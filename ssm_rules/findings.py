@@ -1,9 +1,9 @@
 """Engine matches -> findings: deduplicated, rendered, owned, located, in a stable order.
 
 The only place that turns a match into what a person reads. One finding per rule, subject
-and location: when several matches give the same one (an `any:` that holds twice, a contact
-in two roles), the match whose facts come first in the plan is kept, so the message never
-depends on the order the engine fired in.
+and location (per rule and subject for a rule with `once_per_subject`): when several matches
+give the same one (an `any:` that holds twice, a contact in two roles), the match whose facts
+come first in the plan is kept, so the message never depends on the order the engine fired in.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 from ssm_rules import templates
 from ssm_rules.compiler import CompiledRules
 from ssm_rules.engine import EngineResult, Match
-from ssm_rules.rulepack import ACCOUNT_OWNER, Pack
+from ssm_rules.rulepack import ACCOUNT_OWNER, OWNER_KINDS, Pack
 
 # Kinds of list items without an ID: their subject ID is the item's index.
 INDEXED_KINDS = ("issue", "route", "partner", "thought_leadership")
@@ -37,6 +37,7 @@ class Finding:
     path: str
     next_action: str
     owner: str | None
+    pack: str | None = None  # the rule's pack (configuration selects whole packs by name)
 
     def to_json(self) -> dict[str, Any]:
         """The finding as docs/output-contract.md defines it."""
@@ -70,12 +71,12 @@ def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], 
         path = _join_path(subject.get("path") or "",
                           templates.render(rule.location, match.bindings, compiled_rule.settings)
                           if rule.location else "")
-        key = (rule.id, subject.get("kind"), _subject_id(subject), path)
+        key = (rule.id, subject.get("kind"), _subject_id(subject), None if rule.once_per_subject else path)
         rank = order.rank(match, rule.when)
         if key not in chosen or rank < chosen[key][0]:
-            chosen[key] = (rank, match)
+            chosen[key] = (rank, match, path)
     findings = []
-    for (rule_id, subject_kind, subject_id, path), (_, match) in chosen.items():
+    for (rule_id, subject_kind, subject_id, _), (_, match, path) in chosen.items():
         compiled_rule = compiled.rules[rule_id]
         rule = compiled_rule.rule
         line, column = locate(path)
@@ -85,7 +86,8 @@ def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], 
             subject_kind=subject_kind, subject_id=subject_id, file=file, line=line, column=column,
             path=path,
             next_action=_one_line(templates.render(rule.next_action, match.bindings, compiled_rule.settings)),
-            owner=_one_line_or_none(_owner(rule.owner, rule.subject, match.bindings, account_owner))))
+            owner=_one_line_or_none(_owner(rule.owner, rule.subject, match.bindings, account_owner)),
+            pack=rule.pack))
     return sorted(findings, key=Finding.sort_key)
 
 
@@ -111,15 +113,21 @@ class _PlanOrder:
 
     def __init__(self, facts: Sequence[Mapping[str, Any]], derived: Sequence[Mapping[str, Any]]):
         self.positions = {id(fact): index for index, fact in enumerate(facts)}
-        after = len(facts)
-        # Derived facts in a content order: the engine's firing order must not matter.
-        for index, fact in enumerate(sorted(derived, key=lambda f: repr(sorted(f.items(), key=str)))):
-            self.positions.setdefault(id(fact), after + index)
-        self.unknown = after + len(derived)
+        self._derived = derived
+        self._ordered = False  # derived facts get positions when a match first binds one
 
     def rank(self, match: Match, patterns) -> tuple[int, ...]:
-        return tuple(self.positions.get(id(match.bindings[p.name]), self.unknown)
-                     for p in patterns if not p.negated)
+        positions = self.positions
+        ids = [id(match.bindings[p.name]) for p in patterns if not p.negated]
+        if not self._ordered and any(i not in positions for i in ids):
+            # Derived facts after the plan's, in a content order: the engine's firing order
+            # must not matter. (Most plans' findings bind none: the sort is skipped.)
+            after = len(positions)
+            for index, fact in enumerate(sorted(self._derived, key=lambda f: repr(sorted(f.items(), key=str)))):
+                positions.setdefault(id(fact), after + index)
+            self._ordered = True
+        unknown = len(positions)
+        return tuple(positions.get(i, unknown) for i in ids)
 
 
 def _subject_id(subject: Mapping[str, Any]) -> str | int | None:
@@ -141,9 +149,9 @@ def _owner(owner: str | None, subject: str, bindings: Mapping[str, Mapping[str, 
            account_owner: str | None) -> str | None:
     if owner == ACCOUNT_OWNER:
         return account_owner
-    if owner is None:  # the default: the subject's owner when the subject is a contact
+    if owner is None:  # the default: the subject's owner when the subject is a contact or an opportunity
         person = bindings.get(subject)
-        if person is None or person.get("kind") != "contact":
+        if person is None or person.get("kind") not in OWNER_KINDS:
             return account_owner
     else:
         person = bindings.get(owner)

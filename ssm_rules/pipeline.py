@@ -220,11 +220,12 @@ def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool
     packs = load_packs(cache, [*configuration.packs, *rule_dirs], configuration.builtin and include_builtin)
     known_rules = {rule.id: rule.guidance for pack in packs for rule in pack.rules}
     known_rules.update({rule_id: () for rule_id in suppressions.META_RULES})
+    rule_packs = {rule.id: pack.name for pack in packs for rule in pack.rules}
     declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
     declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
-    configuration.check_against(known_rules, declared)
+    settings = configuration.check_against(known_rules, declared, rule_packs)
     _check_something_is_checked(configuration, packs)
-    return Checker(packs=packs, settings=dict(configuration.settings), cache=cache), known_rules
+    return Checker(packs=packs, settings=settings, cache=cache), known_rules
 
 
 def _check_something_is_checked(configuration, packs) -> None:
@@ -233,11 +234,11 @@ def _check_something_is_checked(configuration, packs) -> None:
 
     reporting = [rule for pack in packs for rule in pack.rules if rule.has_finding]
     if not packs:
-        raise UsageError("no rule pack to check with: the built-in pack is left out (--no-builtin or "
+        raise UsageError("no rule pack to check with: the built-in packs are left out (--no-builtin or "
                          "`builtin = false`) and no other is given (--rules DIR or `packs`)")
     if not reporting:
         names = ", ".join(pack.name for pack in packs)
         raise UsageError(f"no rule to check with: the rule packs loaded ({names}) have no rule with a finding")
-    if not any(configuration.is_enabled(rule.id, rule.guidance) for rule in reporting):
+    if not any(configuration.is_enabled(rule.id, rule.guidance, rule.pack) for rule in reporting):
         why = "`select` is empty" if not configuration.select else "`ignore` turns off every rule `select` selects"
         raise configuration.error("select", f"no rule is selected ({why}): the run would check nothing")

@@ -134,22 +134,36 @@ def check_identity_and_references(plan: Any, document: Any) -> list[PlanProblem]
     contact_names = {" ".join(contact.name.split()).lower(): contact.id for contact in _listed(plan.contacts)
                      if isinstance(contact.id, str) and isinstance(contact.name, str)}
     initiative_ids = [initiative.id for initiative in _listed(plan.initiatives) if isinstance(initiative.id, str)]
+    known_contacts, known_initiatives = set(contact_ids), set(initiative_ids)
+    unknown: list[tuple[str, tuple]] = []  # (path, the arguments of _unknown_reference)
     for index, opportunity in enumerate(_listed(plan.opportunities)):
-        if isinstance(opportunity.initiative, str) and opportunity.initiative not in initiative_ids:
-            problem(_unknown_reference("initiative", opportunity.initiative, initiative_ids, "initiatives"),
-                    f"opportunities[{index}].initiative")
+        if isinstance(opportunity.initiative, str) and opportunity.initiative not in known_initiatives:
+            unknown.append((f"opportunities[{index}].initiative",
+                            ("initiative", opportunity.initiative, initiative_ids, "initiatives")))
         for role in ROLES:
             for position, contact_id in enumerate(_listed(getattr(opportunity.buying_unit, role, None))):
-                if isinstance(contact_id, str) and contact_id not in contact_ids:
-                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts", contact_names),
-                            f"opportunities[{index}].buying_unit.{role}[{position}]")
+                if isinstance(contact_id, str) and contact_id not in known_contacts:
+                    unknown.append((f"opportunities[{index}].buying_unit.{role}[{position}]",
+                                    ("contact", contact_id, contact_ids, "contacts", contact_names)))
         for _, outcome_key in MILESTONES:
             outcome = getattr(opportunity.outcomes, outcome_key, None)
             for position, contact_id in enumerate(_listed(outcome.by if outcome else None)):
-                if isinstance(contact_id, str) and contact_id not in contact_ids:
-                    problem(_unknown_reference("contact", contact_id, contact_ids, "contacts", contact_names),
-                            f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]")
+                if isinstance(contact_id, str) and contact_id not in known_contacts:
+                    unknown.append((f"opportunities[{index}].outcomes.{outcome_key}.by[{position}]",
+                                    ("contact", contact_id, contact_ids, "contacts", contact_names)))
+    for path, arguments in unknown[:MAX_REFERENCE_PROBLEMS]:
+        problem(_unknown_reference(*arguments), path)
+    if len(unknown) > MAX_REFERENCE_PROBLEMS:
+        rest = len(unknown) - MAX_REFERENCE_PROBLEMS
+        problem(f"{rest} more unknown references from here on (the first {MAX_REFERENCE_PROBLEMS} are listed): "
+                f"fix those, then validate again", unknown[MAX_REFERENCE_PROBLEMS][0])
     return problems
+
+
+# A plan generated wrong can hold thousands of dangling references: reporting each with a
+# suggestion and the known IDs would take minutes and bury the first ones.
+MAX_REFERENCE_PROBLEMS = 50
+MAX_LISTED_IDS = 30
 
 
 def _listed(value: Any) -> list:
@@ -204,7 +218,12 @@ def _unknown_reference(what: str, ref: str, known: list[str], list_name: str,
     hint = f"did you mean `{close[0]}`? " if close else ""
     if named:
         hint = f"`{ref}` is the name of {what} `{named}`: write its ID; "
-    listing = ", ".join(known) if known else f"none: the plan has no {list_name}"
+    if not known:
+        listing = f"none: the plan has no {list_name}"
+    elif len(known) > MAX_LISTED_IDS:
+        listing = ", ".join(known[:MAX_LISTED_IDS]) + f", ... ({len(known)} in all)"
+    else:
+        listing = ", ".join(known)
     return f"unknown {what} `{ref}`: {hint}known {list_name}: {listing}"
 
 
@@ -238,7 +257,9 @@ def _integer(value: Any) -> int:
 def _number(value: Any) -> float:
     kind = type(value)
     if kind is float:
-        return value
+        if value - value == 0.0:  # finite: inf - inf and nan - nan are nan; pydantic words the error
+            return value
+        raise _NotPlain
     if kind is int:
         try:
             return float(value)  # what pydantic gives a float field for 70

@@ -42,9 +42,11 @@ CATALOGUE_KEYS = ("title", "sections")
 SECTION_KEYS = ("title", "items")
 GUIDANCE_KEYS = ("id", "title", "looks_for", "severity", "label", "no_rule")
 RULE_KEYS = ("id", "title", "severity", "guidance", "when", "subject", "location", "message",
-             "next_action", "owner", "derive", "description", "examples")
+             "next_action", "owner", "once_per_subject", "derive", "description", "examples")
 FINDING_KEYS = ("severity", "message", "next_action")
 ACCOUNT_OWNER = "account"
+# Kinds whose facts have an `owner` a next action can go to (`owner: NAME`).
+OWNER_KINDS = ("contact", "opportunity")
 # Names a rule may not bind: `settings` is taken by templates, `account` by `owner`.
 RESERVED_NAMES = ("settings", ACCOUNT_OWNER)
 # Field names a derived fact may not declare: the engine and the facts module use them.
@@ -180,7 +182,8 @@ class Rule:
     location: str | None = None
     message: str | None = None
     next_action: str | None = None
-    owner: str | None = None  # "account", a bound name of kind contact, or None (the default)
+    owner: str | None = None  # "account", a bound name of kind contact or opportunity, or None (the default)
+    once_per_subject: bool = False  # one finding per subject, at the location of the first match
     derive: Derive | None = None
     description: Description | None = None
     examples: Examples | None = None
@@ -234,8 +237,14 @@ class Catalogue:
 
 @_model
 class Setting:
-    default: str | int | float | bool
+    # A mapping setting (`stage_weights`) maps names to plain values; commands read it, rules
+    # cannot compare with it.
+    default: str | int | float | bool | dict[str, str | int | float | bool]
     description: str | None = None
+
+    @property
+    def is_mapping(self) -> bool:
+        return isinstance(self.default, dict)
 
 
 @_model
@@ -297,22 +306,35 @@ def _is_budget(value: Any, default: int | float) -> bool:
 # ---- public API -----------------------------------------------------------------------------
 
 
-def builtin_pack_dir() -> Path:
-    """The built-in pack: inside an installed wheel, or `rules/focus` of a source checkout."""
+# The built-in packs, in the order they load: SSM Phase 1 (Focus), then the opportunity stages.
+BUILTIN_PACKS = ("focus", "stages")
+
+
+def builtin_rules_dir() -> Path:
+    """The directory of the built-in packs: inside an installed wheel, or `rules/` of a source
+    checkout (an editable install, or running from the tree)."""
     package = Path(__file__).resolve().parent
-    installed = package / "builtin_rules" / "focus"
-    if installed.is_dir():
-        return installed
-    checkout = package.parent / "rules" / "focus"  # editable install / running from the tree
-    if checkout.is_dir():
-        return checkout
-    raise UsageError(f"the built-in rule pack is missing (looked in {installed} and {checkout}); "
+    installed = package / "builtin_rules"
+    checkout = package.parent / "rules"
+    for candidate in (installed, checkout):
+        if all((candidate / name).is_dir() for name in BUILTIN_PACKS):
+            return candidate
+    raise UsageError(f"the built-in rule packs are missing (looked in {installed} and {checkout}); "
                      f"reinstall ssm-rules")
+
+
+def builtin_pack_dirs() -> list[Path]:
+    return [builtin_rules_dir() / name for name in BUILTIN_PACKS]
+
+
+def builtin_pack_dir(name: str = "focus") -> Path:
+    """One built-in pack's directory."""
+    return builtin_rules_dir() / name
 
 
 def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, *,
                fact_fields: Mapping[str, Mapping[str, tuple[str, str]]] | None = None) -> list[Pack]:
-    """Load and check rule packs (the built-in one first); raise RulePackError on any mistake.
+    """Load and check rule packs (the built-in ones first); raise RulePackError on any mistake.
 
     `fact_fields` (kind -> field -> (type, description)) is the catalogue of base facts; by
     default `ssm_rules.facts.FACT_FIELDS`.
@@ -321,7 +343,7 @@ def load_packs(dirs: Sequence[str | os.PathLike], include_builtin: bool = True, 
         from ssm_rules.facts import FACT_FIELDS
 
         fact_fields = FACT_FIELDS
-    directories: list[str] = [str(builtin_pack_dir())] if include_builtin else []
+    directories: list[str] = [str(d) for d in builtin_pack_dirs()] if include_builtin else []
     directories += [os.fspath(d) for d in dirs]
     problems = _Problems()
     base = {kind: {name: spec[0] for name, spec in fields.items()} for kind, fields in fact_fields.items()}
@@ -365,8 +387,12 @@ def rule_strata(rules: Sequence[Rule]) -> dict[str, int]:
     """Rule ID -> stratum: a rule runs after every rule that derives a kind it uses.
 
     Base kinds are stratum 0; a derived kind is one above the highest rule deriving it; a rule
-    sits at the highest stratum of the kinds it uses (matched or negated). A cycle (a derived
-    kind that depends on itself) raises RulePackError.
+    sits at the highest stratum of the kinds it uses (matched or negated). A rule may match
+    (never negate) the kind it derives itself: one level of a chain from the level below, as
+    the supported stage is derived milestone by milestone. Such a rule runs in the stratum of
+    its other kinds, and the engine asserts what it derives at once, until nothing new comes,
+    before the next stratum. Any other cycle (a derived kind that depends on itself through
+    other rules or through a negation) raises RulePackError.
     """
     derivers: dict[str, list[Rule]] = {}
     for rule in rules:
@@ -380,26 +406,50 @@ def rule_strata(rules: Sequence[Rule]) -> dict[str, int]:
         if kind not in derivers:
             return 0
         if kind not in kind_stratum:
+            # Set only when every deriver is known: with a partial value, a cycle through the
+            # second deriver of a kind would go unnoticed (and give wrong strata).
+            if any(k == kind for k, _ in path):
+                raise RulePackError([_cycle_message(path, kind)])
+            stratum = 0
             for rule in derivers[kind]:
-                if any(k == kind for k, _ in path):
-                    raise RulePackError([_cycle_message(path, kind)])
                 if len(path) >= MAX_DERIVATION_DEPTH:  # each level is a stratum, and two Python calls here
                     raise RulePackError([f"{rule.source('when')}: derived kinds build on each other more than "
                                          f"{MAX_DERIVATION_DEPTH} levels deep (from `{path[0][0]}`, derived by "
                                          f"{path[0][1].id}, down to `{kind}`); derive in fewer steps"])
                 path.append((kind, rule))
-                kind_stratum[kind] = max(kind_stratum.get(kind, 0), 1 + of_rule(rule))
+                stratum = max(stratum, 1 + of_rule(rule))
                 path.pop()
+            kind_stratum[kind] = stratum
         return kind_stratum[kind]
 
     def of_rule(rule: Rule) -> int:
         if rule.id not in rule_stratum:
-            rule_stratum[rule.id] = max((of_kind(k) for k in sorted(rule.kinds_used)), default=0)
+            rule_stratum[rule.id] = max((of_kind(k) for k in sorted(rule.kinds_used - _self_matched(rule))),
+                                        default=0)
         return rule_stratum[rule.id]
 
     for rule in rules:
         of_rule(rule)
     return rule_stratum
+
+
+def _self_matched(rule: Rule) -> set[str]:
+    """The kind a rule derives, when it only matches it (never negates it): its own chain."""
+    if rule.derive is None:
+        return set()
+    kind = rule.derive.kind
+    uses = [p for p in rule.when if p.kind == kind]
+    return {kind} if uses and not any(p.negated for p in uses) else set()
+
+
+def recursive_kinds(rules: Iterable[Rule], strata: Mapping[str, int]) -> dict[str, int]:
+    """Derived kind -> the first stratum with a rule that matches it while deriving it: from
+    that stratum on, its facts are asserted as soon as they are derived (a chain)."""
+    first: dict[str, int] = {}
+    for rule in rules:
+        for kind in _self_matched(rule):
+            first[kind] = min(first.get(kind, strata[rule.id]), strata[rule.id])
+    return first
 
 
 def _cycle_message(path: list[tuple[str, Rule]], kind: str) -> str:
@@ -678,11 +728,17 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
             continue
         _check_keys(spec, ("default", "description"), path, source, problems, "a setting")
         default = spec.get("default")
-        if "default" not in spec or not _is_plain_value(default):
+        if isinstance(default, dict) and default and all(
+                isinstance(k, str) and _FIELD.match(k) and _is_plain_value(v) for k, v in default.items()):
+            value: Any = {k: _plain_value(v) for k, v in default.items()}
+        elif "default" in spec and _is_plain_value(default):
+            value = _plain_value(default)
+        else:
             problems.add(file, source.line(path + ("default",)),
-                         f"setting `{setting_name}` needs a `default`: text, a number or true/false")
+                         f"setting `{setting_name}` needs a `default`: text, a number, true/false, or a "
+                         f"mapping of lower_case names to such values")
             continue
-        settings[setting_name] = Setting(default=_plain_value(default),
+        settings[setting_name] = Setting(default=value,
                                          description=_optional_text(spec, "description", path, source, problems))
     for budget_name, budget in BUDGET_SETTINGS.items():
         declared = settings.get(budget_name)
@@ -846,6 +902,7 @@ class _RuleReader:
         texts = {key: _optional_text(data, key, (), self.source, self.problems)
                  for key in ("subject", "location", "message", "next_action", "owner")}
         derive = self._derive(data, patterns)
+        once_per_subject = self._flag(data, "once_per_subject")
         description = self._description(data)
         examples = self._examples(data)
         self._check_outputs(data, derive)
@@ -864,7 +921,8 @@ class _RuleReader:
         lines = {key: self.source.line((key,)) for key in data}
         rule = Rule(id=rule_id, title=title, severity=severity, guidance=guidance, when=tuple(patterns),
                     subject=subject, location=texts["location"], message=texts["message"],
-                    next_action=texts["next_action"], owner=texts["owner"], derive=derive,
+                    next_action=texts["next_action"], owner=texts["owner"],
+                    once_per_subject=once_per_subject, derive=derive,
                     description=description, examples=examples, pack=self.pack, file=self.file,
                     lines=lines)
         _check_kinds_and_fields(rule, self.base, self.problems, self.settings or {}, base_only=True)
@@ -880,6 +938,13 @@ class _RuleReader:
             self.error(("severity",), f"severity must be one of {', '.join(SEVERITIES)}, not "
                                       f"`{value}`{_suggest(str(value), SEVERITIES)}")
             return None
+        return value
+
+    def _flag(self, data: dict, key: str) -> bool:
+        value = data.get(key, False)
+        if not isinstance(value, bool):
+            self.error((key,), f"`{key}` is true or false")
+            return False
         return value
 
     def _guidance(self, data: dict) -> tuple[str, ...]:
@@ -901,7 +966,7 @@ class _RuleReader:
             self.error((), "the rule produces nothing: give it a finding (`severity`, `message`, "
                            "`next_action`) or a derived fact (`derive`)")
         if not given:
-            for key in ("subject", "location", "owner"):
+            for key in ("subject", "location", "owner", "once_per_subject"):
                 if key in data:
                     self.error((key,), f"`{key}` only applies to a rule with a finding "
                                        f"(`severity`, `message`, `next_action`)")
@@ -1130,6 +1195,10 @@ class _RuleReader:
             self.error(path, f"unknown setting `$settings.{name}`{_suggest(name, self.settings)}; "
                              f"this pack's settings: {known} (declare it in pack.yaml)", key=key)
             return None
+        if self.settings is not None and self.settings[name].is_mapping:
+            self.error(path, f"`{name}` is a mapping setting: commands read it, a rule cannot compare "
+                             f"with it or print it", key=key)
+            return None
         return SettingRef(setting=name)
 
     def _check_references(self, pattern: Pattern, index: int, names: dict[str, int]) -> None:
@@ -1208,8 +1277,8 @@ class _RuleReader:
         if owner is None or owner == ACCOUNT_OWNER:
             return
         if owner not in names:
-            self.error(("owner",), f"owner must be `{ACCOUNT_OWNER}` or a name bound to a contact; "
-                                   f"`{owner}` is neither{_suggest(owner, names)}")
+            self.error(("owner",), f"owner must be `{ACCOUNT_OWNER}` or a name bound to a contact or an "
+                                   f"opportunity; `{owner}` is neither{_suggest(owner, names)}")
 
     def _template(self, key: str, text: str, names: dict[str, str]) -> None:
         try:
@@ -1399,9 +1468,11 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | Non
         problems.add(rule.file, rule.lines.get("subject", binding.line),
                      f"the subject `{rule.subject}` is of kind `{subject_kind}`; a subject must be of kind "
                      f"{', '.join(SUBJECT_KINDS)} (set `subject:`)")
-    if rule.owner not in (None, ACCOUNT_OWNER) and kinds.get(rule.owner) != "contact" and known(kinds.get(rule.owner)):
+    if rule.owner not in (None, ACCOUNT_OWNER) and kinds.get(rule.owner) not in OWNER_KINDS \
+            and known(kinds.get(rule.owner)):
         problems.add(rule.file, rule.lines.get("owner", 1),
-                     f"owner `{rule.owner}` is of kind `{kinds.get(rule.owner)}`; it must name a contact "
+                     f"owner `{rule.owner}` is of kind `{kinds.get(rule.owner)}`; it must name a contact or an "
+                     f"opportunity "
                      f"(or be `{ACCOUNT_OWNER}`)")
     for key in ("message", "next_action", "location"):
         text = getattr(rule, key)

@@ -248,3 +248,21 @@ def test_a_long_check_shows_progress_on_a_terminal_and_nothing_in_a_pipe(tmp_pat
     assert len(json.loads(stdout)["plans"]) == 54  # the report on stdout is untouched
     piped = subprocess.run(command, capture_output=True)
     assert piped.stderr == b""
+
+
+def test_pinned_subjects_of_a_rule_that_starts_with_a_derived_fact_are_explained_not_a_crash(runner, tmp_path):
+    """Regression: `ssm rules --check-examples` stopped with an internal error (KeyError) when a
+    derivation rule's first pattern binds a derived fact (which has no key) and an example pins
+    `subjects`."""
+    pack = write_pack(tmp_path / "chain", {
+        "pack.yaml": "name: chain\ntitle: A chain\n",
+        "base.yaml": "id: C-1\ntitle: base\nwhen: [{opportunity: o}]\nderive: {kind: flag, fields: {o: $o.key}}\n"
+                     "examples:\n  fail: [{plan: {opportunities: [{id: a}]}, subjects: [a]}]\n",
+        "next.yaml": "id: C-2\ntitle: next\nwhen:\n  - flag: f\n  - opportunity: o\n    where: {key: $f.o}\n"
+                     "derive: {kind: flag2, fields: {o: $o.key}}\n"
+                     "examples:\n  fail: [{plan: {opportunities: [{id: a}]}, subjects: [a]}]\n",
+    })
+    result = runner.invoke(main, ["rules", "--rules", str(pack), "--no-builtin", "--check-examples"])
+    assert result.exit_code == 1, result.output
+    assert "C-2-fail-1: `subjects` pins keys, but the rule's first pattern binds `flag` facts" in result.output
+    assert "internal error" not in result.output

@@ -65,17 +65,22 @@ def reference_matches(compiled: CompiledRules, facts: Sequence[dict]) -> tuple[s
     derived: dict[str, dict] = {}
     matches: set = set()
     for stratum in compiled.strata:
-        new = []
-        for rule_id, compiled_rule in compiled.rules.items():
-            if compiled_rule.stratum != stratum:
-                continue
-            for bindings in _assignments(compiled_rule.rule.when, known, compiled_rule.settings):
-                matches.add((rule_id, _positions(bindings, facts)))
-                fact = compiled.derived_fact(rule_id, bindings)
-                if fact is not None and _canonical(fact) not in derived:
-                    derived[_canonical(fact)] = fact
-                    new.append(fact)
-        known += [f for f in new if f["kind"] in compiled.kinds]
+        # Until nothing new is derived: a chain rule derives one level a round from the level
+        # below (for other strata the second round finds nothing new).
+        while True:
+            new = []
+            for rule_id, compiled_rule in compiled.rules.items():
+                if compiled_rule.stratum != stratum:
+                    continue
+                for bindings in _assignments(compiled_rule.rule.when, known, compiled_rule.settings):
+                    matches.add((rule_id, _positions(bindings, facts)))
+                    fact = compiled.derived_fact(rule_id, bindings)
+                    if fact is not None and _canonical(fact) not in derived:
+                        derived[_canonical(fact)] = fact
+                        new.append(fact)
+            if not new:
+                break
+            known += [f for f in new if f["kind"] in compiled.kinds]
     return matches, list(derived.values())
 
 
@@ -229,6 +234,154 @@ def test_the_sample_plans_agree_with_the_reference():
         assert engine_matches(result, facts) == expected, sample.name
 
 
+# ---- forward chaining many levels deep ---------------------------------------------------------
+
+LEVELS = 7
+
+
+def _chain_pack(recursive: bool) -> dict[str, str]:
+    """A chain of LEVELS derivations over opportunities, each level from the one below, and a
+    rule that negates the top: as distinct kinds (one stratum a level) or one recursive kind."""
+    def kind(level: int) -> str:
+        return "level" if recursive else f"level{level}"
+
+    rules = {"l0.yaml": rule("L-0", "- opportunity: o\n  where: {priority: {gte: 0}}", finding=False,
+                              derive=f"{{kind: {kind(0)}, fields: {{o: $o.key, n: 0}}}}")}
+    for level in range(1, LEVELS):
+        rules[f"l{level}.yaml"] = rule(f"L-{level}", f"""
+            - {kind(level - 1)}: below
+              where: {{n: {level - 1}}}
+            - opportunity: o
+              where: {{key: $below.o, priority: {{gte: {level}}}}}
+            """, finding=False, derive=f"{{kind: {kind(level)}, fields: {{o: $o.key, n: {level}}}}}")
+    rules["top.yaml"] = rule("TOP", f"""
+        - opportunity: o
+        - not: {kind(LEVELS - 1)}
+          where: {{o: $o.key, n: {LEVELS - 1}}}
+        """)
+    return rules
+
+
+@pytest.mark.parametrize("recursive", [False, True], ids=["a-stratum-a-level", "one-recursive-kind"])
+def test_a_chain_of_seven_levels_reaches_the_top_before_its_negation_is_decided(tmp_path, recursive):
+    compiled = compile_rules(tmp_path, _chain_pack(recursive))
+    assert compiled.strata == (tuple(range(LEVELS + 1)) if not recursive else (0, 1))
+    assert compiled.recursive == ({"level": 0} if recursive else {})
+    engine = RuleEngine(compiled)
+    # opportunity o<p> reaches level p (its priority); TOP fires unless it reaches the top
+    facts = [{"kind": "opportunity", "path": f"opportunities[{p}]", "key": f"o{p}", "priority": p}
+             for p in range(LEVELS + 1)]
+    for order in (facts, facts[::-1]):
+        result = engine.run(order)
+        assert not result.errors
+        expected, derived = reference_matches(compiled, order)
+        assert engine_matches(result, order) == expected
+        assert sorted(map(_canonical, result.derived)) == sorted(map(_canonical, derived))
+        top = sorted(m.bindings["o"]["key"] for m in result.matches if m.rule_id == "TOP")
+        assert top == [f"o{p}" for p in range(LEVELS - 1)]
+
+
+# ---- the built-in packs: opportunities with random stages and outcomes --------------------------
+
+AS_OF = date(2026, 6, 30)
+STAGES = ["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
+OUTCOME_KEYS = ["interest", "need_confirmed", "go_forward", "conditional_approval", "contract_signed",
+                "value_acknowledged"]
+ROLE_NAMES = ["key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer"]
+
+
+@st.composite
+def staged_plans(draw) -> dict:
+    """Plans with opportunities at random stages, with random outcomes (present or not, dated
+    before or after now, given by nobody, by people in or out of the buying unit)."""
+    def day(spread: int = 150):
+        return AS_OF.fromordinal(AS_OF.toordinal() + draw(st.integers(-spread, spread // 3)))
+
+    contacts = [f"c{i}" for i in range(draw(st.integers(1, 4)))]
+    plan: dict = {"format": "ssm-plan/1", "account": {"id": "acme", "name": "Acme", "owner": "jane"},
+                  "contacts": []}
+    for key in contacts:
+        contact: dict = {"id": key, "name": key.upper()}
+        if draw(st.booleans()):
+            contact["last_contact"] = day()
+        if draw(st.booleans()):
+            contact["attitude"] = draw(st.sampled_from(["supporter", "neutral", "opposed"]))
+        plan["contacts"].append(contact)
+    plan["opportunities"] = []
+    for index in range(draw(st.integers(1, 3))):
+        opportunity: dict = {"id": f"o{index}", "stage": draw(st.sampled_from(STAGES)),
+                             "must_win": draw(st.booleans())}
+        for name, value in (("value", 1000), ("stage_since", day()), ("close_date", day(400)),
+                            ("owner", "raj"), ("lost_reason", "price")):
+            if draw(st.booleans()):
+                opportunity[name] = value
+        if draw(st.booleans()):
+            opportunity["next_step"] = {"action": "call", "due": day()}
+        unit = {role: draw(st.lists(st.sampled_from(contacts), max_size=2, unique=True)) for role in ROLE_NAMES
+                if draw(st.integers(0, 2)) == 0}
+        if unit:
+            opportunity["buying_unit"] = unit
+        outcomes = {}
+        for key in OUTCOME_KEYS:
+            if draw(st.integers(0, 3)) > 0:
+                outcome: dict = {"date": day(), "by": draw(st.lists(st.sampled_from(contacts), max_size=2, unique=True))}
+                if draw(st.booleans()):
+                    outcome["evidence"] = "minutes"
+                outcomes[key] = outcome
+        if outcomes:
+            opportunity["outcomes"] = outcomes
+        plan["opportunities"].append(opportunity)
+    return plan
+
+
+@pytest.fixture(scope="module")
+def builtin() -> tuple[CompiledRules, RuleEngine]:
+    compiled = compile_packs(load_packs([]))
+    return compiled, RuleEngine(compiled)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=staged_plans())
+def test_the_stages_pack_agrees_with_the_reference(builtin, plan):
+    from ssm_rules import model
+    from ssm_rules.facts import plan_facts
+
+    compiled, rules = builtin
+    facts = plan_facts(model.to_record(model.Plan.model_validate(plan)), AS_OF)
+    result = rules.run(facts)
+    assert not result.errors
+    expected, derived = reference_matches(compiled, facts)
+    assert engine_matches(result, facts) == expected
+    assert sorted(map(_canonical, result.derived)) == sorted(map(_canonical, derived))
+
+
+def _supported_rank(opportunity: dict) -> int:
+    """The stages guide's definition, written out: the highest milestone whose outcome, and the
+    outcome of every milestone before it, is dated on or before now and given by someone."""
+    rank = 0
+    for key in OUTCOME_KEYS:
+        outcome = (opportunity.get("outcomes") or {}).get(key)
+        if not outcome or outcome["date"] > AS_OF or not outcome["by"]:
+            break
+        rank += 1
+    return rank
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(plan=staged_plans())
+def test_the_highest_supported_fact_is_the_supported_stage_of_the_guide(builtin, plan):
+    from ssm_rules import model
+    from ssm_rules.facts import plan_facts
+
+    _, rules = builtin
+    result = rules.run(plan_facts(model.to_record(model.Plan.model_validate(plan)), AS_OF))
+    highest: dict[str, int] = {}
+    for fact in result.derived:
+        if fact["kind"] == "supported":
+            highest[fact["opportunity"]] = max(highest.get(fact["opportunity"], 0), fact["rank"])
+    assert highest == {o["id"]: _supported_rank(o) for o in plan["opportunities"]}
+
+
 # ---- what the compiler emits ------------------------------------------------------------------
 
 
@@ -253,8 +406,8 @@ def test_in_and_any_expand_to_alternatives_not_or(features):
     # a negation's alternatives are one `$not` each: "no kdl and no approver"
     (kdl,) = engine_patterns(compiled, "F-KDL")
     negations = [p for p in kdl if next(iter(p)).endswith("$not")]
-    assert [next(iter(p.values()))["$and"][-1] for p in negations] == [{"role": "key_decision_leader"},
-                                                                       {"role": "approver"}]
+    assert [next(iter(p.values()))["$and"][1] for p in negations] == [{"role": "key_decision_leader"},
+                                                                      {"role": "approver"}]
     # not_in is a conjunction of $neq
     assert {"$neq": {"stage": "lost"}} in kdl[0]["n_o"]["$and"]
 
@@ -263,7 +416,20 @@ def test_negations_follow_the_names_they_use_and_names_become_aliases(features):
     compiled, _ = features
     (kdl,) = engine_patterns(compiled, "F-KDL")
     assert [next(iter(p)) for p in kdl] == ["n_o", "n_s", "n_sponsor", "x3_0$not", "x3_1$not"]
-    assert kdl[1]["n_s"]["$and"][1] == {"opportunity": {"n_o": "key"}}  # an equality join
+    assert kdl[1]["n_s"]["$and"][1:] == [{"role": "sponsor"}, {"opportunity": {"n_o": "key"}}]  # value, then join
+
+
+def test_equalities_with_a_value_come_first_in_an_engine_condition(features):
+    """The engine finds a node's equality successors by hash and tries every other test one by
+    one: equalities first keep the alpha walk of every fact short."""
+    compiled, _ = features
+    for shard in compiled.shards:
+        for engine_rule in shard.rules:
+            for pattern in engine_rule.patterns:
+                parts = compiler._parts(next(iter(pattern.values())))[1:]
+                plain = [not next(iter(p)).startswith("$") and not isinstance(next(iter(p.values())), dict)
+                         for p in parts]
+                assert plain == sorted(plain, reverse=True), parts
 
 
 def test_comparisons_with_another_fact_are_left_to_python(features):

@@ -197,3 +197,35 @@ def test_outcome_dates_and_due_dates_are_iso_dates():
                               "    next_step: {action: Call Li, due: next week}\n")
     assert [p.path for p in found] == ["opportunities[0].close_date", "opportunities[0].outcomes.go_forward.date",
                                        "opportunities[0].next_step.due"]
+
+
+def test_thousands_of_dangling_references_are_reported_in_bounded_time_and_size():
+    """Regression: every unknown reference got a did-you-mean search and the full list of known
+    IDs: 20,000 of them against 3,000 contacts took three minutes and printed gigabytes."""
+    contacts = "".join(f"  - id: c{i}\n" for i in range(100))
+    by = ", ".join(f"x{i}" for i in range(300))
+    found = problems(MINIMAL + "contacts:\n" + contacts + "opportunities:\n  - id: omni\n    outcomes:\n"
+                     f"      interest: {{date: 2026-07-02, by: [{by}]}}\n")
+    assert len(found) == 51
+    assert found[0].message.startswith("unknown contact `x0`: known contacts: c0, c1,")
+    assert found[0].message.endswith(", c29, ... (100 in all)")
+    assert found[-1].message.startswith("250 more unknown references from here on (the first 50 are listed)")
+    assert found[-1].path == "opportunities[0].outcomes.interest.by[50]"
+
+
+def test_numbers_must_be_finite():
+    """Regression: `share: .nan` made the route shares "add up" to NaN, which no rule can
+    compare, so G30 said nothing; `value: .nan` hid a missing value from S12 the same way."""
+    found = problems(MINIMAL + "opportunities:\n  - {id: a, stage: proposed, value: .nan}\n"
+                               "routes_to_market: {routes: [{route: direct, share: .inf}]}\n")
+    assert [(p.message, p.path) for p in found] == [
+        ("`value` must be a finite number (got nan)", "opportunities[0].value"),
+        ("`share` must be a finite number (got inf)", "routes_to_market.routes[0].share")]
+
+
+def test_the_plain_path_leaves_non_finite_numbers_to_the_model():
+    from ssm_rules.plan_shape import plain_plan
+
+    data = {"format": "ssm-plan/1", "account": {"id": "a", "name": "A", "owner": "jo"},
+            "team": {"target": float("-inf")}}
+    assert plain_plan(data) is None

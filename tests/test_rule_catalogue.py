@@ -22,6 +22,7 @@ from ssm_rules.rulepack import (RulePackError, all_rules, builtin_pack_dir, guid
                                 load_packs)
 
 PACK_DIR = ROOT / "rules" / "focus"
+PACK_DIRS = (ROOT / "rules" / "focus", ROOT / "rules" / "stages")
 EVIDENCE = ("G80", "G81", "G82", "G83", "G84", "G85")
 PACKS = load_packs([], include_builtin=True)
 RULES = all_rules(PACKS)
@@ -94,13 +95,29 @@ def test_the_builtin_pack_is_the_one_in_the_repository():
 
 
 def test_rule_ids_are_unique_and_follow_the_scheme():
-    files = sorted(p for p in PACK_DIR.rglob("*.yaml") if p.name not in ("pack.yaml", "guidance.yaml"))
+    files = sorted(p for d in PACK_DIRS for p in d.rglob("*.yaml") if p.name not in ("pack.yaml", "guidance.yaml"))
     ids = [yaml.safe_load(path.read_text(encoding="utf-8"))["id"] for path in files]
     duplicates = [rule_id for rule_id, count in Counter(ids).items() if count > 1]
     assert not duplicates
     assert len(ids) == len(RULES)
     for rule_id in ids:
-        assert re.fullmatch(r"SSM-(PLAN|INS|OPP|RTM|REL|TEAM|BDU|OUT|DRV)-\d{3}", rule_id), rule_id
+        assert re.fullmatch(r"SSM-(PLAN|INS|OPP|RTM|REL|TEAM|BDU|OUT|DRV|STG)-\d{3}", rule_id), rule_id
+    # the stages pack is one ID family: `SSM-STG` selects all of it, like the pack name `stages`
+    assert {rule.id.startswith("SSM-STG-") for rule in RULES if rule.pack == "stages"} == {True}
+
+
+def test_both_builtin_packs_load_focus_first():
+    assert [pack.name for pack in PACKS] == ["focus", "stages"]
+    stages = PACKS[1]
+    assert {name: s.default for name, s in stages.settings.items()} == {
+        "stalled_days": 90, "next_step_grace_days": 0, "engaged_days": 30,
+        "stage_weights": {"identified": 10, "validated": 20, "qualified": 40, "proposed": 60, "won": 100}}
+
+
+def test_s22_is_the_focus_packs_g86_not_a_second_rule():
+    assert not _by_guidance("S22")
+    assert "G86" in CATALOGUE["S22"].no_rule
+    assert len([rule for rule in FINDING_RULES if "G86" in rule.guidance]) == len(EVIDENCE)
 
 
 @pytest.mark.parametrize("rule", RULES, ids=lambda rule: rule.id)

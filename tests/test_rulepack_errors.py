@@ -128,8 +128,8 @@ CASES = [
      ["name the fact: `plan: NAME`"]),
     ("id: T-1\ntitle: x\nwhen:\n  - plan: p\nderive:\n  kind: contact\n  fields: {owner: $p.owner}\n", 5,
      ["`contact` is a base kind"]),
-    ("id: T-1\ntitle: x\nseverity: error\nwhen:\n  - opportunity: o\nowner: o\nmessage: m\nnext_action: n\n", 6,
-     ["owner `o` is of kind `opportunity`; it must name a contact"]),
+    ("id: T-1\ntitle: x\nseverity: error\nwhen:\n  - role: o\nowner: o\nmessage: m\nnext_action: n\n", 6,
+     ["owner `o` is of kind `role`; it must name a contact or an opportunity"]),
     ("id: T-1\ntitle: x\nseverity: error\nwhen:\n  - plan: p\n    where:\n      approved_by_client: &a {exists: true}\n"
      "      last_reviewed: *a\nmessage: m\nnext_action: n\n", 8, ["anchors and aliases"]),
     ("id: T-1\ntitle: x\nseverity: error\nwhen:\n  - plan: p\n    where:\n      routes_agreed: {gt: true}\n"
@@ -231,6 +231,76 @@ def test_a_cycle_of_derived_kinds_is_an_error(tmp_path):
     (problem,) = problems_of(pack)
     assert "depends on itself" in problem and "A-1" in problem and "B-1" in problem
     assert problem.startswith(f"{pack / 'a.yaml'}:3: ") or problem.startswith(f"{pack / 'b.yaml'}:3: ")
+
+
+CHAIN = {
+    "base.yaml": "id: C-0\ntitle: x\nwhen:\n  - opportunity: o\nderive:\n  kind: level\n  fields: {o: $o.key, n: 0}\n",
+    "step.yaml": "id: C-1\ntitle: x\nwhen:\n  - level: l\n    where: {n: 0}\n  - opportunity: o\n"
+                 "    where: {key: $l.o}\nderive:\n  kind: level\n  fields: {o: $o.key, n: 1}\n",
+    "top.yaml": "id: C-2\ntitle: x\nwhen:\n  - opportunity: o\n  - not: level\n    where: {o: $o.key, n: 1}\n"
+                "severity: info\nmessage: m\nnext_action: n\n",
+}
+
+
+def test_a_rule_may_derive_a_level_of_a_chain_from_the_level_below(tmp_path):
+    """The supported stage is derived level by level: a rule that matches (never negates) the
+    kind it derives is no cycle; it runs in the stratum of its other kinds."""
+    from ssm_rules.rulepack import recursive_kinds
+
+    packs = load_packs([write_pack(tmp_path / "p", CHAIN)], include_builtin=False)
+    rules = [r for p in packs for r in p.rules]
+    assert rule_strata(rules) == {"C-0": 0, "C-1": 0, "C-2": 1}
+    assert recursive_kinds(rules, rule_strata(rules)) == {"level": 0}
+
+
+def test_a_cycle_through_the_second_rule_deriving_a_kind_is_found(tmp_path):
+    """Regression: the stratum of a kind was recorded after its first deriver, so a cycle
+    through a later deriver went unnoticed and the rules ran in the wrong strata."""
+    pack = write_pack(tmp_path / "p", {  # in this file order: the rule using `alpha` comes first
+        "a.yaml": "id: C-1\ntitle: x\nwhen:\n  - alpha: a\nderive:\n  kind: beta\n  fields: {k: $a.k}\n",
+        "b.yaml": "id: A-1\ntitle: x\nwhen:\n  - plan: p\nderive:\n  kind: alpha\n  fields: {k: $p.key}\n",
+        "c.yaml": "id: B-1\ntitle: x\nwhen:\n  - plan: p\n  - not: beta\nderive:\n  kind: alpha\n  fields: {k: $p.owner}\n",
+    })
+    (problem,) = problems_of(pack)
+    assert "depends on itself" in problem and "B-1" in problem and "C-1" in problem
+
+
+def test_a_rule_negating_the_kind_it_derives_is_a_cycle(tmp_path):
+    pack = write_pack(tmp_path / "p", {**CHAIN, "step.yaml": CHAIN["step.yaml"].replace(
+        "  - opportunity: o\n    where: {key: $l.o}\n", "  - opportunity: o\n    where: {key: $l.o}\n  - not: level\n"
+        "    where: {n: 1}\n")})
+    (problem,) = problems_of(pack)
+    assert "depends on itself" in problem and "C-1" in problem
+
+
+def test_mapping_settings(tmp_path):
+    pack = PACK + "  weights:\n    default: {identified: 10, won: 100}\n    description: Forecast weights.\n"
+    (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": GOOD}, pack=pack)], include_builtin=False)
+    assert loaded.settings["weights"].default == {"identified": 10, "won": 100}
+    assert loaded.settings["weights"].is_mapping and not loaded.settings["review_days"].is_mapping
+    uses = GOOD.replace("stage: {ne: lost}", "priority: {gt: $settings.weights}")
+    assert_problem(problems_of(write_pack(tmp_path / "q", {"a.yaml": uses}, pack=pack)), tmp_path / "q" / "a.yaml", 8,
+                   "`weights` is a mapping setting")
+    bad = PACK + "  weights:\n    default: {Identified: [10]}\n"
+    assert_problem(problems_of(write_pack(tmp_path / "r", {}, pack=bad)), tmp_path / "r" / "pack.yaml", 6,
+                   "setting `weights` needs a `default`")
+
+
+def test_owner_may_name_a_contact_or_an_opportunity(tmp_path):
+    owned = GOOD + "owner: o\n"
+    (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": owned})], include_builtin=False)
+    assert loaded.rules[0].owner == "o"
+    role = GOOD.replace("  - not: role\n", "  - role: r\n    where: {opportunity: $o.key}\n  - not: role\n") + "owner: r\n"
+    assert_problem(problems_of(write_pack(tmp_path / "q", {"a.yaml": role})), tmp_path / "q" / "a.yaml", 15,
+                   "owner `r` is of kind `role`; it must name a contact or an opportunity")
+
+
+def test_once_per_subject_is_a_flag_of_rules_with_a_finding(tmp_path):
+    (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": GOOD + "once_per_subject: true\n"})],
+                           include_builtin=False)
+    assert loaded.rules[0].once_per_subject
+    assert_problem(problems_of(write_pack(tmp_path / "q", {"a.yaml": GOOD + "once_per_subject: yes please\n"})),
+                   tmp_path / "q" / "a.yaml", 13, "`once_per_subject` is true or false")
 
 
 def test_pack_file_problems(tmp_path):

@@ -174,15 +174,27 @@ def check_json(runner, *args):
     return result, json.loads(result.stdout)
 
 
+def _unit_line() -> int:
+    """The 1-based line of 'open-banking-api's `buying_unit:` in the sample, where SSM-BDU-001 points."""
+    from conftest import FACTS
+
+    lines = (FACTS / "banca-valdadige.yaml").read_text(encoding="utf-8").splitlines()
+    start = lines.index("  - id: open-banking-api")
+    return lines.index("    buying_unit:", start) + 1
+
+
+UNIT = _unit_line()
+
+
 def plan_with_comment(tmp_path, comment: str, *, trailing: bool = False):
     from conftest import FACTS
 
     lines = (FACTS / "banca-valdadige.yaml").read_text(encoding="utf-8").splitlines()
-    assert lines[231] == "    buying_unit:"  # where SSM-BDU-001 points for 'open-banking-api'
+    assert lines[UNIT - 1] == "    buying_unit:"  # where SSM-BDU-001 points for 'open-banking-api'
     if trailing:
-        lines[231] += f"  {comment}"
+        lines[UNIT - 1] += f"  {comment}"
     else:
-        lines.insert(231, f"    {comment}")
+        lines.insert(UNIT - 1, f"    {comment}")
     path = tmp_path / "banca.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -197,28 +209,28 @@ def test_round_trip_suppress_then_unused_then_reasonless(runner, tmp_path):
     from conftest import FACTS
 
     _, before = check_json(runner, str(FACTS / "banca-valdadige.yaml"))
-    assert "SSM-BDU-001" in rules_at(before, 232)
+    assert "SSM-BDU-001" in rules_at(before, UNIT)
     count = len(before["plans"][0]["findings"])
 
     _, after = check_json(runner, str(plan_with_comment(tmp_path, "# ssm: ignore[SSM-BDU-001] KDL named in Q1")))
-    assert rules_at(after, 233) == []  # the finding moved one line down, and is suppressed
+    assert rules_at(after, UNIT + 1) == []  # the finding moved one line down, and is suppressed
     assert len(after["plans"][0]["findings"]) == count - 1
 
     _, trailing = check_json(runner, str(plan_with_comment(
         tmp_path, "# ssm: ignore[SSM-BDU-001] KDL named in Q1", trailing=True)))
-    assert rules_at(trailing, 232) == []
+    assert rules_at(trailing, UNIT) == []
 
     _, unused = check_json(runner, str(plan_with_comment(tmp_path, "# ssm: ignore[SSM-TEAM-001] not here")))
     (meta,) = [f for f in unused["plans"][0]["findings"] if f["rule"] == "SSM-META-002"]
-    assert meta["severity"] == "warning" and meta["location"]["line"] == 232
-    assert meta["message"] == ("Unused suppression: SSM-TEAM-001 has no finding on lines 233-239 "
-                               "(the item or key that begins on line 233).")
+    assert meta["severity"] == "warning" and meta["location"]["line"] == UNIT
+    assert meta["message"] == (f"Unused suppression: SSM-TEAM-001 has no finding on lines {UNIT + 1}-{UNIT + 7} "
+                               f"(the item or key that begins on line {UNIT + 1}).")
     assert meta["subject"] == {"kind": "plan", "id": "banca-valdadige"}
-    assert "SSM-BDU-001" in rules_at(unused, 233)
+    assert "SSM-BDU-001" in rules_at(unused, UNIT + 1)
 
     result, reasonless = check_json(runner, str(plan_with_comment(tmp_path, "# ssm: ignore[SSM-BDU-001]")))
-    assert "SSM-BDU-001" in rules_at(reasonless, 233)  # not suppressed
-    assert rules_at(reasonless, 232) == ["SSM-META-001"]
+    assert "SSM-BDU-001" in rules_at(reasonless, UNIT + 1)  # not suppressed
+    assert rules_at(reasonless, UNIT) == ["SSM-META-001"]
 
     _, unknown = check_json(runner, str(plan_with_comment(tmp_path, "# ssm: ignore[SSM-BDU-999] typo")))
     assert [f["message"] for f in unknown["plans"][0]["findings"] if f["rule"] == "SSM-META-002"] == [
@@ -249,7 +261,7 @@ def test_suppression_in_a_plan_from_stdin(runner, tmp_path):
     document = json.loads(result.stdout)
     (plan,) = document["plans"]
     assert plan["file"] == "accounts/banca.yaml"
-    assert rules_at(document, 233) == []
+    assert rules_at(document, UNIT + 1) == []
     assert all(f["location"]["file"] == "accounts/banca.yaml" for f in plan["findings"])
 
 

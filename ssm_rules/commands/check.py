@@ -69,6 +69,10 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
           stdin_filename: str | None, cache_dir: str | None, no_cache: bool, owner: str | None) -> None:
     """Check plans against the SSM rules and print findings with next actions.
 
+    Two rule packs run: focus (the account plan, SSM Phase 1: G01-G86) and stages (each
+    opportunity's claimed stage against its verifiable outcomes, its next step and dates:
+    S01-S31). `ssm rules` lists the rules, `ssm explain RULE` explains one.
+
     PATHS are plan files or directories (searched recursively for *.yaml, *.yml, *.json),
     or `-` for one plan on standard input. Each plan is validated first; an invalid plan is
     reported with its errors and the others are still checked. Findings can be suppressed in

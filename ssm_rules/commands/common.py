@@ -60,7 +60,9 @@ as_of_option = click.option(
 
 def rule_pack_options(command: Callable) -> Callable:
     command = click.option("--no-builtin", is_flag=True,
-                           help="Leave the built-in SSM Focus rule pack out (use only --rules packs).")(command)
+                           help="Leave the built-in rule packs (focus, stages) out: use only --rules packs. "
+                                "To leave one out, ignore it by name in the configuration "
+                                "(ignore = [\"stages\"]).")(command)
     command = click.option("--rules", "rule_dirs", multiple=True, metavar="DIR",
                            type=click.Path(file_okay=False),
                            help="Add a rule pack directory (repeatable). See docs/rule-language.md.")(command)

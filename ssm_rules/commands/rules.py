@@ -292,11 +292,11 @@ def explain_text(rule, packs, *, file_shown: str | None = None) -> str:
 def _owner_text(rule) -> str:
     if rule.owner == "account":
         return "the account owner"
-    if rule.owner:
-        return f"the owner of contact `{rule.owner}` (else the account owner)"
     names = rule.names
-    if names.get(rule.subject) == "contact":
-        return "the contact's owner (else the account owner)"
+    if rule.owner:
+        return f"the owner of {names.get(rule.owner, 'contact')} `{rule.owner}` (else the account owner)"
+    if names.get(rule.subject) in ("contact", "opportunity"):
+        return f"the {names[rule.subject]}'s owner (else the account owner)"
     return "the account owner"
 
 
