@@ -246,7 +246,7 @@ def test_a_non_finite_setting_is_a_configuration_error(runner, tmp_path):
     config.write_text("[settings]\nmax_seconds = inf\n")
     result = runner.invoke(main, ["check", str(BANK), "--config", str(config)])
     assert result.exit_code == 2
-    assert "setting `max_seconds` must be a finite number, not `inf`" in result.output
+    assert "key `settings.max_seconds`: expected a finite number, got inf" in result.output
 
 
 def test_the_budget_is_listed_with_each_packs_settings(runner):

@@ -90,7 +90,7 @@ def test_no_rule_pack_is_a_usage_error(runner, tmp_path, how):
     for command in (["check", str(BANK)], ["audit", str(FACTS), "--out", str(tmp_path / "report")]):
         result = runner.invoke(main, [*command, *how])
         assert result.exit_code == 2, result.output
-        assert result.output == ("ssm: no rule pack to check with: the built-in pack is left out (--no-builtin or "
+        assert result.output == ("ssm: no rule pack to check with: the built-in packs are left out (--no-builtin or "
                                  "`builtin = false`) and no other is given (--rules DIR or `packs`)\n")
 
 
