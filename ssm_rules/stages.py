@@ -56,7 +56,8 @@ def opportunity_views(facts: Iterable[Mapping[str, Any]], derived: Iterable[Mapp
         support = highest.get(fact["key"])
         step = None
         if fact.get("next_step") is not None:
-            step = {"action": fact["next_step"], "due": fact.get("next_step_due"), "owner": fact.get("next_step_owner")}
+            step = {"action": fact["next_step"], "due": fact.get("next_step_due"), "owner": fact.get("next_step_owner"),
+                    "days_since_due": fact.get("days_since_next_step_due")}
         views.append({
             "id": fact["key"], "name": fact.get("name"), "owner": fact.get("owner"),
             "must_win": bool(fact.get("must_win")), "value": fact.get("value"), "stage": fact.get("stage"),

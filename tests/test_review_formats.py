@@ -227,6 +227,32 @@ def test_text_shows_plan_text_but_never_a_terminal_control():
     assert "Evil\\x1b]0;owned\\x07 \\u202egnp.exe" in text
 
 
+def test_text_says_when_the_next_step_is_due_from_the_as_of_date():
+    deals = [deal("late", step=NextStep("Call Ana", "2026-11-24", None, 3)),
+             deal("today", step=NextStep("Call Li", "2026-11-27", None, 0)),
+             deal("soon", step=NextStep("Call Raj", "2026-12-03", None, -6)), deal("none")]
+    text = render(make_review(deals), "text", width=160)
+    assert "3d late: Call Ana" in text and "today: Call Li" in text and "in 6d: Call Raj" in text
+    coloured = render(make_review(deals), "text", width=160, color=True)
+    assert "\x1b[31m3d late: Call Ana" in coloured and "\x1b[31min 6d" not in coloured
+
+
+def test_a_narrow_missing_column_keeps_the_count_of_the_other_outcomes():
+    deals = [deal("x", "proposed", None, missing=("interest", "need_confirmed", "go_forward", "conditional_approval")),
+             deal("y", "qualified", "validated", missing=("conditional_approval",) * 1)]
+    text = render(make_review(deals), "text", width=100)
+    assert "interest +3" in text
+    row = next(line for line in text.splitlines() if line.startswith("Northwind") and "→ validated" in line)
+    assert "conditional" in row
+
+
+def test_the_headline_says_what_is_shown():
+    assert render(make_review(SAMPLE, selection=Selection(must_win=True, owner="raj.patel")), "text").startswith(
+        "Pipeline as of 2026-11-27: 0 open must-win opportunities of raj.patel\n")
+    assert render(make_review(SAMPLE, selection=Selection(everything=True)), "text").startswith(
+        "Pipeline as of 2026-11-27: 7 opportunities (open, won, completed and lost)")
+
+
 def test_text_of_nothing():
     assert "Nothing to show." in render(make_review([]), "text")
 

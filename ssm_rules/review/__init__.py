@@ -33,13 +33,13 @@ def headline(review) -> str:
     selection = review.selection
     count = len(review.deals)
     if selection.stages:
-        what = f"{plural(count, 'opportunity', 'opportunities')} at {', '.join(selection.stages)}"
+        what, which = plural(count, "opportunity", "opportunities"), f" at {', '.join(selection.stages)}"
     elif selection.everything:
-        what = plural(count, "opportunity", "opportunities") + " (open, won, completed and lost)"
+        what, which = plural(count, "opportunity", "opportunities"), " (open, won, completed and lost)"
     else:
-        what = plural(count, "open opportunity", "open opportunities")
+        what, which = plural(count, "open opportunity", "open opportunities"), ""
+    if selection.must_win:
+        what = what.replace("opportunit", "must-win opportunit", 1)
     if selection.owner is not None:
         what += f" of {selection.owner}"
-    if selection.must_win:
-        what += ", must-win only"
-    return what
+    return what + which

@@ -48,6 +48,7 @@ class NextStep:
     action: str
     due: str | None  # ISO date
     owner: str | None
+    days_since_due: int | None = None  # negative: not due yet (the facts' days_since_next_step_due)
 
     def to_json(self) -> dict[str, Any]:
         return {"action": self.action, "due": self.due, "owner": self.owner}
@@ -171,7 +172,8 @@ def _deal(result, opportunity: Mapping[str, Any], findings: list[dict]) -> Deal:
         claimed_stage=opportunity["stage"], supported_stage=opportunity.get("supported_stage"),
         missing_outcomes=tuple(opportunity.get("missing_outcomes") or ()),
         days_in_stage=opportunity.get("days_in_stage"),
-        next_step=NextStep(step["action"], step.get("due"), step.get("owner")) if step else None,
+        next_step=NextStep(step["action"], step.get("due"), step.get("owner"), step.get("days_since_due"))
+        if step else None,
         findings=tuple(dict.fromkeys(str(f.get("rule")) for f in findings)),
         worst=Worst(str(worst[2].get("rule")), str(worst[2].get("severity")), str(worst[2].get("message") or ""))
         if worst else None)

@@ -39,6 +39,13 @@ class Column:
     minimum: int = 0  # a flexible column's least width
     share: int = 0  # a flexible column's share of the room left
     right: bool = False
+    shorten: Callable[[Deal, int], str] | None = None  # how a cell is cut to a width (default: truncated)
+
+    def text(self, deal: Deal, width: int) -> str:
+        cell = self.cell(deal)
+        if display.width(cell) > width and self.shorten is not None:
+            cell = self.shorten(deal, width)
+        return display.fit(cell, width, right=self.right)
 
 
 def compact(value: float | None) -> str:
@@ -64,17 +71,45 @@ def _missing(deal: Deal) -> str:
     return first + (f" +{len(rest)}" if rest else "")
 
 
+def _shorter_missing(deal: Deal, width: int) -> str:
+    """The first missing outcome cut short, never the count of the others: `need_confi… +1`."""
+    first, *rest = deal.missing_outcomes
+    more = f" +{len(rest)}" if rest else ""
+    return display.truncate(first, max(width - len(more), 1)) + more
+
+
 def _stage(deal: Deal) -> str:
     if deal.unsupported:
         return f"{deal.claimed_stage} → {deal.supported_stage or NO_SUPPORT}"
     return deal.claimed_stage
 
 
+def _due(step) -> str:
+    """When a next step is due, from the as-of date: `in 6d`, `today`, `3d late` (the date
+    itself is in the other formats)."""
+    days = step.days_since_due
+    if days is None:
+        return step.due or ""
+    return "today" if days == 0 else f"{days}d late" if days > 0 else f"in {-days}d"
+
+
 def _next_step(deal: Deal) -> str:
     step = deal.next_step
     if step is None:
         return NOTHING
-    return f"{step.due} {display.safe(step.action)}" if step.due else display.safe(step.action)
+    due = _due(step)
+    return f"{due}: {display.safe(step.action)}" if due else display.safe(step.action)
+
+
+def _shorter_next_step(deal: Deal, width: int) -> str:
+    """When it is due, whole, and as much of the action as fits."""
+    step = deal.next_step
+    due = _due(step)
+    if not due:
+        return display.truncate(display.safe(step.action), width)
+    if width < len(due) + 4:
+        return display.truncate(due, width)
+    return f"{due}: " + display.truncate(display.safe(step.action), width - len(due) - 2)
 
 
 COLUMNS = (
@@ -84,9 +119,9 @@ COLUMNS = (
     Column("VALUE", lambda d: compact(d.value), keep=0, right=True),
     Column("CLOSE", lambda d: d.close_date or NOTHING, keep=5),
     Column("CLAIMED → SUPPORTED", _stage, keep=0),
-    Column("MISSING", _missing, keep=4, flexible=True, minimum=13, share=1),  # "go_forward +1" whole
+    Column("MISSING", _missing, keep=4, flexible=True, minimum=13, share=2, shorten=_shorter_missing),
     Column("DAYS", lambda d: NOTHING if d.days_in_stage is None else str(d.days_in_stage), keep=6, right=True),
-    Column("NEXT STEP", _next_step, keep=3, flexible=True, minimum=12, share=2),
+    Column("NEXT STEP", _next_step, keep=3, flexible=True, minimum=12, share=2, shorten=_shorter_next_step),
     Column("WORST", lambda d: d.worst.rule if d.worst else NOTHING, keep=1),
 )
 
@@ -135,12 +170,13 @@ def render(review: Review, *, color: bool = False, width: int = DEFAULT_WIDTH, *
         lines.append(style(GAP.join(display.fit(column.header, size, right=column.right)
                                     for column, size in columns).rstrip(), dim=True))
         groups = by_owner(review.deals)
-        for owner, deals in groups:
+        for number, (owner, deals) in enumerate(groups):
             if len(groups) > 1 or review.selection.owner is None:
+                if number:
+                    lines.append("")
                 lines.append(style(display.truncate(_group_line(owner, deals, review), width), bold=True))
             for deal in deals:
-                lines.append(GAP.join(style(display.fit(column.cell(deal), size, right=column.right),
-                                            **_cell_style(column, deal, review))
+                lines.append(GAP.join(style(column.text(deal, size), **_cell_style(column, deal, review))
                                       for column, size in columns).rstrip())
         lines.append("")
         lines += [display.truncate(line, width) for line in _totals_lines(review)]
@@ -175,7 +211,7 @@ def _cell_style(column: Column, deal: Deal, review: Review) -> dict:
         return {"fg": "red"}
     if column.header == "NEXT STEP" and deal.is_open:
         step = deal.next_step
-        if step is None or (step.due and step.due < review.as_of.isoformat()):
+        if step is None or (step.days_since_due or 0) > 0:
             return {"fg": "red"}
     return {}
 
