@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from ssm_rules.plan_format import FORMAT
+
 AS_OF = date(2026, 6, 30)
 ACCOUNT = {"id": "example-account", "name": "Example Account", "owner": "alex.morgan"}
 
@@ -32,7 +34,7 @@ class ExampleCase:
         return examples[self.index]
 
     def plan_data(self) -> dict:
-        return {"format": "ssm-plan/1", "account": dict(ACCOUNT), **self.example.plan}
+        return {"format": FORMAT, "account": dict(ACCOUNT), **self.example.plan}
 
 
 def cases(packs) -> list[ExampleCase]:

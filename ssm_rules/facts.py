@@ -13,7 +13,7 @@ import math
 from datetime import date
 from typing import Any
 
-from ssm_rules.plan_shape import ACTIVITIES, MILESTONES, ROLES, Record
+from ssm_rules.plan_format import ACTIVITIES, MILESTONES, OPEN_STAGES, ROLES, STAGE_RANKS, STAGES, Record
 
 # The buying-unit roles that give verifiable outcomes: a rule asks one of them, by name, for the
 # next outcome of a deal (the stages guide's "who must give it").
@@ -187,11 +187,7 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
     },
 }
 
-STAGES_PAST_IDENTIFIED = {"validated", "qualified", "proposed", "won", "completed"}
-OPEN_STAGES = {"identified", "validated", "qualified", "proposed"}
-# Stage ranks, for comparing stages (the stages guide: no support 0, identified 1, ...). `lost`
-# has none: it is no milestone.
-STAGE_RANKS = {stage: rank for rank, (stage, _) in enumerate(MILESTONES, start=1)}
+STAGES_PAST_IDENTIFIED = frozenset(STAGES[1:])
 
 
 def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:

@@ -17,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from pydantic.fields import FieldInfo
 
 from ssm_rules.errors import PlanError, PlanProblem
-from ssm_rules.plan_shape import (ACTIVITIES, FORMAT, MAX_WHOLE, ROLES, Record,  # noqa: F401 - the format's names
-                                  check_format, check_identity_and_references, with_reference_problems)
+from ssm_rules.plan_format import (ALL_STAGES, FORMAT, MAX_WHOLE, Record, check_format, check_identity_and_references,
+                                   with_reference_problems)
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Text = str
@@ -27,7 +27,7 @@ Influence = Literal["high", "medium", "low"]
 ActivityStatus = Literal["not_started", "in_progress", "done"]
 SourceKind = Literal["client", "internal", "partner"]
 Component = Literal["strategy_design", "applications", "middleware", "platform", "infrastructure", "deployment"]
-Stage = Literal["identified", "validated", "qualified", "proposed", "won", "completed", "lost"]
+Stage = Literal[ALL_STAGES]
 # A field named `date` (an outcome's) would shadow the type inside its class body.
 Date = date
 WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
@@ -223,7 +223,7 @@ class Plan(Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False, title="SSM account plan (ssm-plan/1)")
 
-    format: Literal["ssm-plan/1"]
+    format: Literal[FORMAT]
     account: Account
     plan: PlanSection | None = None
     insight: Insight | None = None

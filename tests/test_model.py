@@ -159,7 +159,7 @@ def test_the_example_plan_keeps_every_stage_field():
 
 def test_outcome_keys_are_the_milestones_in_order():
     from ssm_rules.model import Outcomes
-    from ssm_rules.plan_shape import MILESTONES
+    from ssm_rules.plan_format import MILESTONES
 
     assert list(Outcomes.model_fields) == [outcome for _, outcome in MILESTONES]
     assert [stage for stage, _ in MILESTONES] == ["identified", "validated", "qualified", "proposed", "won",

@@ -21,12 +21,8 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from ssm_rules.plan_shape import MILESTONES
+from ssm_rules.plan_format import ALL_STAGES, OPEN_STAGES, STAGE_RANKS, STAGES  # noqa: F401 - the review's stages
 
-STAGES = tuple(stage for stage, _ in MILESTONES)  # identified ... completed, by rank
-RANKS = {stage: rank for rank, stage in enumerate(STAGES, start=1)}
-OPEN_STAGES = STAGES[:4]  # identified, validated, qualified, proposed
-ALL_STAGES = (*STAGES, "lost")
 NO_SUPPORT = "none"  # the supported stage of rank 0, as a key of the totals
 SORTS = ("value", "close", "stage", "risk")
 SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
@@ -39,8 +35,8 @@ Number = int | float
 
 def claimed_past_evidence(claimed_stage: str, supported_stage: str | None) -> bool:
     """The claimed rank is above the supported rank (`lost` is no milestone: never)."""
-    claimed = RANKS.get(claimed_stage)
-    return claimed is not None and claimed > RANKS.get(supported_stage or "", 0)
+    claimed = STAGE_RANKS.get(claimed_stage)
+    return claimed is not None and claimed > STAGE_RANKS.get(supported_stage or "", 0)
 
 
 @dataclass(frozen=True)
@@ -90,11 +86,11 @@ class Deal:
     @property
     def claimed_rank(self) -> int | None:
         """1 (identified) to 6 (completed); None for `lost`, which is no milestone."""
-        return RANKS.get(self.claimed_stage)
+        return STAGE_RANKS.get(self.claimed_stage)
 
     @property
     def supported_rank(self) -> int:
-        return RANKS.get(self.supported_stage or "", 0)
+        return STAGE_RANKS.get(self.supported_stage or "", 0)
 
     @property
     def is_open(self) -> bool:
@@ -148,7 +144,7 @@ def deals_of(result) -> list[Deal]:
     for opportunity in getattr(result, "opportunities", None) or ():
         key = opportunity["id"]
         own = [finding for finding in findings if _subject(finding) == ("opportunity", key)]
-        if (RANKS.get(opportunity["stage"]) or 0) > RANKS["identified"]:
+        if (STAGE_RANKS.get(opportunity["stage"]) or 0) > STAGE_RANKS["identified"]:
             own += plan_findings
         deals.append(_deal(result, opportunity, own))
     return deals

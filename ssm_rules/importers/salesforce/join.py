@@ -15,7 +15,7 @@ from ssm_rules.importers.salesforce.mapping import SalesforceMapping, folded
 from ssm_rules.importers.salesforce.problems import ExportError, Problem
 from ssm_rules.importers.salesforce.tables import Row, Table, read_table
 from ssm_rules.importers.salesforce.values import AmountOutOfRange, clean_text, parse_amount, parse_date
-from ssm_rules.plan_shape import MAX_WHOLE
+from ssm_rules.plan_format import MAX_WHOLE
 
 
 @dataclass

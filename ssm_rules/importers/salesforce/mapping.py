@@ -11,12 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ssm_rules.importers.salesforce.problems import MappingError
+from ssm_rules.plan_format import ALL_STAGES, ROLES
 
-
-PLAN_ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
-
-
-PLAN_STAGES = ("identified", "validated", "qualified", "proposed", "won", "completed", "lost")
+# What a Salesforce value may map to: the plan format's own names.
+PLAN_ROLES = ROLES
+PLAN_STAGES = ALL_STAGES
 
 
 DEFAULT_ROLES: dict[str, str | None] = {

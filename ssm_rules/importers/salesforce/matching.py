@@ -18,6 +18,7 @@ from ssm_rules.importers.salesforce.join import SfAccount
 from ssm_rules.importers.salesforce.mapping import folded
 from ssm_rules.importers.salesforce.problems import Problem
 from ssm_rules.importers.salesforce.roundtrip import misread_values, round_trip_yaml, tag_of
+from ssm_rules.plan_format import FORMAT
 
 
 @dataclass
@@ -193,9 +194,9 @@ def _classify(plan: Existing, raw: bytes) -> None:
         plan.error = f"{where}{first.message}"
         return
     version = loaded.data.get("format")
-    if version != "ssm-plan/1":
+    if version != FORMAT:
         if isinstance(version, str) and version.startswith("ssm-plan/"):
-            plan.kind, plan.error = "broken", f"its format is {version}; this version of ssm updates ssm-plan/1"
+            plan.kind, plan.error = "broken", f"its format is {version}; this version of ssm updates {FORMAT}"
         else:
             plan.kind = "other"
         return

@@ -19,6 +19,7 @@ from ssm_rules.importers.salesforce.matching import Existing
 from ssm_rules.importers.salesforce.roundtrip import (
     append_block, best_indent, emit, flow_list, insert_key, is_map, items_separated, misquoted, reads_as,
     round_trip_yaml, set_tag, set_token, tag_item, tag_of, yaml_text)
+from ssm_rules.plan_format import FORMAT
 
 
 CRM_FIELDS = {
@@ -182,7 +183,7 @@ def new_document(account_id: str, sf_id: str):
     from ruamel.yaml.comments import CommentedMap
 
     doc = CommentedMap()
-    doc["format"] = "ssm-plan/1"
+    doc["format"] = FORMAT
     account = CommentedMap()
     account["id"] = yaml_text(account_id)
     set_tag(account, "id", sf_id)

@@ -7,7 +7,7 @@ import math
 import re
 from datetime import date
 
-from ssm_rules.plan_shape import MAX_WHOLE
+from ssm_rules.plan_format import MAX_WHOLE
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
