@@ -47,7 +47,6 @@ from ssm_rules import templates
 from ssm_rules.errors import UsageError
 from ssm_rules.rulepack import (
     BUDGET_SETTINGS,
-    SEVERITIES,
     Const,
     FieldRef,
     Operand,
@@ -56,11 +55,12 @@ from ssm_rules.rulepack import (
     Rule,
     SettingRef,
     Test,
-    _suggest,
     all_rules,
     recursive_kinds,
     rule_strata,
 )
+from ssm_rules.severity import SEVERITIES
+from ssm_rules.suggestions import did_you_mean
 
 GATE_KIND = "ssm_gate"
 START_KIND = "ssm_start"
@@ -294,7 +294,7 @@ def _resolve_settings(packs: Sequence[Pack], user: Mapping[str, Any]) -> dict[st
         pack_name, _, name = key.rpartition(".")
         targets = [pack for pack in packs if name in pack.settings and pack_name in ("", pack.name)]
         if not targets:
-            raise UsageError(f"unknown setting `{key}`{_suggest(key, known)}; known settings: "
+            raise UsageError(f"unknown setting `{key}`{did_you_mean(key, known)}; known settings: "
                              f"{', '.join(known) or 'none'}")
         for pack in targets:
             resolved[pack.name][name] = _setting_value(key, value, pack.settings[name].default)
@@ -310,7 +310,7 @@ def _setting_value(key: str, value: Any, default: Any) -> Any:
         merged = dict(default)
         for name, item in value.items():
             if name not in default:
-                raise UsageError(f"setting `{key}` has no name `{name}`{_suggest(str(name), default)}; "
+                raise UsageError(f"setting `{key}` has no name `{name}`{did_you_mean(str(name), default)}; "
                                  f"its names: {', '.join(default)}")
             merged[name] = _setting_value(f"{key}.{name}", item, default[name])
         return merged
@@ -346,7 +346,7 @@ def _setting_value(key: str, value: Any, default: Any) -> Any:
 def _resolve_severities(rules: Mapping[str, Rule], overrides: Mapping[str, str]) -> dict[str, str]:
     for rule_id, severity in overrides.items():
         if rule_id not in rules:
-            raise UsageError(f"severity override for unknown rule `{rule_id}`{_suggest(rule_id, rules)}")
+            raise UsageError(f"severity override for unknown rule `{rule_id}`{did_you_mean(rule_id, rules)}")
         if severity not in SEVERITIES:
             raise UsageError(f"severity override for `{rule_id}`: `{severity}` is not one of "
                              f"{', '.join(SEVERITIES)}")
@@ -359,7 +359,7 @@ def _resolve_severities(rules: Mapping[str, Rule], overrides: Mapping[str, str])
 def _check_selected(rules: Mapping[str, Rule], selected: Iterable[str]) -> set[str]:
     chosen = set(selected)
     for rule_id in sorted(chosen - set(rules)):
-        raise UsageError(f"unknown rule `{rule_id}`{_suggest(rule_id, rules)}")
+        raise UsageError(f"unknown rule `{rule_id}`{did_you_mean(rule_id, rules)}")
     return chosen
 
 

@@ -39,7 +39,6 @@ setting that no loaded pack declares, each reported with the file and the key.
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import re
@@ -49,10 +48,10 @@ from types import MappingProxyType
 from typing import Any, Iterable, Mapping
 
 from ssm_rules.errors import UsageError
+from ssm_rules.severity import FAIL_ON, SEVERITIES, failing_severities
+from ssm_rules.suggestions import did_you_mean
 
 CONFIG_NAMES = (".ssm.toml", "pyproject.toml")
-FAIL_ON = ("error", "warning", "info", "never")
-SEVERITIES = ("error", "warning", "info")
 KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce")
 ALL = "ALL"
 _GUIDANCE = re.compile(r"^[A-Z]\d+$")  # G60 (Focus), S01 (stages), a team pack's own
@@ -103,7 +102,7 @@ class Config:
         for key, selector in checks:
             if not any(_specificity(selector, rule_id, guidance, packs_of.get(rule_id)) is not None
                        for rule_id, guidance in known.items()):
-                hint = _suggest(selector, [*known, *sorted(guidance_ids), *sorted({p.upper() for p in packs_of.values()})])
+                hint = did_you_mean(selector, [*known, *sorted(guidance_ids), *sorted({p.upper() for p in packs_of.values()})])
                 raise self.error(key, f"`{selector}` matches no rule{hint} (see `ssm rules`)")
         resolved: dict[str, Any] = {}
         for name, value in self.settings.items():
@@ -114,7 +113,7 @@ class Config:
                 if head in settings and isinstance(settings[head], dict):
                     target, item = head, last
                 else:
-                    hint = _suggest(name, list(settings))
+                    hint = did_you_mean(name, list(settings))
                     declared = ", ".join(sorted(settings)) or "none"
                     raise self.error(f"settings.{name}", f"no loaded rule pack declares this setting{hint} "
                                      f"(declared: {declared})")
@@ -125,7 +124,7 @@ class Config:
                                                          f"got {value!r}")
                 if item not in default:
                     raise self.error(f"settings.{name}", f"`{target}` has no `{item}`"
-                                     f"{_suggest(item, list(default))}; its names: {', '.join(default)}")
+                                     f"{did_you_mean(item, list(default))}; its names: {', '.join(default)}")
                 default = default[item]
             if default is not None and not _same_type(value, default):
                 raise self.error(f"settings.{name}", f"expected {_type_name(default)} like the pack's default "
@@ -286,7 +285,7 @@ def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = ""
 
     for key in table:
         if key not in KEYS:
-            hint = _suggest(key.replace("_", "-"), list(KEYS))
+            hint = did_you_mean(key.replace("_", "-"), list(KEYS))
             if key == "tool" and not prefix:
                 hint = " (in .ssm.toml the keys go at the top level, without [tool.ssm])"
             raise fail(key, f"unknown key{hint}; known keys: {', '.join(KEYS)}")
@@ -424,11 +423,6 @@ def _normal_glob(glob: str) -> str:
     return pattern[2:] if pattern.startswith("./") else pattern
 
 
-def _suggest(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
-
-
 def _same_type(value: Any, default: Any) -> bool:
     if isinstance(default, bool) or isinstance(value, bool):
         return isinstance(value, bool) and isinstance(default, bool)
@@ -449,7 +443,7 @@ def _type_name(value: Any) -> str:
 
 def fails(report, fail_on: str) -> bool:
     """Whether a run fails (exit 1): an invalid plan, or a finding at or above `fail_on`."""
-    failing = {"error": {"error"}, "warning": {"error", "warning"}, "info": set(SEVERITIES), "never": set()}[fail_on]
+    failing = failing_severities(fail_on)
     for result in report.results:
         if not result.valid:
             return True

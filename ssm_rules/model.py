@@ -6,7 +6,6 @@ problem located at the key or item a person must fix.
 
 from __future__ import annotations
 
-import difflib
 import json
 from datetime import date
 from types import UnionType
@@ -19,6 +18,7 @@ from pydantic.fields import FieldInfo
 from ssm_rules.errors import PlanError, PlanProblem
 from ssm_rules.plan_format import (ALL_STAGES, FORMAT, MAX_WHOLE, Record, check_format, check_identity_and_references,
                                    with_reference_problems)
+from ssm_rules.suggestions import closest
 
 Slug = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9._-]*$")]
 Text = str
@@ -332,7 +332,7 @@ def _describe(item: dict, loc: tuple) -> str:
     if kind == "extra_forbidden":
         parent = _model_at(loc[:-1])
         known = list(parent.model_fields) if parent else []
-        close = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
+        close = closest(key, known)
         hint = f": did you mean `{close[0]}`?" if close else (f"; known keys: {', '.join(known)}" if known else "")
         return f"unknown key `{key}` in {where}{hint}"
     if kind == "missing":
@@ -341,7 +341,7 @@ def _describe(item: dict, loc: tuple) -> str:
         expected = item.get("ctx", {}).get("expected", "")
         choices = [choice.strip(" '") for choice in expected.replace(" or ", ", ").split(",")]
         got = item.get("input")
-        close = difflib.get_close_matches(str(got), choices, n=1, cutoff=0.6)
+        close = closest(got, choices)
         hint = f": did you mean `{close[0]}`?" if close else ""
         return f"`{key}` must be one of {', '.join(choices)} (got {_shown(got)}){hint}"
     if kind == "string_pattern_mismatch":

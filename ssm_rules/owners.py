@@ -18,11 +18,11 @@ nothing to do.
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from dataclasses import replace
 
 from ssm_rules.errors import UsageError
+from ssm_rules.suggestions import closest
 
 
 def person_key(name: str | None) -> str:
@@ -42,7 +42,7 @@ def check_known(wanted: str, team: Iterable[str | None]) -> str:
         raise UsageError("--owner: give the name of a team member, as the plans write it (e.g. `jane.doe`)")
     if person_key(wanted) in names:
         return names[person_key(wanted)]
-    close = difflib.get_close_matches(person_key(wanted), list(names), n=1, cutoff=0.6)
+    close = closest(person_key(wanted), names)
     hint = f"; did you mean `{names[close[0]]}`?" if close else ""
     known = sorted(names.values(), key=person_key)
     listed = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if len(known) > 10 else "")

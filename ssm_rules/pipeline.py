@@ -228,6 +228,15 @@ def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool
     return Checker(packs=packs, settings=settings, cache=cache), known_rules
 
 
+def apply_suppressions_and_configuration(result: PlanResult, configuration, known_rules) -> PlanResult:
+    """A checked result as every command reports it: the plan's `# ssm: ignore[...]` comments
+    first (an unused or unknown one is itself a finding), then the configuration's `select`,
+    `ignore`, `severity` and `per-file-ignores`. `known_rules` as `configured_checker` returns it."""
+    from ssm_rules import suppressions
+
+    return configuration.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
+
+
 def _check_something_is_checked(configuration, packs) -> None:
     """A run with no rule to report must not look like a clean portfolio (exit 2, like eslint)."""
     from ssm_rules.errors import UsageError

@@ -9,10 +9,10 @@ not plain.
 
 from __future__ import annotations
 
-import difflib
 from typing import Any
 
 from ssm_rules.errors import PlanError, PlanProblem
+from ssm_rules.suggestions import closest
 
 FORMAT = "ssm-plan/1"
 ROLES = ("key_decision_leader", "sponsor", "benefit_owner", "evaluator", "approver", "influencer")
@@ -176,7 +176,7 @@ def _unknown_reference(what: str, ref: str, known: list[str], list_name: str,
                        names: dict[str, str] | None = None) -> str:
     """`names`: ID by lower-case name, for a reference written as the person's name."""
     named = (names or {}).get(" ".join(ref.split()).lower())
-    close = [named] if named else difflib.get_close_matches(ref, known, n=1, cutoff=0.6)
+    close = [named] if named else closest(ref, known)
     hint = f"did you mean `{close[0]}`? " if close else ""
     if named:
         hint = f"`{ref}` is the name of {what} `{named}`: write its ID; "

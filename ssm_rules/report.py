@@ -8,8 +8,6 @@ from typing import Any
 
 from ssm_rules.pipeline import PlanResult
 
-SEVERITIES = ("error", "warning", "info")
-
 
 @dataclass
 class Report:

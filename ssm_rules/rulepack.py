@@ -14,7 +14,6 @@ point at the line of the offending key.
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import errno
 import math
 import os
@@ -29,8 +28,9 @@ import yaml
 
 from ssm_rules import templates
 from ssm_rules.errors import UsageError
+from ssm_rules.severity import SEVERITIES
+from ssm_rules.suggestions import did_you_mean
 
-SEVERITIES = ("error", "warning", "info")
 SUBJECT_KINDS = ("plan", "contact", "opportunity", "initiative", "route", "partner", "issue",
                  "thought_leadership")
 OPERATORS = ("eq", "ne", "lt", "lte", "gt", "gte", "in", "not_in", "exists")
@@ -849,7 +849,7 @@ def _guidance_item(entry: Any, path: tuple, section: str, pack: str, source: _So
         if value not in SEVERITIES:
             problems.add(file, source.line(path + ("severity",)),
                          f"severity must be one of {', '.join(SEVERITIES)} (or a list of them), not "
-                         f"`{value}`{_suggest(str(value), SEVERITIES)}")
+                         f"`{value}`{did_you_mean(str(value), SEVERITIES)}")
     if severity and texts["no_rule"]:
         problems.add(file, source.line(path + ("severity",)), "an item with `no_rule` has no rules, so no "
                                                               "default severity; remove one of the two")
@@ -936,7 +936,7 @@ class _RuleReader:
         value = data["severity"]
         if value not in SEVERITIES:
             self.error(("severity",), f"severity must be one of {', '.join(SEVERITIES)}, not "
-                                      f"`{value}`{_suggest(str(value), SEVERITIES)}")
+                                      f"`{value}`{did_you_mean(str(value), SEVERITIES)}")
             return None
         return value
 
@@ -1140,7 +1140,7 @@ class _RuleReader:
 
     def _test(self, field_name: str, op: Any, raw: Any, path: tuple, line: int) -> Test | None:
         if op not in OPERATORS:
-            self.error(path, f"unknown test `{op}`{_suggest(str(op), OPERATORS)}; tests are "
+            self.error(path, f"unknown test `{op}`{did_you_mean(str(op), OPERATORS)}; tests are "
                              f"{', '.join(OPERATORS)}")
             return None
         if op == "exists":
@@ -1192,7 +1192,7 @@ class _RuleReader:
     def _setting(self, name: str, path: tuple, *, key: bool = True) -> SettingRef | None:
         if self.settings is not None and name not in self.settings:
             known = ", ".join(sorted(self.settings)) or "none"
-            self.error(path, f"unknown setting `$settings.{name}`{_suggest(name, self.settings)}; "
+            self.error(path, f"unknown setting `$settings.{name}`{did_you_mean(name, self.settings)}; "
                              f"this pack's settings: {known} (declare it in pack.yaml)", key=key)
             return None
         if self.settings is not None and self.settings[name].is_mapping:
@@ -1212,7 +1212,7 @@ class _RuleReader:
                 bound_at = names.get(operand.name)
                 if bound_at is None:
                     self.error(path, f"`{ref}`: no pattern binds the name `{operand.name}`"
-                                     f"{_suggest(operand.name, names)}")
+                                     f"{did_you_mean(operand.name, names)}")
                 elif bound_at == index:
                     self.error(path, f"`{ref}` refers to this pattern's own fact; compare with a "
                                      f"fact bound before it")
@@ -1251,7 +1251,7 @@ class _RuleReader:
             operand = self._operand(value, field_path, key=False)
             if isinstance(operand, FieldRef) and patterns is not None and operand.name not in names:
                 self.error(field_path, f"`${operand.name}.{operand.field}`: no pattern binds the name "
-                                       f"`{operand.name}`{_suggest(operand.name, names)}")
+                                       f"`{operand.name}`{did_you_mean(operand.name, names)}")
                 continue
             if operand is not None:
                 parsed[name] = operand
@@ -1269,7 +1269,7 @@ class _RuleReader:
             return first.name
         if subject not in names:
             self.error(("subject",), f"subject `{subject}` is not a name bound by a pattern"
-                                     f"{_suggest(subject, names)}")
+                                     f"{did_you_mean(subject, names)}")
             return None
         return subject
 
@@ -1278,7 +1278,7 @@ class _RuleReader:
             return
         if owner not in names:
             self.error(("owner",), f"owner must be `{ACCOUNT_OWNER}` or a name bound to a contact or an "
-                                   f"opportunity; `{owner}` is neither{_suggest(owner, names)}")
+                                   f"opportunity; `{owner}` is neither{did_you_mean(owner, names)}")
 
     def _template(self, key: str, text: str, names: dict[str, str]) -> None:
         try:
@@ -1291,7 +1291,7 @@ class _RuleReader:
                 self._setting(ref.field, (key,))
             elif ref.name not in names:
                 self.error((key,), f"`{key}` uses `{{{ref.name}.{ref.field}}}`, but no pattern binds "
-                                   f"`{ref.name}`{_suggest(ref.name, names)}")
+                                   f"`{ref.name}`{did_you_mean(ref.name, names)}")
 
 
 # ---- checks across packs --------------------------------------------------------------------
@@ -1352,7 +1352,7 @@ def _check_guidance(packs: list[Pack], problems: _Problems) -> None:
                 if guidance_id.upper() not in known:
                     problems.add(rule.file, rule.lines.get("guidance", 1),
                                  f"guidance `{guidance_id}` is in no loaded guidance catalogue"
-                                 f"{_suggest(guidance_id, [item.id for item in known.values()])}; "
+                                 f"{did_you_mean(guidance_id, [item.id for item in known.values()])}; "
                                  f"add it to {pack.catalogue.file} or correct the ID")
 
 
@@ -1428,13 +1428,13 @@ def _check_kinds_and_fields(rule: Rule, catalogue: dict[str, dict[str, str | Non
     def check_field(kind: str, name: str, line: int, what: str) -> None:
         if kind in catalogue and name not in catalogue[kind]:
             problems.add(rule.file, line, f"{what}: kind `{kind}` has no field `{name}`"
-                                          f"{_suggest(name, catalogue[kind])}")
+                                          f"{did_you_mean(name, catalogue[kind])}")
 
     for pattern in rule.when:
         if pattern.kind not in catalogue:
             if not base_only:
                 problems.add(rule.file, pattern.line, f"unknown kind `{pattern.kind}`"
-                                                      f"{_suggest(pattern.kind, catalogue)}")
+                                                      f"{did_you_mean(pattern.kind, catalogue)}")
             continue
         for test in pattern.tests():
             check_field(pattern.kind, test.field, test.line, f"`{test.field}`")
@@ -1507,18 +1507,13 @@ def _check_outcome(pack: Pack, catalogue: dict[str, dict[str, str | None]], base
     outcome = pack.outcome
     if outcome.kind not in catalogue or outcome.kind in base:
         problems.add(pack.file, 1, f"outcome kind `{outcome.kind}` is not a derived kind"
-                                   f"{_suggest(outcome.kind, set(catalogue) - base)}; derive it with a rule")
+                                   f"{did_you_mean(outcome.kind, set(catalogue) - base)}; derive it with a rule")
     elif outcome.field not in catalogue[outcome.kind]:
         problems.add(pack.file, 1, f"outcome field `{outcome.field}`: the derived kind `{outcome.kind}` "
-                                   f"has no such field{_suggest(outcome.field, catalogue[outcome.kind])}")
+                                   f"has no such field{did_you_mean(outcome.field, catalogue[outcome.kind])}")
 
 
 # ---- small helpers --------------------------------------------------------------------------
-
-
-def _suggest(word: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(word, [str(k) for k in known], n=1, cutoff=0.6)
-    return f" (did you mean `{close[0]}`?)" if close else ""
 
 
 def _check_keys(mapping: dict, allowed: Sequence[str], path: tuple, source: _Source, problems: _Problems,
@@ -1526,7 +1521,7 @@ def _check_keys(mapping: dict, allowed: Sequence[str], path: tuple, source: _Sou
     for key in mapping:
         if key not in allowed:
             problems.add(source.file, source.line(path + (key,)),
-                         f"unknown key `{key}` in {what}{_suggest(str(key), allowed)}; "
+                         f"unknown key `{key}` in {what}{did_you_mean(str(key), allowed)}; "
                          f"allowed: {', '.join(allowed)}")
 
 

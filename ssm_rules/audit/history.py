@@ -44,9 +44,9 @@ from typing import Iterator
 
 from ssm_rules import baseline
 from ssm_rules.errors import UsageError
+from ssm_rules.severity import SEVERITIES
 
 SCHEMA_VERSION = 3
-SEVERITIES = ("error", "warning", "info")
 _SQLITE_HEADER = b"SQLite format 3\x00"
 
 SCHEMA = """

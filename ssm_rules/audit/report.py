@@ -23,7 +23,8 @@ from typing import Any, TextIO
 from markupsafe import Markup
 
 from ssm_rules import __version__
-from ssm_rules.audit.spool import NO_OWNER, SEVERITIES, Rows
+from ssm_rules.audit.spool import NO_OWNER, Rows
+from ssm_rules.severity import SEVERITIES
 
 SEVERITY_COLOURS = {"error": "#dc2626", "warning": "#f59e0b", "info": "#3b82f6"}
 STALE_DAYS = 28  # an open finding this old is "open for weeks"

@@ -27,7 +27,6 @@ from typing import Any, Callable, Sequence
 
 from ssm_rules.errors import UsageError
 
-SEVERITIES = ("error", "warning", "info")
 _IN_FLIGHT_PER_WORKER = 4  # batches submitted ahead: enough to keep every worker busy
 
 
@@ -144,10 +143,10 @@ class ConfiguredChecker:
             self.rules.setdefault(rule_id, _MetaRule(title))
 
     def check_file(self, file: str, as_of: date):
-        from ssm_rules import suppressions
+        from ssm_rules.pipeline import apply_suppressions_and_configuration
 
-        result = self.checker.check_file(file, as_of)
-        return self.settings.apply_to_result(suppressions.apply_to_result(result, known_rules=self.known_rules))
+        return apply_suppressions_and_configuration(self.checker.check_file(file, as_of), self.settings,
+                                                    self.known_rules)
 
 
 @dataclass

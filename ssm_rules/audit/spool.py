@@ -27,7 +27,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-SEVERITIES = ("error", "warning", "info")
+from ssm_rules.severity import SEVERITIES, severity_rank
+
 NO_OWNER = "(no owner)"
 
 SCHEMA = """
@@ -110,10 +111,6 @@ CREATE INDEX audit_findings_by_print ON audit_findings (fingerprint, plan_seq, i
 CREATE INDEX audit_findings_by_owner ON audit_findings (owner);
 CREATE INDEX audit_plans_invalid_by_owner ON audit_plans (owner_label) WHERE NOT valid;
 """
-
-
-def severity_rank(severity: Any) -> int:
-    return SEVERITIES.index(severity) if severity in SEVERITIES else len(SEVERITIES)
 
 
 def where(location: dict, file: str) -> str:

@@ -11,8 +11,7 @@ import click
 
 from ssm_rules.commands.common import (as_of_option, cache_options, config_options, exit_on_usage_error,
                                       owner_option, progress_bar, rule_pack_options)
-
-SEVERITIES = ("error", "warning", "info")
+from ssm_rules.severity import FAIL_ON, failing_severities
 
 
 @click.command()
@@ -30,7 +29,7 @@ SEVERITIES = ("error", "warning", "info")
 @rule_pack_options
 @cache_options
 @config_options
-@click.option("--fail-on", type=click.Choice([*SEVERITIES, "never"]), default="never", show_default=True,
+@click.option("--fail-on", type=click.Choice(FAIL_ON), default="never", show_default=True,
               help="Exit 1 when a finding of this severity or worse is open, or a plan is invalid. "
                    "By default the audit exits 0 whenever it ran: findings are its output, not its failure.")
 @owner_option("A one-seller report: only the next actions NAME owns and the opportunities NAME owns (invalid "
@@ -125,8 +124,7 @@ def _exit_status(outcome, fail_on: str) -> int:
         return 0
     if outcome.summary["invalid"]:
         return 1
-    failing = SEVERITIES[: SEVERITIES.index(fail_on) + 1]
-    return 1 if any(outcome.summary[severity] for severity in failing) else 0
+    return 1 if any(outcome.summary[severity] for severity in failing_severities(fail_on)) else 0
 
 
 @click.group(invoke_without_command=True)

@@ -31,9 +31,9 @@ from ssm_rules.commands.common import (
 )
 from ssm_rules.errors import UsageError
 from ssm_rules.formats import FORMATS, render
-from ssm_rules.report import SEVERITIES, Report
+from ssm_rules.report import Report
+from ssm_rules.severity import FAIL_ON
 
-FAIL_ON = (*SEVERITIES, "never")
 STDIN = "-"
 
 
@@ -93,9 +93,9 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     1 otherwise; 2 usage error, missing path, bad configuration or rule pack.
     """
     # Only what every run needs: the baseline and atomic output are imported when asked for.
-    from ssm_rules import config, suppressions
+    from ssm_rules import config
     from ssm_rules.discovery import plan_files
-    from ssm_rules.pipeline import configured_checker
+    from ssm_rules.pipeline import apply_suppressions_and_configuration, configured_checker
 
     if baseline_file and write_baseline_file:
         raise UsageError("--baseline and --write-baseline cannot be used together")
@@ -121,7 +121,7 @@ def check(paths: tuple[str, ...], output_format: str, output_file: str | None, c
     _check_outputs(output_file, write_baseline_file, inputs)
     if STDIN in paths:
         result = checker.check_file(stdin_filename or STDIN, as_of, raw=_read_stdin())
-        results = [settings.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))]
+        results = [apply_suppressions_and_configuration(result, settings, known_rules)]
     else:
         results = checked_results(checker, settings, known_rules, files, as_of)
     report = Report(as_of=as_of, results=results, rules=checker.rules)

@@ -139,7 +139,7 @@ CHECK_PROGRESS_FROM = 50  # plans: below this a check takes well under a second,
 def checked_results(checker, configuration, known_rules, files: list[str], as_of) -> list:
     """Check `files` as `ssm check` does: each result with its suppressions and the
     configuration applied; a progress bar on a terminal for a long run."""
-    from ssm_rules import suppressions
+    from ssm_rules.pipeline import apply_suppressions_and_configuration
 
     results = []
     with progress_bar(len(files) if len(files) >= CHECK_PROGRESS_FROM else 0, "Checking plans") as progressed:
@@ -147,8 +147,7 @@ def checked_results(checker, configuration, known_rules, files: list[str], as_of
             results.append(checker.check_file(file, as_of))
             if progressed:
                 progressed(done, len(files))
-    return [configuration.apply_to_result(suppressions.apply_to_result(result, known_rules=known_rules))
-            for result in results]
+    return [apply_suppressions_and_configuration(result, configuration, known_rules) for result in results]
 
 
 def open_cache(cache_dir: str | None, no_cache: bool):

@@ -7,7 +7,6 @@ Focus items G01-G87 in rules/focus/, the stage items S01-S31 in rules/stages/).
 
 from __future__ import annotations
 
-import difflib
 import json
 import os
 import re
@@ -18,6 +17,7 @@ import click
 
 from ssm_rules.commands.common import exit_on_usage_error, rule_pack_options
 from ssm_rules.errors import UsageError
+from ssm_rules.suggestions import closest
 
 WIDTH = 88
 
@@ -204,7 +204,7 @@ def explain(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
         click.echo(_guidance_text(wanted, catalogue.get(wanted), enforcing), nl=False)
         return
     names = {**{key: item.id for key, item in catalogue.items()}, **{key: rule.id for key, rule in by_id.items()}}
-    close = difflib.get_close_matches(wanted, list(names), n=3, cutoff=0.6)
+    close = closest(wanted, names, n=3)
     hint = f"; did you mean {', '.join(names[c] for c in close)}?" if close else ""
     raise UsageError(f"unknown rule or guidance ID `{rule_id}`{hint} (`ssm rules` lists them all)")
 

@@ -16,8 +16,6 @@ from urllib.parse import quote
 
 INVALID_PLAN_RULE = "SSM-META-000"
 
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
-
 # ID -> title, what, why: the tool's own rules, described like a pack's rules.
 META_RULES: dict[str, tuple[str, str, str]] = {
     INVALID_PLAN_RULE: (

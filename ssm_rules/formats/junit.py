@@ -13,13 +13,13 @@ import re
 import xml.etree.ElementTree as ET
 
 from ssm_rules.formats._common import Item, plan_items, plural, relative_path
+from ssm_rules.severity import SEVERITIES, failing_severities
 
-FAILING = {"error": {"error"}, "warning": {"error", "warning"}, "info": {"error", "warning", "info"}, "never": set()}
 _INVALID_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
 
 def render(report, *, fail_on: str = "error", root: str | None = None, **_options) -> str:
-    failing = FAILING[fail_on]
+    failing = failing_severities(fail_on)
     suites = ET.Element("testsuites", name="ssm")
     suite = ET.SubElement(suites, "testsuite", name=f"ssm {getattr(report, 'command', 'check')}")
     properties = ET.SubElement(suite, "properties")
@@ -64,12 +64,12 @@ def _line(item: Item, root: str | None) -> str:
 def _failure_message(result, items: list[Item]) -> str:
     if not result.valid:
         return f"invalid plan: {plural(len(result.errors), 'problem')}"
-    counts = {severity: sum(1 for item in items if item.severity == severity) for severity in ("error", "warning", "info")}
+    counts = {severity: sum(1 for item in items if item.severity == severity) for severity in SEVERITIES}
     return ", ".join([plural(counts["error"], "error"), plural(counts["warning"], "warning"), f"{counts['info']} info"])
 
 
 def _worst(items: list[Item]) -> str:
-    for severity in ("error", "warning", "info"):
+    for severity in SEVERITIES:
         if any(item.severity == severity for item in items):
             return severity
     return "info"

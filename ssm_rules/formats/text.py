@@ -13,8 +13,7 @@ from __future__ import annotations
 import click
 
 from ssm_rules.display import safe
-
-SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "blue"}
+from ssm_rules.severity import SEVERITY_COLOURS
 
 
 def render(report, *, color: bool = False) -> str:

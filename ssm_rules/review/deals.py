@@ -22,10 +22,10 @@ from datetime import date
 from typing import Any
 
 from ssm_rules.plan_format import ALL_STAGES, OPEN_STAGES, STAGE_RANKS, STAGES  # noqa: F401 - the review's stages
+from ssm_rules.severity import SEVERITY_RANK
 
 NO_SUPPORT = "none"  # the supported stage of rank 0, as a key of the totals
 SORTS = ("value", "close", "stage", "risk")
-SEVERITY_RANK = {"error": 0, "warning": 1, "info": 2}
 # Phase 1's verifiable outcome (the Focus pack's G86): an opportunity past `identified` claims
 # Phase 1 done, so the plan's G86 findings are shown on each such opportunity (stages guide, S22).
 PHASE_ONE_GUIDANCE = "G86"

@@ -23,10 +23,10 @@ from ssm_rules import display
 from ssm_rules.formats._common import plural
 from ssm_rules.review import headline
 from ssm_rules.review.deals import NO_SUPPORT, STAGES, Deal, Review, by_owner, totals_of
+from ssm_rules.severity import SEVERITY_COLOURS
 
 DEFAULT_WIDTH = 120
 GAP = "  "
-SEVERITY_COLOURS = {"error": "red", "warning": "yellow", "info": "blue"}
 NOTHING = "–"
 
 

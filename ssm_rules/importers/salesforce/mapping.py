@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -12,6 +11,7 @@ from typing import Any
 
 from ssm_rules.importers.salesforce.problems import MappingError
 from ssm_rules.plan_format import ALL_STAGES, ROLES
+from ssm_rules.suggestions import closest
 
 # What a Salesforce value may map to: the plan format's own names.
 PLAN_ROLES = ROLES
@@ -85,7 +85,7 @@ def parse_mapping_overrides(section: Mapping[str, Any], source: str = "[salesfor
     known_keys = ("roles", "stages")
     for key in section:
         if key not in known_keys:
-            close = difflib.get_close_matches(str(key), known_keys, n=1, cutoff=0.6)
+            close = closest(key, known_keys)
             hint = f": did you mean `{close[0]}`?" if close else f"; known keys: {', '.join(known_keys)}"
             raise MappingError(f"unknown key `{key}` in {source}{hint}")
     roles = _merge_table(DEFAULT_ROLES, section.get("roles"), PLAN_ROLES, f"{source[:-1]}.roles]", "role")
@@ -107,7 +107,7 @@ def _merge_table(defaults: Mapping[str, str | None], overrides: Any, targets: tu
             raise MappingError(f"{where} {label!r} must be text: a plan {what} or \"\" (got {target!r})")
         target = target.strip()
         if target and target not in targets:
-            close = difflib.get_close_matches(target, targets, n=1, cutoff=0.6)
+            close = closest(target, targets)
             hint = f"did you mean `{close[0]}`? " if close else ""
             nothing = "no role" if what == "role" else "do not import"
             raise MappingError(f"{where} {label!r} = {target!r}: unknown plan {what}; {hint}"
