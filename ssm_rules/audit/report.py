@@ -449,9 +449,12 @@ def _pipeline_trend(trend: list[dict]) -> Markup | None:
     runs = [run for run in trend if run.get("pipeline_value") is not None][-60:]
     if len(runs) < 2:
         return None
+    # From zero: pygal fits the axis to the values, which draws 11M of unsupported value on a
+    # 12M-to-30M axis as nothing at all.
     chart = pygal.Line(**_config(WIDE, 260, legend_at_bottom=True, legend_at_bottom_columns=2, show_x_guides=False,
                                  show_minor_x_labels=False, x_labels_major_count=min(len(runs), 12), dots_size=3,
-                                 value_formatter=compact, style=_style(colors=(PIPELINE_COLOURS[0], "#dc2626"))))
+                                 include_x_axis=True, max_scale=6, value_formatter=compact,
+                                 style=_style(colors=(PIPELINE_COLOURS[0], "#dc2626"))))
     chart.x_labels = [run["as_of"] for run in runs]
     chart.add("open pipeline", [run["pipeline_value"] for run in runs])
     chart.add("unsupported", [run["unsupported_value"] for run in runs])
