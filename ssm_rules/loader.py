@@ -68,6 +68,14 @@ class _Loader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader):
         return _DEFAULT_TAGS[kind]
 
 
+# YAML 1.1 reads `1e6` and `2.5e6` (an exponent without a sign, or without a point) as text; a
+# person, YAML 1.2 and JSON read a number. A number field refuses text (`value: "12"` is a
+# pasted cell), so `value: 1e6` would be refused as if it were quoted.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+.0123456789"))
+
+
 _T = "tag:yaml.org,2002:"
 _STR = _T + "str"
 _MAP = _T + "map"

@@ -12,8 +12,9 @@ from types import UnionType
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import annotated_types
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints, ValidationError
 from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
 
 from ssm_rules.errors import PlanError, PlanProblem
 from ssm_rules.plan_format import (ALL_STAGES, FORMAT, MAX_WHOLE, Record, check_format, check_identity_and_references,
@@ -30,11 +31,25 @@ Component = Literal["strategy_design", "applications", "middleware", "platform",
 Stage = Literal[ALL_STAGES]
 # A field named `date` (an outcome's) would shadow the type inside its class body.
 Date = date
-WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
+
+
+def _written_as_a_number(value: Any) -> Any:
+    # pydantic's lax mode reads `value: "12"` as 12 and `value: true` as 1: a quoted number is
+    # usually a pasted spreadsheet cell, a boolean a slip; neither is what the plan says.
+    if isinstance(value, (str, bool)):
+        raise PydanticCustomError("number_written_as_text" if isinstance(value, str) else "number_type",
+                                  "a number is required")
+    return value
+
+
+_NUMBER = BeforeValidator(_written_as_a_number)
+WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE), _NUMBER]
 # Not capped at 100: a share of 115 is a mistake the route rules report, with the others.
-Percent = Annotated[float, Field(ge=0)]
+Percent = Annotated[float, Field(ge=0), _NUMBER]
 # Money is added up (the pipeline review's totals): bounded like whole numbers (MAX_WHOLE).
-Money = Annotated[float, Field(ge=-MAX_WHOLE, le=MAX_WHOLE)]
+Money = Annotated[float, Field(ge=-MAX_WHOLE, le=MAX_WHOLE), _NUMBER]
+# true or false as YAML writes them: not "yes", "true" in quotes, 1 or 0.
+Boolean = Annotated[bool, Strict()]
 
 
 class Model(BaseModel):
@@ -52,7 +67,7 @@ class Account(Model):
 
 class Partner(Model):
     name: Text
-    participated: bool | None = Field(None, description="Took part in developing the plan (G03).")
+    participated: Boolean | None = Field(None, description="Took part in developing the plan (G03).")
 
 
 class Activities(Model):
@@ -68,13 +83,13 @@ class PlanSection(Model):
     sources: list[SourceKind] | None = Field(None, description="Kinds of source used to validate the plan (G02).")
     partners: list[Partner] | None = None
     activities: Activities | None = None
-    phase_complete: bool | None = Field(None, description="The team claims Phase 1's verifiable outcome is reached.")
+    phase_complete: Boolean | None = Field(None, description="The team claims Phase 1's verifiable outcome is reached.")
 
 
 class Issue(Model):
     text: Text
     priority: WholeNumber | None = None
-    confirmed_with_client: bool | None = None
+    confirmed_with_client: Boolean | None = None
 
 
 class Research(Model):
@@ -129,7 +144,7 @@ class Contact(Model):
     next_meeting: date | None = None
     benefit: Text | None = Field(None, description="What this person gains (G66).")
     plan: Text | None = Field(None, description="Conversion plan (neutral/unsupportive) or containment plan (opposed).")
-    external: bool | None = Field(None, description="Consultant, analyst, supplier, shareholder.")
+    external: Boolean | None = Field(None, description="Consultant, analyst, supplier, shareholder.")
 
 
 class BuyingUnit(Model):
@@ -180,7 +195,7 @@ class Opportunity(Model):
     owner: Text | None = Field(None, description="The seller who owns the opportunity; default: the account owner.")
     initiative: Slug | None = Field(None, description="The client initiative it serves (G22).")
     priority: WholeNumber | None = Field(None, description="Rank, 1 = highest, unique (G20).")
-    must_win: bool | None = None
+    must_win: Boolean | None = None
     value: Money | None = Field(None, description="What the opportunity is worth, in the account's currency.")
     stage: Stage = "identified"
     stage_since: Date | None = Field(None, description="The date the opportunity reached its current stage (S13).")
@@ -198,7 +213,7 @@ class Route(Model):
 
 
 class RoutesToMarket(Model):
-    agreed_with_client: bool | None = Field(None, description="Routes and service approach agreed (G84).")
+    agreed_with_client: Boolean | None = Field(None, description="Routes and service approach agreed (G84).")
     routes: list[Route] | None = None
 
 
@@ -211,11 +226,11 @@ class Team(Model):
 
 class ThoughtLeadership(Model):
     topic: Text
-    confirmed: bool | None = Field(None, description="Confirmed with the client and partners (G85).")
+    confirmed: Boolean | None = Field(None, description="Confirmed with the client and partners (G85).")
 
 
 class Outcome(Model):
-    assessment_satisfied: bool | None = Field(None, description="Client satisfied with the assessment plan (G81).")
+    assessment_satisfied: Boolean | None = Field(None, description="Client satisfied with the assessment plan (G81).")
 
 
 class Plan(Model):
@@ -356,7 +371,16 @@ def _describe(item: dict, loc: tuple) -> str:
     if kind in {"string_type"}:
         return f"`{key}` must be text (got {_type_name(item.get('input'))} {_shown(item.get('input'))}); quote it"
     if kind.startswith("bool"):
-        return f"`{key}` must be true or false (got {_shown(item.get('input'))})"
+        got = item.get("input")
+        fix = f": write {str(got).strip().lower()} without quotes" if str(got).strip().lower() in ("true", "false") \
+            else ""
+        return f"`{key}` must be true or false (got {_shown(got)}){fix}"
+    if kind == "number_written_as_text":
+        got = str(item.get("input"))
+        fix = f": write {got.strip()} without quotes" if _is_number_text(got) else ""
+        return f"`{key}` must be a number, not text (got {_shown(got)}){fix}"
+    if kind == "number_type":
+        return f"`{key}` must be a number (got {_shown(item.get('input'))})"
     if kind == "finite_number" or (kind == "float_type" and isinstance(item.get("input"), int)):
         return f"`{key}` must be a finite number (got {_shown(item.get('input'))})"
     if kind in ("greater_than_equal", "less_than_equal"):
@@ -369,15 +393,25 @@ def _describe(item: dict, loc: tuple) -> str:
     return f"`{key}`: {item['msg']}"
 
 
+def _is_number_text(text: str) -> bool:
+    try:
+        float(text.strip().replace("_", "x"))  # float() reads "1_000"; YAML would not unquoted
+    except ValueError:
+        return False
+    return text.strip().lower() not in ("nan", "inf", "+inf", "-inf", "infinity", "+infinity", "-infinity")
+
+
 def _shown(value: Any, limit: int = 40) -> str:
-    """A value as the message quotes it: a hostile plan's 400-digit number is cut short."""
-    text = repr(value)
+    """A value as the message quotes it, as YAML writes it (true, 2026-10-02): a hostile plan's
+    400-digit number is cut short."""
+    text = str(value).lower() if isinstance(value, bool) else value.isoformat() if isinstance(value, date) \
+        else repr(value)
     return text if len(text) <= limit else f"{text[:limit - 12]}...{text[-8:]} ({len(text):,} characters)"
 
 
 def _type_name(value: Any) -> str:
     return {dict: "a mapping", list: "a list", str: "text", int: "a number", float: "a number",
-            bool: "true/false", type(None): "nothing"}.get(type(value), type(value).__name__)
+            bool: "true/false", date: "a date", type(None): "nothing"}.get(type(value), type(value).__name__)
 
 
 # --- the models' shape as plain data (plan_shape.json) ------------------------------------------
@@ -440,6 +474,8 @@ def _type_shape(annotation: Any, metadata: list, visit, finite: bool) -> dict:
                 spec["minimum"] = constraint.ge
             elif isinstance(constraint, annotated_types.Le) and annotation in (int, float):
                 spec["maximum"] = constraint.le
+            elif constraint == Strict() or constraint is _NUMBER:
+                pass  # the plain path takes only the field's own type: text and booleans go to pydantic
             else:
                 raise TypeError(f"a constraint with no plain shape: {constraint!r}")
         return spec

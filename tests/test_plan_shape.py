@@ -157,14 +157,47 @@ def test_an_unknown_key_or_a_missing_one_goes_to_the_model_for_its_message():
 
 
 def test_a_value_pydantic_coerces_is_validated_by_the_model():
-    # A priority written as text: not plain, but valid; the model turns it into 2.
+    # A priority written as 2.0: not plain (a whole number is wanted), but valid; the model makes it 2.
     text = (ROOT / "facts" / "nordvik-insurance.yaml").read_text()
     assert "priority: 2\n" in text
-    document = load_bytes(text.replace("priority: 2\n", "priority: '2'\n", 1).encode(), "plan.yaml")
+    document = load_bytes(text.replace("priority: 2\n", "priority: 2.0\n", 1).encode(), "plan.yaml")
     assert plan_shape.plain_plan(document.data) is None
     plan = plan_shape.validate(document)
     assert isinstance(plan, plan_shape.Record)
     assert same(plan, model.to_record(model.validate(document)))
+
+
+@pytest.mark.parametrize(("written", "message"), [
+    ("priority: '2'", "`priority` must be a number, not text (got '2'): write 2 without quotes"),
+    ("priority: true", "`priority` must be a number (got true)"),
+    ("value: '1200000'", "`value` must be a number, not text (got '1200000'): write 1200000 without quotes"),
+    ("value: 1,2 million", "`value` must be a number, not text (got '1,2 million')"),
+    ("value: false", "`value` must be a number (got false)"),
+    ("share: '60'", "`share` must be a number, not text (got '60'): write 60 without quotes"),
+    ("target: '2.5e6'", "`target` must be a number, not text (got '2.5e6'): write 2.5e6 without quotes"),
+    ("must_win: 'true'", "`must_win` must be true or false (got 'true'): write true without quotes"),
+    ("must_win: yes please", "`must_win` must be true or false (got 'yes please')"),
+    ("must_win: 1", "`must_win` must be true or false (got 1)"),
+    ("last_reviewed: true", "`last_reviewed` must be an ISO date like 2026-10-02 (got true)"),
+    ("name: 2026-01-05", "`name` must be text (got a date 2026-01-05); quote it"),
+    ("name: 12", "`name` must be text (got a number 12); quote it"),
+])
+def test_a_number_or_boolean_written_as_something_else_is_refused_on_both_paths(written, message):
+    # pydantic's lax mode read `value: "12"` as 12 and `value: true` as 1: the plan said neither.
+    key, _, value = written.partition(": ")
+    data = load_path(MUTATED[0]).data
+    parent = {"priority": data["opportunities"][0], "value": data["opportunities"][0],
+              "share": data["routes_to_market"]["routes"][0], "target": data["team"],
+              "must_win": data["opportunities"][0], "last_reviewed": data["plan"],
+              "name": data["opportunities"][0]}[key]
+    assert key in parent
+    text = f"{key}: {value}\n"
+    parent[key] = load_bytes(text.encode(), "value.yaml").data[key]
+    assert plan_shape.plain_plan(data) is None
+    assert pydantic_records(data) is None
+    with pytest.raises(PlanError) as error:
+        model.validate_fields(data, load_path(MUTATED[0]))
+    assert [problem.message for problem in error.value.problems] == [message]
 
 
 def test_identity_and_reference_problems_are_found_on_the_plain_path():
