@@ -144,12 +144,23 @@ def has_value(value: Any) -> bool:
     return value is not None and value != "" and value != [] and value != ()
 
 
+# A message names the items of a list up to LIST_WHOLE of them; a longer list (2,000
+# opportunities sharing a priority) shows its first LIST_SHOWN and how many more there are:
+# a finding is read in a terminal line, a SARIF result, a pull-request annotation.
+LIST_WHOLE = 7
+LIST_SHOWN = 5
+
+
 def value_text(value: Any) -> str:
-    """How a value reads in a message: lists joined with ", ", booleans as yes/no."""
+    """How a value reads in a message: lists joined with ", " (a long one cut short), booleans
+    as yes/no."""
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
     if isinstance(value, (list, tuple)):
-        return ", ".join(value_text(item) for item in value if has_value(item))
+        items = [value_text(item) for item in value if has_value(item)]
+        if len(items) > LIST_WHOLE:
+            return f"{', '.join(items[:LIST_SHOWN])} and {len(items) - LIST_SHOWN:,} more"
+        return ", ".join(items)
     return str(value)

@@ -188,3 +188,14 @@ def test_the_single_source_advice_asks_for_two_kinds(checker, sources, count):
     assert f"validated with {count} kind(s) of source; SSM asks for at least two" in finding.message
     assert f"lists at least two kinds (it lists {count})" in finding.next_action
     assert "one more" not in finding.next_action
+
+
+def test_thousands_of_opportunities_sharing_a_priority_give_a_message_of_a_line(checker):
+    # SSM-OPP-003 named every other opportunity: 2,000 of them made a 60 KB message.
+    deals = "".join(f"  - {{id: deal-{n}, name: Deal {n}, priority: 1, stage: lost}}\n" if n % 4 == 1 else
+                    f"  - {{id: deal-{n}, name: Deal {n}, priority: 1}}\n" for n in range(2000))
+    raw = "format: ssm-plan/1\naccount: {id: acme, name: Acme, owner: jane}\nopportunities:\n" + deals
+    (finding,) = [f for f in checker.check_file("acme.yaml", AS_OF, raw=raw.encode()).findings
+                  if f.rule == "SSM-OPP-003"]
+    assert finding.message == "'Deal 0' shares priority 1 with: Deal 2, Deal 3, Deal 4, Deal 6, Deal 7 and 1,494 more."
+    assert len(finding.next_action) < 300, finding.next_action

@@ -44,6 +44,10 @@ def test_plan_values_are_inserted_as_text_never_evaluated():
     (70.0, "70"),
     (2.5, "2.5"),
     (0, "0"),
+    # every item of a short list (S01 names up to six missing outcomes); a long one cut short
+    (["a", "b", "c", "d", "e", "f", "g"], "a, b, c, d, e, f, g"),
+    (["a", "b", "c", "d", "e", "f", "g", "h"], "a, b, c, d, e and 3 more"),
+    ([f"deal {n}" for n in range(2000)], "deal 0, deal 1, deal 2, deal 3, deal 4 and 1,995 more"),
 ])
 def test_value_text(value, text):
     assert render("{f.v}", {"f": {"v": value}}) == text
