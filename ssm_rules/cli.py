@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import importlib
+import io
 import os
 import platform
 import sys
@@ -51,6 +52,8 @@ class LazyGroup(click.Group):
     # `ssm rules | head -1` (the reader went away) quietly, with the status of a process killed
     # by SIGPIPE (128 + 13); a full disk with one line saying so (exit 2).
     def make_context(self, *args, **kwargs):
+        if sys.stdout is None:  # started with stdout closed (`ssm rules >&-`)
+            sys.stdout = _ClosedOutput()
         with _output_errors():
             return super().make_context(*args, **kwargs)
 
@@ -102,7 +105,22 @@ def main() -> None:
 
 BROKEN_PIPE_STATUS = 141  # 128 + SIGPIPE, what a shell reports for `yes | head -1`
 # Errors of a write that no retry will fix: the output is lost, and ssm cannot do its job.
-OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO})
+OUTPUT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
+
+
+class _ClosedOutput(io.TextIOBase):
+    """Standard output when the process started with it closed. Python then sets sys.stdout
+    to None, and click.echo silently writes nothing: `ssm rules >&-` printed nothing and exited
+    0. Writing here fails like writing to any lost output (exit 2, one line on stderr)."""
+
+    encoding = "utf-8"  # click uses a text stream with an encoding as it is
+    errors = "strict"
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        raise OSError(errno.EBADF, "standard output is closed")
 
 
 def is_output_error(error: BaseException) -> bool:

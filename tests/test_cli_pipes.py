@@ -28,7 +28,10 @@ COMMANDS = [
     *(["check", str(FACTS), *AS_OF, "--format", output] for output in
       ("text", "json", "sarif", "github", "gitlab", "junit", "markdown")),
     ["audit", str(FACTS), "--out", "report", *AS_OF],
+    ["pipeline", str(FACTS), *AS_OF],
+    ["pipeline", str(FACTS), *AS_OF, "--format", "json"],
     ["--help"],
+    ["--version"],
     ["check", "--help"],
     ["import", "salesforce", "--help"],
 ]
@@ -77,4 +80,16 @@ def test_a_full_disk_is_one_line_not_an_internal_error(args, tmp_path):
         result = subprocess.run([*SSM, *args], stdout=full, stderr=subprocess.PIPE, env=env, cwd=tmp_path,
                                 timeout=120)
     assert result.stderr.decode() == "ssm: cannot write the output: No space left on device\n"
+    assert result.returncode == 2
+
+
+@pytest.mark.parametrize("args", COMMANDS, ids=" ".join)
+def test_a_closed_stdout_is_one_line_and_exit_2(args, tmp_path):
+    """Started with stdout closed (`ssm rules >&-`), Python has no sys.stdout and click wrote
+    nothing, silently: every command exited 0 (or crashed on `isatty`)."""
+    env = {**os.environ, "SSM_CACHE_DIR": str(tmp_path / "cache"), "PYTHONPATH": str(ROOT)}
+    env.pop("SSM_DEBUG", None)
+    result = subprocess.run(["bash", "-c", 'exec "$0" "$@" >&-', *SSM, *args], stderr=subprocess.PIPE, env=env,
+                            cwd=tmp_path, timeout=120)
+    assert result.stderr.decode() == "ssm: cannot write the output: standard output is closed\n"
     assert result.returncode == 2
