@@ -71,6 +71,19 @@ def test_benchmark_plans_take_the_plain_path_with_the_models_values():
         assert same(plain, pydantic_records(data)), index
 
 
+def test_a_generated_portfolio_of_200_plans_is_valid():
+    # Shape, IDs and references: what `ssm validate` checks on `bench/generate.py --count 200`.
+    generator = load_generator()
+    invalid = {}
+    for index in range(200):
+        document = load_bytes(generator.plan_text(index).encode(), f"bench-{index}.yaml")
+        try:
+            plan_shape.validate(document)
+        except PlanError as error:
+            invalid[index] = [problem.message for problem in error.problems]
+    assert invalid == {}
+
+
 def test_rule_example_plans_agree_with_the_model():
     compared = 0
     for rule in (rule for pack in load_packs([]) for rule in pack.rules):
