@@ -297,13 +297,15 @@ def _resolve_settings(packs: Sequence[Pack], user: Mapping[str, Any]) -> dict[st
             raise UsageError(f"unknown setting `{key}`{did_you_mean(key, known)}; known settings: "
                              f"{', '.join(known) or 'none'}")
         for pack in targets:
-            resolved[pack.name][name] = _setting_value(key, value, pack.settings[name].default)
+            setting = pack.settings[name]
+            resolved[pack.name][name] = _setting_value(key, value, setting.default, setting.minimum, setting.maximum)
     return resolved
 
 
-def _setting_value(key: str, value: Any, default: Any) -> Any:
-    """`value` converted to the type of the setting's default, or a UsageError. A mapping
-    setting takes a mapping of some of its names: they replace the defaults of those names."""
+def _setting_value(key: str, value: Any, default: Any, minimum: Any = None, maximum: Any = None) -> Any:
+    """`value` converted to the type of the setting's default, within the setting's bounds, or a
+    UsageError. A mapping setting takes a mapping of some of its names: they replace the
+    defaults of those names."""
     if isinstance(default, dict):
         if not isinstance(value, Mapping) or not value:
             raise UsageError(f"setting `{key}` maps names to values ({', '.join(default)}), not `{value}`")
@@ -312,7 +314,7 @@ def _setting_value(key: str, value: Any, default: Any) -> Any:
             if name not in default:
                 raise UsageError(f"setting `{key}` has no name `{name}`{did_you_mean(str(name), default)}; "
                                  f"its names: {', '.join(default)}")
-            merged[name] = _setting_value(f"{key}.{name}", item, default[name])
+            merged[name] = _setting_value(f"{key}.{name}", item, default[name], minimum, maximum)
         return merged
     if isinstance(default, bool):
         if isinstance(value, bool):
@@ -337,6 +339,10 @@ def _setting_value(key: str, value: Any, default: Any) -> Any:
             raise UsageError(f"setting `{key}` must be a finite number, not `{value}`")
         if key.rpartition(".")[2] in BUDGET_SETTINGS and not number > 0:
             raise UsageError(f"setting `{key}` is a budget: it must be more than 0, not `{value}`")
+        if (minimum is not None and number < minimum) or (maximum is not None and number > maximum):
+            bounds = f"from {minimum} to {maximum}" if minimum is not None and maximum is not None else \
+                f"at least {minimum}" if minimum is not None else f"at most {maximum}"
+            raise UsageError(f"setting `{key}` must be {bounds}, not `{value}`")
         return number
     if isinstance(value, str) and value:
         return value

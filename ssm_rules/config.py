@@ -83,14 +83,16 @@ class Config:
     # ---- validation against the loaded rule packs ----------------------------------------
 
     def check_against(self, rules: Mapping[str, Iterable[str]], settings: Mapping[str, Any],
-                      rule_packs: Mapping[str, str] | None = None) -> dict[str, Any]:
+                      rule_packs: Mapping[str, str] | None = None,
+                      bounds: Mapping[str, tuple[Any, Any]] | None = None) -> dict[str, Any]:
         """Raise UsageError for a selector that matches no rule or a setting no pack declares;
         return the settings for the rule compiler (`NAME` or `PACK.NAME` -> value; a mapping
         setting's value is a mapping of the names it changes).
 
         `rules` maps every known rule ID (the packs' and the tool's meta rules) to its
         guidance IDs; `settings` maps each setting the loaded packs declare (`NAME` and
-        `PACK.NAME`) to its default; `rule_packs` maps rule IDs to their pack's name.
+        `PACK.NAME`) to its default; `rule_packs` maps rule IDs to their pack's name; `bounds`
+        maps a setting name to its (minimum, maximum), either None when not bounded.
         """
         known = {rule_id: tuple(guidance) for rule_id, guidance in rules.items()}
         packs_of = dict(rule_packs or {})
@@ -129,6 +131,11 @@ class Config:
             if default is not None and not _same_type(value, default):
                 raise self.error(f"settings.{name}", f"expected {_type_name(default)} like the pack's default "
                                  f"{default!r}, got {value!r}")
+            minimum, maximum = (bounds or {}).get(target, (None, None))
+            if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+                within = f"from {minimum} to {maximum}" if minimum is not None and maximum is not None else \
+                    f"at least {minimum}" if minimum is not None else f"at most {maximum}"
+                raise self.error(f"settings.{name}", f"must be {within}, got {value!r}")
             if item is None:
                 resolved[target] = value
             else:

@@ -223,7 +223,9 @@ def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool
     rule_packs = {rule.id: pack.name for pack in packs for rule in pack.rules}
     declared = {name: s.default for pack in packs for name, s in pack.settings.items()}
     declared.update({f"{pack.name}.{name}": s.default for pack in packs for name, s in pack.settings.items()})
-    settings = configuration.check_against(known_rules, declared, rule_packs)
+    bounds = {name: (s.minimum, s.maximum) for pack in packs for name, s in pack.settings.items()}
+    bounds.update({f"{pack.name}.{name}": (s.minimum, s.maximum) for pack in packs for name, s in pack.settings.items()})
+    settings = configuration.check_against(known_rules, declared, rule_packs, bounds)
     _check_something_is_checked(configuration, packs)
     return Checker(packs=packs, settings=settings, cache=cache), known_rules
 

@@ -241,6 +241,10 @@ class Setting:
     # cannot compare with it.
     default: str | int | float | bool | dict[str, str | int | float | bool]
     description: str | None = None
+    # Bounds of a number setting (of each value of a mapping): a configuration outside them is
+    # an error, not a rule that quietly fires on everything (`stalled_days = -1`).
+    minimum: int | float | None = None
+    maximum: int | float | None = None
 
     @property
     def is_mapping(self) -> bool:
@@ -292,6 +296,45 @@ BUDGET_SETTINGS = {
         "Seconds the rules may take on one plan (they take milliseconds); past it the plan is an "
         "error naming the rule that was running.")),
 }
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _setting_bounds(name: str, spec: dict, default: Any, path: tuple, source: Any,
+                    problems: Any) -> tuple[Any, Any] | None:
+    """(minimum, maximum) of a setting (None where not given), or None after adding a problem:
+    bounds are numbers, of a number setting (or a mapping of numbers), its default within them."""
+    minimum, maximum = spec.get("minimum"), spec.get("maximum")
+    if minimum is None and maximum is None:
+        return None, None
+    values = list(default.values()) if isinstance(default, dict) else [default]
+    for key, bound in (("minimum", minimum), ("maximum", maximum)):
+        if bound is not None and not _is_number(bound):
+            problems.add(source.file, source.line(path + (key,)), f"`{key}` of setting `{name}` must be a number")
+            return None
+    if not all(_is_number(value) for value in values):
+        problems.add(source.file, source.line(path + ("minimum" if minimum is not None else "maximum",)),
+                     f"setting `{name}` has bounds, so its default must be a number (or a mapping of numbers)")
+        return None
+    if minimum is not None and maximum is not None and minimum > maximum:
+        problems.add(source.file, source.line(path + ("maximum",)),
+                     f"setting `{name}`: `maximum` {maximum} is less than `minimum` {minimum}")
+        return None
+    for value in values:
+        if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
+            problems.add(source.file, source.line(path + ("default",)),
+                         f"the default {value} of setting `{name}` lies outside its bounds "
+                         f"({_bounds_text(minimum, maximum)})")
+            return None
+    return minimum, maximum
+
+
+def _bounds_text(minimum: Any, maximum: Any) -> str:
+    if minimum is not None and maximum is not None:
+        return f"from {minimum} to {maximum}"
+    return f"at least {minimum}" if minimum is not None else f"at most {maximum}"
 
 
 def _is_budget(value: Any, default: int | float) -> bool:
@@ -726,7 +769,7 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
             problems.add(file, source.line(path), f"setting `{setting_name}` needs "
                                                   f"{{default: VALUE, description: TEXT}}")
             continue
-        _check_keys(spec, ("default", "description"), path, source, problems, "a setting")
+        _check_keys(spec, ("default", "description", "minimum", "maximum"), path, source, problems, "a setting")
         default = spec.get("default")
         if isinstance(default, dict) and default and all(
                 isinstance(k, str) and _FIELD.match(k) and _is_plain_value(v) for k, v in default.items()):
@@ -738,8 +781,12 @@ def _parse_pack_file(source: _Source, problems: _Problems) -> dict | None:
                          f"setting `{setting_name}` needs a `default`: text, a number, true/false, or a "
                          f"mapping of lower_case names to such values")
             continue
+        bounds = _setting_bounds(setting_name, spec, value, path, source, problems)
+        if bounds is None:
+            continue
         settings[setting_name] = Setting(default=value,
-                                         description=_optional_text(spec, "description", path, source, problems))
+                                         description=_optional_text(spec, "description", path, source, problems),
+                                         minimum=bounds[0], maximum=bounds[1])
     for budget_name, budget in BUDGET_SETTINGS.items():
         declared = settings.get(budget_name)
         if declared is None:

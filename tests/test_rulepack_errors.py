@@ -286,6 +286,28 @@ def test_mapping_settings(tmp_path):
                    "setting `weights` needs a `default`")
 
 
+def test_setting_bounds(tmp_path):
+    def bounded(bounds: str) -> str:
+        return PACK.replace("{default: 92, ", "{default: 92, " + bounds)
+
+    (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": GOOD}, pack=bounded("minimum: 0, maximum: 400, "))],
+                           include_builtin=False)
+    assert (loaded.settings["review_days"].minimum, loaded.settings["review_days"].maximum) == (0, 400)
+    weights = PACK + "  weights:\n    default: {identified: 10, won: 100}\n    minimum: 0\n    maximum: 100\n"
+    (loaded,) = load_packs([write_pack(tmp_path / "w", {"a.yaml": GOOD}, pack=weights)], include_builtin=False)
+    assert loaded.settings["weights"].maximum == 100
+    for index, (bounds, message) in enumerate([
+        ("minimum: low, ", "`minimum` of setting `review_days` must be a number"),
+        ("minimum: 100, ", "the default 92 of setting `review_days` lies outside its bounds (at least 100)"),
+        ("minimum: 10, maximum: 5, ", "setting `review_days`: `maximum` 5 is less than `minimum` 10"),
+    ]):
+        assert_problem(problems_of(write_pack(tmp_path / f"b{index}", {}, pack=bounded(bounds))),
+                       tmp_path / f"b{index}" / "pack.yaml", 4, message)
+    text = PACK + "  label:\n    default: soon\n    maximum: 3\n"
+    assert_problem(problems_of(write_pack(tmp_path / "t", {}, pack=text)), tmp_path / "t" / "pack.yaml", 7,
+                   "setting `label` has bounds, so its default must be a number")
+
+
 def test_owner_may_name_a_contact_or_an_opportunity(tmp_path):
     owned = GOOD + "owner: o\n"
     (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": owned})], include_builtin=False)

@@ -217,6 +217,16 @@ def test_either_pack_can_be_left_out_by_name(runner, tmp_path):
     ("stage_weights = {proposed = \"high\"}", "expected a whole number like the pack's default 60"),
     ("stage_weights = 50", "expected a table of identified, validated, qualified, proposed, won"),
     ("stalled_days = nan", "expected a finite number"),
+    # bounds: a negative day count made every open deal stalled, a weight of 150 a forecast
+    # above the pipeline
+    ("stalled_days = -1", "key `settings.stalled_days`: must be at least 0, got -1"),
+    ("next_step_grace_days = -5", "key `settings.next_step_grace_days`: must be at least 0, got -5"),
+    ('[settings.stages]\nengaged_days = -1', "key `settings.stages.engaged_days`: must be at least 0, got -1"),
+    ("stage_weights = {won = 150}", "key `settings.stage_weights.won`: must be from 0 to 100, got 150"),
+    ('[settings.stage_weights]\nproposed = -10', "key `settings.stage_weights.proposed`: must be from 0 to 100"),
+    ("review_days = -1", "key `settings.review_days`: must be at least 0, got -1"),
+    ("stalled_days = 0", None),
+    ("stage_weights = {won = 100, identified = 0}", None),
 ])
 def test_stage_weights_overrides_are_checked_name_by_name(runner, tmp_path, setting, message):
     config = tmp_path / ".ssm.toml"
