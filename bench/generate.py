@@ -23,14 +23,47 @@ import argparse
 import os
 import random
 import sys
+from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
 import yaml
 
 AS_OF = date(2026, 12, 1)
-# libyaml's emitter: ~10x faster than the pure-Python one (whose line wrapping may differ).
-_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+
+class _Dumper(getattr(yaml, "CSafeDumper", yaml.SafeDumper)):  # libyaml's emitter: ~10x faster
+    """Never writes an anchor and an alias: people do not write them in plans (a stage date
+    shared with its outcome's date would otherwise come out as `&id001` ... `*id001`)."""
+
+    def ignore_aliases(self, data) -> bool:
+        return True
+
+
+class _CompactDumper(_Dumper):
+    """Lists of names, dates and numbers inline (`by: [ana-maric]`), and short mappings of them
+    (`interest: {date: 2026-09-24, by: [ana-maric], evidence: Signed minutes}`), as short plans
+    are written."""
+
+
+def _scalar(value) -> bool:
+    return not isinstance(value, (dict, list))
+
+
+def _represent_list(dumper: yaml.SafeDumper, data: list) -> yaml.Node:
+    return dumper.represent_sequence("tag:yaml.org,2002:seq", data, flow_style=all(map(_scalar, data)))
+
+
+def _represent_dict(dumper: yaml.SafeDumper, data: dict) -> yaml.Node:
+    flat = all(_scalar(v) or (isinstance(v, list) and all(map(_scalar, v))) for v in data.values())
+    inline = flat and sum(len(str(k)) + len(str(v)) + 4 for k, v in data.items()) <= 96
+    return dumper.represent_mapping("tag:yaml.org,2002:map", data.items(), flow_style=inline)
+
+
+_CompactDumper.add_representer(list, _represent_list)
+_CompactDumper.add_representer(dict, _represent_dict)
+
+
 SEED = 2026
 
 FIRST = ("Ana", "Ivana", "Dario", "Petra", "Marko", "Hannah", "Gregor", "Mirela", "Tomislav", "Sofia",
@@ -93,23 +126,65 @@ def days_before(as_of: date, low: int, high: int, rng: random.Random) -> date:
     return as_of - timedelta(days=rng.randint(low, high))
 
 
-def clean_plan(rng: random.Random, index: int, as_of: date) -> dict:
+@dataclass(frozen=True)
+class Profile:
+    """How large a profile's plans are: (low, high) counts, both included."""
+
+    initiatives: tuple[int, int]
+    actions: tuple[int, int]
+    projects: tuple[int, int]
+    contacts: tuple[int, int]
+    opportunities: tuple[int, int]
+    priorities: tuple[int, int]
+    issues: tuple[int, int]
+    competitors: tuple[int, int]
+    informal: tuple[int, int]
+    strategies: tuple[int, int]
+    topics: tuple[int, int]
+    prose: int  # sentences in the longest texts (industry research, the formal organisation)
+
+
+# large: today's benchmark plans (325-885 lines, median ~590); small: the plans many teams keep
+# (1-3 opportunities, 3-8 contacts, 100-200 lines), where the per-plan fixed costs decide the speed.
+PROFILES = {
+    "large": Profile(initiatives=(2, 6), actions=(1, 3), projects=(0, 2), contacts=(5, 30), opportunities=(3, 10),
+                     priorities=(2, 4), issues=(2, 5), competitors=(2, 4), informal=(1, 3), strategies=(1, 3),
+                     topics=(1, 3), prose=3),
+    "small": Profile(initiatives=(1, 2), actions=(1, 1), projects=(0, 1), contacts=(3, 8), opportunities=(1, 3),
+                     priorities=(1, 2), issues=(1, 2), competitors=(1, 2), informal=(1, 1), strategies=(1, 1),
+                     topics=(1, 1), prose=1),
+}
+MIXED_SMALL = 0.7  # the share of small plans in the mixed profile
+
+
+def profile_of(index: int, seed: int, profile: str) -> Profile:
+    """Plan `index`'s profile; in `mixed`, small or large from a random stream of its own."""
+    if profile == "mixed":
+        profile = "small" if random.Random(f"{seed}:{index}:profile").random() < MIXED_SMALL else "large"
+    return PROFILES[profile]
+
+
+def _count(rng: random.Random, bounds: tuple[int, int]) -> int:
+    return rng.randint(*bounds)
+
+
+def clean_plan(rng: random.Random, index: int, as_of: date, size: Profile = PROFILES["large"]) -> dict:
     """A plan with no finding at `as_of`: every rule of the built-in pack is satisfied."""
     owner = rng.choice(TEAM)
     name = f"{rng.choice(NAME_PARTS)} {rng.choice(NAME_KINDS)}"
     industry = rng.choice(INDUSTRIES)
 
     initiatives = []
-    for number in range(rng.randint(2, 6)):
+    for number in range(_count(rng, size.initiatives)):
         initiatives.append({
             "id": f"init-{number + 1}-{rng.choice(OBJECTS).split()[-1].replace('-', '')}",
             "goal": goal(rng),
-            "actions": [goal(rng) for _ in range(rng.randint(1, 3))],
-            "projects": [f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} pilot" for _ in range(rng.randint(0, 2))],
+            "actions": [goal(rng) for _ in range(_count(rng, size.actions))],
+            "projects": [f"{rng.choice(VERBS)} {rng.choice(OBJECTS)} pilot" for _ in range(_count(rng, size.projects))],
         })
 
     contacts, seen = [], set()
-    for _ in range(rng.randint(5, 30)):
+    for _ in range(_count(rng, size.contacts)):
         first, last = rng.choice(FIRST), rng.choice(LAST)
         contact_id = f"{first}-{last}".lower()
         while contact_id in seen:
@@ -132,8 +207,12 @@ def clean_plan(rng: random.Random, index: int, as_of: date) -> dict:
     # Opposed contacts never decide or approve (that would be a finding); meetings are only
     # planned with people in a buying unit (a meeting with anyone else is one too).
     deciders = [c["id"] for c in contacts if c["attitude"] != "opposed"]
+    if not deciders:  # a small plan whose few contacts are all opposed: its first is won over
+        contacts[0]["attitude"] = "supporter"
+        contacts[0].pop("plan", None)
+        deciders = [contacts[0]["id"]]
     opportunities, in_unit = [], set()
-    count = rng.randint(3, 10)
+    count = _count(rng, size.opportunities)
     must_win = rng.randint(1, min(2, count))
     for number in range(count):
         unit = {
@@ -178,19 +257,19 @@ def clean_plan(rng: random.Random, index: int, as_of: date) -> dict:
             "phase_complete": rng.random() < 0.3,
         },
         "insight": {
-            "strategic_priorities": [goal(rng) for _ in range(rng.randint(2, 4))],
+            "strategic_priorities": [goal(rng) for _ in range(_count(rng, size.priorities))],
             "issues": [{"text": sentence(rng, 1), "priority": i + 1, "confirmed_with_client": True}
-                       for i in range(rng.randint(2, 5))],
-            "research": {"industry": sentence(rng, 3),
+                       for i in range(_count(rng, size.issues))],
+            "research": {"industry": sentence(rng, size.prose),
                          "competitors": [f"{rng.choice(NAME_PARTS)} {rng.choice(NAME_KINDS)}"
-                                         for _ in range(rng.randint(2, 4))],
+                                         for _ in range(_count(rng, size.competitors))],
                          "business_direction": goal(rng)},
-            "it_environment": sentence(rng, 2),
+            "it_environment": sentence(rng, min(2, size.prose)),
             "preferences": {"technology": sentence(rng, 1), "finance": sentence(rng, 1),
                             "procurement": sentence(rng, 1), "vendor": sentence(rng, 1)},
             "position": {"current": sentence(rng, 1), "desired": goal(rng)},
-            "organization": {"formal": sentence(rng, 2),
-                             "informal": [sentence(rng, 1) for _ in range(rng.randint(1, 3))]},
+            "organization": {"formal": sentence(rng, min(2, size.prose)),
+                             "informal": [sentence(rng, 1) for _ in range(_count(rng, size.informal))]},
         },
         "initiatives": initiatives,
         "contacts": contacts,
@@ -199,8 +278,8 @@ def clean_plan(rng: random.Random, index: int, as_of: date) -> dict:
         "team": {"client_spend": rng.randrange(500_000, 20_000_000, 100_000),
                  "target": rng.randrange(500_000, 20_000_000, 100_000),
                  "plan": goal(rng),
-                 "strategies": [goal(rng) for _ in range(rng.randint(1, 3))]},
-        "thought_leadership": [{"topic": goal(rng), "confirmed": True} for _ in range(rng.randint(1, 3))],
+                 "strategies": [goal(rng) for _ in range(_count(rng, size.strategies))]},
+        "thought_leadership": [{"topic": goal(rng), "confirmed": True} for _ in range(_count(rng, size.topics))],
         "outcome": {"assessment_satisfied": True},
     }
 
@@ -272,7 +351,9 @@ def _opportunity_loose(plan, rng, as_of):
 
 
 def _routes_off(plan, rng, as_of):
-    plan["routes_to_market"]["routes"][0]["share"] += rng.choice((-10, 5, 15))
+    route = plan["routes_to_market"]["routes"][0]
+    change = rng.choice((-10, 5, 15))
+    route["share"] += change if route["share"] + change >= 0 else 15  # a share below 0 is invalid
 
 
 def _no_routes(plan, rng, as_of):
@@ -432,9 +513,9 @@ PIPELINE_GAPS = ((_claim_ahead, 4), (_outcome_ahead, 1), (_no_next_step, 3), (_n
 PIPELINE_GAP_COUNTS = ((0, 30), (1, 40), (2, 20), (3, 10))  # for plans with other gaps: the clean stay clean
 
 
-def make_plan(index: int, seed: int = SEED, as_of: date = AS_OF) -> dict:
+def make_plan(index: int, seed: int = SEED, as_of: date = AS_OF, profile: str = "large") -> dict:
     rng = random.Random(f"{seed}:{index}")
-    plan = clean_plan(rng, index, as_of)
+    plan = clean_plan(rng, index, as_of, profile_of(index, seed, profile))
     count = rng.choices([c for c, _ in GAP_COUNTS], [w for _, w in GAP_COUNTS])[0]
     functions = [g for g, _ in GAPS]
     weights = [w for _, w in GAPS]
@@ -453,20 +534,22 @@ def make_plan(index: int, seed: int = SEED, as_of: date = AS_OF) -> dict:
     return plan
 
 
-def plan_text(index: int, seed: int = SEED, as_of: date = AS_OF) -> str:
-    plan = make_plan(index, seed, as_of)
-    body = yaml.dump(plan, Dumper=_DUMPER, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
+def plan_text(index: int, seed: int = SEED, as_of: date = AS_OF, profile: str = "large") -> str:
+    plan = make_plan(index, seed, as_of, profile)
+    dumper = _CompactDumper if profile_of(index, seed, profile) is PROFILES["small"] else _Dumper
+    body = yaml.dump(plan, Dumper=dumper, sort_keys=False, allow_unicode=True, width=100, default_flow_style=False)
     return f"# Synthetic account plan {index} (bench/generate.py, seed {seed})\n{body}"
 
 
-def generate(out_dir: str | os.PathLike, count: int, seed: int = SEED, as_of: date = AS_OF) -> list[Path]:
+def generate(out_dir: str | os.PathLike, count: int, seed: int = SEED, as_of: date = AS_OF,
+             profile: str = "large") -> list[Path]:
     """Write plans 0..count-1 as OUT_DIR/NNN/acct-NNNNN.yaml (100 plans a folder); keep files
     that already hold the same text, so a re-run does not touch their modification time."""
     out = Path(out_dir)
     paths = []
     for index in range(count):
         path = out / f"{index // 100:03d}" / f"acct-{index:05d}.yaml"
-        text = plan_text(index, seed, as_of)
+        text = plan_text(index, seed, as_of, profile)
         try:
             unchanged = path.read_text(encoding="utf-8") == text
         except OSError:
@@ -484,8 +567,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=SEED)
     parser.add_argument("--as-of", type=date.fromisoformat, default=AS_OF)
+    parser.add_argument("--profile", choices=(*PROFILES, "mixed"), default="large",
+                        help="large: 3-10 opportunities, 5-30 contacts (the default); small: 1-3 opportunities, "
+                             "3-8 contacts, 100-200 lines; mixed: 7 plans in 10 small, the others large")
     args = parser.parse_args(argv)
-    paths = generate(args.out_dir, args.count, args.seed, args.as_of)
+    paths = generate(args.out_dir, args.count, args.seed, args.as_of, args.profile)
     print(f"{len(paths)} plans in {args.out_dir}", file=sys.stderr)
     return 0
 
