@@ -19,6 +19,11 @@ tests/test_engine_quirks.py for each one):
   until no new one comes, so that the chain is complete before the next gate.
 - Actions never raise: durable swallows exceptions into the session state. A failure, and
   any exception left in `state["exception"]`, becomes an error of the plan, never a miss.
+- A batch is asserted and its actions run through the C core's own calls (`_Ruleset.assert_batch`),
+  as durable's `Host.assert_facts` does for actions that complete in-line, without the layers it
+  adds around each action for asynchronous ones: a closure and two timestamps, and re-asserting
+  the session's state fact after every action (our actions never change the state). On small
+  plans that was a third of the engine's time (bench/README.md).
 - Every plan is bounded (ssm_rules.budget): at most `max_facts` facts; before each stratum is
   asserted, an upper bound of the combinations its rules can build from the plan's facts must
   fit `max_matches` (the C core builds them all before any action runs); actions stop at
@@ -262,6 +267,63 @@ def _budget_message(what: str, setting: str, limit: float, detail: str = "") -> 
             f"[tool.ssm.settings]")
 
 
+class _Context:
+    """What an action is given: `_m`, the matched facts by alias (durable's `Closure._m`)."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, frame: Any):
+        self._m = frame
+
+
+class _Ruleset:
+    """A ruleset registered with the host, asserted through the C core directly.
+
+    durable's `Host.assert_facts` runs each action through a `Closure` built for asynchronous
+    actions (two timestamps, a lease) and then re-asserts the session's state fact with
+    `update_state` (JSON out, parsed again by the C core, through the network) before asking
+    for the next action. Every action of ours runs in-line and leaves the state alone, so the
+    loop below keeps only what the C core needs: assert the batch, start the session's first
+    action, run it, complete it and start the next, until none is left. What `Host` reports is
+    kept: a fact not handled or already observed raises the same exceptions, and an action that
+    raises (ours never do) is abandoned before the exception goes on, so no action is left
+    pending when the session is deleted.
+    """
+
+    __slots__ = ("name", "_core", "_handle", "_actions", "_durable")
+
+    def __init__(self, durable_engine: Any, host: Any, name: str):
+        ruleset = host.get_ruleset(name)
+        self.name = name
+        self._durable = durable_engine
+        self._core = durable_engine.durable_rules_engine
+        self._handle = ruleset._handle
+        # rule name -> the function given as its `run` (durable wraps each in a Promise)
+        self._actions = {rule: promise._func for rule, promise in ruleset._actions.items()}
+
+    def assert_batch(self, batch: list[dict]) -> None:
+        core, handle = self._core, self._handle
+        code, state_offset = core.assert_facts(handle, _EngineJson.dumps(batch, ensure_ascii=False))
+        if code == 1:  # ERR_EVENT_NOT_HANDLED: durable raises before any action runs
+            raise self._durable.MessageNotHandledException(batch)
+        if code == 2:  # ERR_EVENT_OBSERVED
+            raise self._durable.MessageObservedException(batch)
+        if code != 0:  # ERR_EVENT_DEFERRED: only with a queue callback, which is never set
+            return
+        started = core.start_action_for_state(handle, state_offset)
+        messages = started[1] if started is not None else None
+        actions, loads = self._actions, json.loads
+        while messages is not None:
+            for rule_name, frame in loads(messages).items():
+                try:
+                    actions[rule_name](_Context(frame))
+                except BaseException:
+                    core.abandon_action(handle, state_offset)
+                    raise
+                break
+            messages = core.complete_and_start_action(handle, state_offset)
+
+
 class RuleEngine:
     """Checks plans (lists of facts) against compiled rules, one plan at a time."""
 
@@ -274,6 +336,7 @@ class RuleEngine:
         self._run: _PlanRun | None = None
         self._sessions = itertools.count(1)
         self._rulesets: list[tuple[str, Shard]] = []  # (ruleset name, shard)
+        self._drivers: dict[str, _Ruleset] = {}  # ruleset name -> how its batches are asserted
         # stratum -> its engine rules as the budget's bounds see them
         by_stratum: dict[int, list] = {}
         for shard in compiled.shards:
@@ -297,6 +360,7 @@ class RuleEngine:
                 rules = ", ".join(sorted({rule.rule_id for rule in shard.rules})) or "none"
                 raise UsageError(f"the rule engine cannot read the compiled rules ({exc}); rules: {rules}") from None
             self._rulesets.append((name, shard))
+            self._drivers[name] = _Ruleset(self._durable, self._host, name)
 
     # -- actions: called by durable inside an assert; they must never raise --
 
@@ -458,7 +522,7 @@ class RuleEngine:
         batch.append(dict(end_fact(), id=end_id, sid=batch[0]["sid"]))
         errors = len(run.errors)
         try:
-            self._host.assert_facts(name, batch)
+            self._drivers[name].assert_batch(batch)
         except self._durable.MessageNotHandledException as exc:
             # Cannot happen (the catch-all rule handles every fact), but the batch's actions
             # would not have run: never a silent miss.
