@@ -87,7 +87,14 @@ def _durable():
 
 # A JSON string (skipped whole), or a number with an exponent and no fraction or point before it.
 _BARE_EXPONENT = re.compile(r'("[^"\\]*(?:\\.[^"\\]*)*")|(?<![\d.])(-?\d+)([eE][-+]?\d+)')
-_BARE_EXPONENT_HINT = re.compile(r"\d[eE]")
+
+
+def _may_have_exponent(text: str) -> bool:
+    """False only if `text`, written by json.dumps, holds no number with an exponent: Python
+    writes every exponent with its sign (`1e-05`, `1e+16`), and a plain substring search is
+    several times faster than a pattern on a batch's text (text like "e-mail" only costs the
+    full search)."""
+    return "e-" in text or "e+" in text
 
 
 def _with_fraction(match: re.Match) -> str:
@@ -107,7 +114,7 @@ class _EngineJson:
     @staticmethod
     def dumps(value: Any, **options: Any) -> str:
         text = json.dumps(value, allow_nan=False, **options)
-        if _BARE_EXPONENT_HINT.search(text):
+        if _may_have_exponent(text):
             text = _BARE_EXPONENT.sub(_with_fraction, text)
         return text
 

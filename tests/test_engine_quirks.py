@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import operator
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -550,6 +551,19 @@ when:
 message: "{o.key}"
 next_action: check
 """
+
+
+def test_every_exponent_python_writes_gets_a_fraction():
+    """The adapter looks for `e-`/`e+` before rewriting: every float Python writes with an
+    exponent, alone in a batch (no other text to trip the search), still gets its fraction."""
+    bare = re.compile(r"(?<![\d.])-?\d+[eE]")
+    values = [float(f"{mantissa}e{exponent}") for exponent in range(-330, 310) for mantissa in ("1", "-7", "2.5")
+              if float(f"{mantissa}e{exponent}") not in (float("inf"), float("-inf"))]
+    for value in values:
+        for batch in ([value], {"v": value}):
+            text = engine._EngineJson.dumps(batch)
+            assert not bare.search(text), text
+            assert json.loads(text) == batch
 
 
 def test_numbers_reach_the_engine_in_a_form_it_reads(tmp_path):
