@@ -23,9 +23,9 @@ import argparse
 import os
 import random
 import sys
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import yaml
 
@@ -126,8 +126,7 @@ def days_before(as_of: date, low: int, high: int, rng: random.Random) -> date:
     return as_of - timedelta(days=rng.randint(low, high))
 
 
-@dataclass(frozen=True)
-class Profile:
+class Profile(NamedTuple):
     """How large a profile's plans are: (low, high) counts, both included."""
 
     initiatives: tuple[int, int]
