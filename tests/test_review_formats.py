@@ -322,3 +322,35 @@ def test_json_is_the_contract():
                                         "due": "2026-12-10", "owner": None}
     assert opportunity["worst"] == {"rule": "SSM-STG-001", "severity": "error", "message": "m"}
     assert list(document["totals"]) == ["count", "value", "claimed", "supported", "unsupported_value", "forecast"]
+
+
+# ---- deals from a check's results ------------------------------------------------------------------
+
+
+def test_each_finding_is_looked_at_once_however_many_opportunities(monkeypatch):
+    """A plan with 10,000 opportunities took minutes when every opportunity scanned all the
+    plan's findings for its own; each finding is now filed under its subject once."""
+    from types import SimpleNamespace
+
+    from ssm_rules.review import deals as deals_module
+
+    def finding(subject: dict, rule: str, severity: str = "warning", guidance: tuple = ()):
+        shape = {"rule": rule, "severity": severity, "message": rule, "subject": subject, "guidance": list(guidance)}
+        return SimpleNamespace(to_json=lambda: shape)
+
+    count = 300
+    opportunities = [{"id": f"o{i}", "stage": "qualified" if i % 2 else "identified", "value": 1000, "name": None,
+                      "owner": "raj.patel", "supported_stage": None, "missing_outcomes": ["interest"]}
+                     for i in range(count)]
+    findings = [finding({"kind": "plan"}, "SSM-OUT-001", "error", ("G86",))]
+    findings += [finding({"kind": "opportunity", "id": f"o{i}"}, f"SSM-STG-{n:03}") for i in range(count) for n in (1, 2)]
+    result = SimpleNamespace(valid=True, findings=findings, opportunities=opportunities, account="acme",
+                             account_name="Acme", file="acme.yaml")
+    looked_at = []
+    subject = deals_module._subject
+    monkeypatch.setattr(deals_module, "_subject", lambda f: looked_at.append(1) or subject(f))
+    shown = deals_module.deals_of(result)
+    assert len(looked_at) == len(findings)  # before: len(findings) x (count + 1)
+    assert [deal.findings for deal in shown[:2]] == [("SSM-STG-001", "SSM-STG-002"),
+                                                     ("SSM-STG-001", "SSM-STG-002", "SSM-OUT-001")]
+    assert shown[1].worst.rule == "SSM-OUT-001" and shown[0].worst.rule == "SSM-STG-001"

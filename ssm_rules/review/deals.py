@@ -137,13 +137,18 @@ def deals_of(result) -> list[Deal]:
     """
     if not result.valid:
         return []
-    findings = [finding.to_json() for finding in result.findings]  # the contract's shape
-    plan_findings = [finding for finding in findings
-                     if _subject(finding) == ("plan", None) and PHASE_ONE_GUIDANCE in (finding.get("guidance") or ())]
+    # Findings by subject, once: a plan's findings are looked at once each, not once per
+    # opportunity (10,000 opportunities and their findings took minutes).
+    by_subject: dict[tuple[str | None, str | None], list[dict]] = {}
+    for finding in result.findings:
+        finding = finding.to_json()  # the contract's shape
+        by_subject.setdefault(_subject(finding), []).append(finding)
+    plan_findings = [finding for finding in by_subject.get(("plan", None), ())
+                     if PHASE_ONE_GUIDANCE in (finding.get("guidance") or ())]
     deals = []
     for opportunity in getattr(result, "opportunities", None) or ():
         key = opportunity["id"]
-        own = [finding for finding in findings if _subject(finding) == ("opportunity", key)]
+        own = list(by_subject.get(("opportunity", str(key)), ()))
         if (STAGE_RANKS.get(opportunity["stage"]) or 0) > STAGE_RANKS["identified"]:
             own += plan_findings
         deals.append(_deal(result, opportunity, own))
