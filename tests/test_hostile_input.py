@@ -331,6 +331,39 @@ def test_plan_text_never_sends_a_control_sequence_to_the_terminal(runner, tmp_pa
     assert "(owner: jo\\x1b]52;c;eA==\\x07)" in result.output
 
 
+@pytest.mark.parametrize("command", [("check", "--format", "markdown"), ("pipeline", "--format", "markdown"),
+                                     ("pipeline", "--format", "text", "--color"), ("pipeline", "--format", "csv")])
+def test_no_report_of_plan_text_carries_a_control_sequence(runner, tmp_path, command):
+    """Markdown is printed to a terminal too, and pasted into chats: `ssm check --format
+    markdown`, `ssm pipeline --format markdown` and the audit's summary.md passed an escape
+    sequence or a bidi override in a name through as is."""
+    plan = tmp_path / "esc.yaml"
+    plan.write_text('format: ssm-plan/1\naccount: {id: esc, name: "Evil \\e[2J\\u202Egnp", owner: "jo\\e]52;c;eA==\\a"}\n'
+                    'opportunities:\n  - {id: o1, name: "Opp \\e]0;pwned\\a", stage: qualified,'
+                    ' next_step: {action: "Call \\e[31m\\u2066 Ana"}}\n')
+    result = run(runner, *command[:1], str(plan), *command[1:], "--isolated", "--as-of", AS_OF, "--no-cache")
+    assert result.exit_code in (0, 1), result.output
+    styled = result.stdout
+    for code in ("0", "1", "2", "31", "33", "34", "36"):  # the text table's own styles
+        styled = styled.replace(f"\x1b[{code}m", "")
+    assert "\x1b" not in styled and "\x07" not in styled and "\u202e" not in styled and "\u2066" not in styled
+    assert "x1b" in styled  # written as an escape, not left out
+
+
+def test_the_audit_summary_carries_no_control_sequence(runner, tmp_path):
+    plans = tmp_path / "plans"
+    plans.mkdir()
+    (plans / "esc.yaml").write_text('format: ssm-plan/1\naccount: {id: esc, name: "Evil \\e[2J\\u202Egnp", '
+                                    'owner: "jo\\e]52;c;eA==\\a"}\n')
+    (plans / "bad.yaml").write_text('format: ssm-plan/1\naccount: {id: bad, name: "Bad \\e[2J", owner: jo, x: 1}\n')
+    result = run(runner, "audit", str(plans), "--out", str(tmp_path / "out"), "--isolated", "--as-of", AS_OF,
+                 "--no-cache", "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    summary = (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert "\x1b" not in summary and "\x07" not in summary and "\u202e" not in summary
+    assert "Bad \\\\x1b" in summary  # the escape, its backslash escaped for Markdown
+
+
 def test_a_chain_of_derived_kinds_deeper_than_python_recurses_is_a_pack_error():
     from ssm_rules.rulepack import Derive, Pattern, Rule, RulePackError, rule_strata
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 
+from ssm_rules.display import safe
 from ssm_rules.formats._common import plan_items, plural, relative_path
 
 MAX_ROWS = 100
@@ -74,8 +75,10 @@ def _headline(counts: dict[str, int], invalid: int) -> str:
 def markdown_text(text: str, *, table: bool = False) -> str:
     """Text for Markdown, on one line: `code spans` kept as written (rules quote keys in them, and
     nothing inside one is markup), everything else escaped, so plan text cannot become links,
-    HTML or emphasis. In a table cell a `|` ends the cell, even in a code span: it is escaped."""
-    parts = _CODE_SPAN.split(" ".join(str(text).split()))
+    HTML or emphasis. In a table cell a `|` ends the cell, even in a code span: it is escaped.
+    Control characters and bidi overrides are written as escapes (`\\x1b`), as on the terminal:
+    Markdown is printed to one, and pasted into chats and pages that show them raw."""
+    parts = _CODE_SPAN.split(safe(text))
     return "".join((part.replace("|", "\\|") if table else part) if index % 2 else _SPECIAL.sub(r"\\\1", part)
                    for index, part in enumerate(parts))
 
@@ -86,4 +89,4 @@ def _escape(text: str) -> str:
 
 def _code(text: str) -> str:
     # Inside a code span only the backtick and the table's pipe matter.
-    return " ".join(text.split()).replace("`", "'").replace("|", "\\|")
+    return safe(text).replace("`", "'").replace("|", "\\|")

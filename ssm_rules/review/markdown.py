@@ -7,6 +7,7 @@ stage. Values are written in full (`1,250,000`). Plan text is escaped as in `ssm
 
 from __future__ import annotations
 
+from ssm_rules.display import safe
 from ssm_rules.formats._common import plural
 from ssm_rules.formats.markdown import markdown_text
 from ssm_rules.review import headline
@@ -30,7 +31,7 @@ def _cell(text: str) -> str:
 
 def _code(text: str) -> str:
     # Inside a code span nothing is markup; only a backtick would end it.
-    return " ".join(text.split()).replace("`", "'")
+    return safe(text).replace("`", "'")
 
 
 def _row(deal: Deal) -> str:
