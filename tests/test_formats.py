@@ -260,6 +260,20 @@ def test_golden_output_on_facts(output_format):
         assert_valid_sarif(json.loads(output))
 
 
+@pytest.mark.parametrize("output_format", ["text", "json", "markdown", "csv"])
+def test_golden_pipeline_review_on_facts(output_format):
+    generate = generate_tool()
+    output = generate.golden_pipeline(output_format)  # `ssm pipeline facts ...`; it checks the exit status (0)
+    golden = GOLDEN / f"pipeline.{output_format}.{generate.GOLDEN_PIPELINE_FORMATS[output_format]}"
+    if os.environ.get("SSM_UPDATE_GOLDEN"):
+        golden.write_bytes(output.encode("utf-8"))
+    assert golden.exists(), f"no golden file {golden.name}: run .venv/bin/python tools/generate.py"
+    # Bytes: the CSV's lines end in CRLF, which read_text would turn into LF.
+    assert output == golden.read_bytes().decode("utf-8"), (
+        f"{output_format} output differs from {golden.relative_to(ROOT)}; if intended, regenerate with "
+        ".venv/bin/python tools/generate.py and review the diff")
+
+
 # ---- `ssm check` options: --output, colour, stdin -----------------------------------------
 
 

@@ -12,6 +12,7 @@ Each generated file (or generated part of a hand-written page) and where it come
     docs/guidance.md                 its catalogue tables: rules/*/guidance.yaml
     docs/plan-format.md              its complete example: docs/example-plan.yaml
     tests/golden/facts.*             `ssm check facts/` in every output format, as of 2026-11-27
+    tests/golden/pipeline.*          `ssm pipeline facts/` in every output format, as of 2026-11-27
 
 A generated part of a page sits between `<!-- generated: NAME ... -->` and
 `<!-- end of generated: NAME -->`; everything outside the markers is written by hand. The test
@@ -34,6 +35,7 @@ GOLDEN_AS_OF = "2026-11-27"
 # --format -> extension of its golden file
 GOLDEN_FORMATS = {"text": "txt", "json": "json", "sarif": "sarif", "junit": "xml", "github": "txt",
                   "gitlab": "json", "markdown": "md"}
+GOLDEN_PIPELINE_FORMATS = {"text": "txt", "json": "json", "markdown": "md", "csv": "csv"}
 
 
 @dataclass(frozen=True)
@@ -68,6 +70,13 @@ def golden_output(output_format: str) -> str:
     purpose, so it exits 1)."""
     return _ssm("check", "facts", "--as-of", GOLDEN_AS_OF, "--format", output_format, "--isolated",
                 "--no-cache", expect_exit=1)
+
+
+def golden_pipeline(output_format: str) -> str:
+    """`ssm pipeline facts` in one format, as the golden file holds it (the text at its default
+    width, 120 columns: `_ssm` runs without $COLUMNS)."""
+    return _ssm("pipeline", "facts", "--as-of", GOLDEN_AS_OF, "--format", output_format, "--isolated",
+                "--no-cache", expect_exit=0, stdout_only=True)
 
 
 def facts_table(current: str) -> str:
@@ -114,6 +123,8 @@ TARGETS = [
     Target("docs/plan-format.md", example_plan),
     *(Target(f"tests/golden/facts.{name}.{extension}", lambda _current, name=name: golden_output(name))
       for name, extension in GOLDEN_FORMATS.items()),
+    *(Target(f"tests/golden/pipeline.{name}.{extension}", lambda _current, name=name: golden_pipeline(name))
+      for name, extension in GOLDEN_PIPELINE_FORMATS.items()),
 ]
 
 
@@ -140,8 +151,9 @@ def _cell(text: str) -> str:
     return " ".join(text.split()).replace("|", "\\|")
 
 
-def _ssm(*args: str, expect_exit: int) -> str:
-    """The output of `ssm ARGS`, run in this process from the repository's root without colour."""
+def _ssm(*args: str, expect_exit: int, stdout_only: bool = False) -> str:
+    """The output of `ssm ARGS`, run in this process from the repository's root without colour;
+    `stdout_only`: standard output alone, byte for byte (click's `output` turns CRLF into LF)."""
     from click.testing import CliRunner
 
     from ssm_rules.cli import main
@@ -149,14 +161,14 @@ def _ssm(*args: str, expect_exit: int) -> str:
     previous = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = CliRunner().invoke(main, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None})
+        result = CliRunner().invoke(main, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": None})
     finally:
         os.chdir(previous)
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     if result.exit_code != expect_exit:
         raise RuntimeError(f"`ssm {' '.join(args)}` exited {result.exit_code}, not {expect_exit}:\n{result.output}")
-    return result.output
+    return result.stdout_bytes.decode("utf-8") if stdout_only else result.output
 
 
 def stale(targets: list[Target] | None = None) -> dict[str, str]:
@@ -164,7 +176,8 @@ def stale(targets: list[Target] | None = None) -> dict[str, str]:
     out: dict[str, str] = {}
     for target in TARGETS if targets is None else targets:
         path = ROOT / target.path
-        current = path.read_text(encoding="utf-8") if path.exists() else ""
+        # Bytes, not read_text: that would turn the CSV's CRLF (RFC 4180) into LF.
+        current = path.read_bytes().decode("utf-8") if path.exists() else ""
         try:
             wanted = target.make(current)
         except StaleMarkers as error:
@@ -177,7 +190,7 @@ def stale(targets: list[Target] | None = None) -> dict[str, str]:
 def _write(path: Path, text: str) -> None:
     """Atomically: a reader never sees half a file."""
     scratch = path.with_name(f".{path.name}.generating")
-    scratch.write_text(text, encoding="utf-8")
+    scratch.write_bytes(text.encode("utf-8"))
     os.replace(scratch, path)
 
 
