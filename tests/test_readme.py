@@ -43,3 +43,12 @@ def test_the_output_shown_is_what_the_command_prints(runner, monkeypatch):
         position = printed.index(line, position) + 1
     count = int(re.search(r"prints (\d+) findings", shown).group(1))
     assert sum(1 for line in printed if re.match(r"\S+:\d+:\d+: (error|warning|info) ", line)) == count
+
+
+def test_the_pipeline_review_shown_is_what_the_command_prints(runner, monkeypatch):
+    block = re.search(r"```\n\$ (ssm pipeline [^\n]+)\n(.*?)```", section("## Pipeline review"), re.S)
+    command = shlex.split(block.group(1))
+    monkeypatch.chdir(ROOT)
+    result = runner.invoke(main, [*command[1:], "--isolated", "--no-cache"], env={"COLUMNS": None, "NO_COLOR": None})
+    assert result.exit_code == 0, result.output
+    assert result.stdout == block.group(2)
