@@ -234,6 +234,7 @@ def split(files: list[str], sample: int, packs: list | None = None, clock=time.p
     from ssm_rules import loader, plan_shape
     from ssm_rules.audit import report, runner
     from ssm_rules.audit.spool import Spool
+    from ssm_rules.audit.view import build_view
     from ssm_rules.errors import PlanError
     from ssm_rules.facts import plan_facts
     from ssm_rules.findings import build_findings, outcome
@@ -273,7 +274,7 @@ def split(files: list[str], sample: int, packs: list | None = None, clock=time.p
         for seq, plan in enumerate(plans):  # what the audit's parent does as results arrive
             spool.add(seq, plan)
         spool.finish()
-        view = report.build_view(AS_OF, spool, runner.rule_catalog(checker), guidance=runner.guidance_catalog(checker))
+        view = build_view(AS_OF, spool, runner.rule_catalog(checker), guidance=runner.guidance_catalog(checker))
         for name, content in report.render_all(view, AS_OF, spool).items():
             with open(Path(scratch) / name, "w", encoding="utf-8") as stream:
                 content(stream) if callable(content) else stream.write(content)

@@ -3,7 +3,8 @@
     runner   plans -> AuditedPlan results, in worker processes (one Checker per process)
     spool    each result on disk (SQLite) as it arrives: memory stays flat in the number of plans
     history  SQLite: runs, plans and findings per run; what is new, resolved, open since when
-    report   spool + history -> view model (queries) -> index.html, summary.md, audit.json
+    view     spool + history -> the view model (plain data and spool queries); charts: its SVG charts
+    report   the view -> index.html, summary.md, audit.json
     files    writes the report directory as one unit (old or new, never half)
 
 `run_audit` wires them; `ssm audit` (commands/audit.py) is its command line.
@@ -46,6 +47,7 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
     from ssm_rules.audit import report, runner
     from ssm_rules.audit.spool import Spool
     from ssm_rules.audit.spool import prepare as prepare_rows
+    from ssm_rules.audit.view import build_view, known_owner, pipeline_totals
 
     from ssm_rules.errors import UsageError
 
@@ -65,15 +67,15 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
                                    checker_options=checker_options, on_progress=on_progress)
         spool.finish()
         if owner is not None:
-            owner = report.known_owner(spool, owner)
+            owner = known_owner(spool, owner)
         pipeline = catalog.get("pipeline")
-        totals = report.pipeline_totals(spool, pipeline["stage_weights"]) if pipeline else None
+        totals = pipeline_totals(spool, pipeline["stage_weights"]) if pipeline else None
         generated_at = datetime.now().astimezone()
         # The reports are written (staged) before the history commits, so that a crash while
         # rendering leaves both untouched; the staged directory takes the old one's place last.
         if history_db is None:
-            view = report.build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
-                                     generated_at=generated_at, pipeline=totals, owner=owner)
+            view = build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
+                              generated_at=generated_at, pipeline=totals, owner=owner)
             reports = report.render_all(view, as_of, spool, pipeline=totals)
             staging = report_files.stage(out, reports)
             delta = None
@@ -83,8 +85,8 @@ def run_audit(files: list[str], out_dir: str | Path, as_of: date, *, history_db:
             staging = None
             try:
                 with History(history_db) as history, history.recording(as_of, spool, pipeline=totals) as delta:
-                    view = report.build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
-                                             delta=delta, generated_at=generated_at, pipeline=totals)
+                    view = build_view(as_of, spool, catalog["rules"], guidance=catalog["guidance"],
+                                      delta=delta, generated_at=generated_at, pipeline=totals)
                     reports = report.render_all(view, as_of, spool, delta=delta, pipeline=totals)
                     staging = report_files.stage(out, reports)
             except BaseException:

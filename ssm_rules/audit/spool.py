@@ -3,7 +3,7 @@
 The parent process writes each plan's result here as soon as a worker sends it (`Spool.add`)
 and keeps nothing of it: a portfolio of 10,000 plans takes no more memory than one of 1,000.
 Afterwards the history (history.py) works on the spool with SQL, ATTACHed to its own database,
-and the reports (report.py) read it back a row at a time, in the order each section shows.
+and the reports (view.py, report.py) read it back a row at a time, in the order each section shows.
 
     audit_plans     one row per plan; `seq` is its position among the input files (results
                     arrive in any order; ORDER BY seq is the input order)
