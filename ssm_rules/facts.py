@@ -142,6 +142,7 @@ FACT_FIELDS: dict[str, dict[str, tuple[str, str]]] = {
         "date": (DATE, "when the client gave it"),
         "days_since": (NUMBER, "days from date to the as-of date (negative: dated in the future)"),
         "by": (LIST, "IDs of the contacts who gave it"),
+        "by_names": (LIST, "the names (else IDs) of the contacts who gave it"),
         "by_count": (NUMBER, "number of contacts who gave it"),
         "by_key_decision_leader": (BOOLEAN, "one who gave it is a key decision leader (the power sponsor) of "
                                             "the opportunity"),
@@ -251,7 +252,7 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
                       "opportunity": opportunity_id, "contact": contact_id, "role": role,
                       "role_name": role.replace("_", " ")})
     for index, opportunity in enumerate(opportunities):
-        facts += _outcome_facts(opportunity, index, as_of, named[index])
+        facts += _outcome_facts(opportunity, index, as_of, named[index], names)
     routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
     for index, route in enumerate(routes):
         facts.append(_compact("route", f"routes_to_market.routes[{index}]", index,
@@ -296,7 +297,8 @@ def _stage_fields(opportunity: Record, account_owner: str, as_of: date, named: d
     }
 
 
-def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str, str]) -> list[dict[str, Any]]:
+def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str, str],
+                   names: dict[str, str]) -> list[dict[str, Any]]:
     """One fact per recorded verifiable outcome, in milestone order."""
     facts: list[dict[str, Any]] = []
     unit = opportunity.buying_unit
@@ -313,7 +315,7 @@ def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str
         facts.append(_compact("outcome", path, f"{opportunity.id}/{key}", {
             "opportunity": opportunity.id, "outcome": key, "milestone": milestone, "rank": rank,
             "date": _iso(outcome.date), "days_since": _days_between(outcome.date, as_of),
-            "by": by, "by_count": len(set(by)), "by_key_decision_leader": not deciders.isdisjoint(by),
+            "by": by, "by_names": [names.get(contact, contact) for contact in by], "by_count": len(set(by)), "by_key_decision_leader": not deciders.isdisjoint(by),
             "by_approver": not approvers.isdisjoint(by), "evidence": outcome.evidence,
             "latest_earlier": latest and latest[1], "latest_earlier_date": latest and _iso(latest[0]),
             "days_after_latest_earlier": latest and (outcome.date - latest[0]).days,

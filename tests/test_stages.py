@@ -164,7 +164,10 @@ def test_s03_the_power_sponsor_gives_go_forward(checker):
     text = outcomes("interest", "need_confirmed", "go_forward").replace("by: [li-wei]", "by: [ana-lopez]")
     (s03,) = by_guidance(findings(checker, "qualified", text + NEXT_STEP), "S03")
     assert s03.rule == "SSM-STG-005"
-    assert "given by ana-lopez, none of whom is a key decision leader" in s03.message
+    # named, as in the plan: the person who gave it and the one who should have
+    assert "is given by Ana López, not by a key decision leader (the power sponsor)" in s03.message
+    assert s03.next_action.startswith("Confirm the agreement to go forward on 'Omni platform' with key decision "
+                                      "leader Li Wei and record them in outcomes.go_forward.by")
 
 
 # ---- the samples and the command line -----------------------------------------------------------
