@@ -369,7 +369,10 @@ def _describe(item: dict, loc: tuple) -> str:
     if kind.startswith("date"):
         return f"`{key}` must be an ISO date like 2026-10-02 (got {_shown(item.get('input'))})"
     if kind in {"string_type"}:
-        return f"`{key}` must be text (got {_type_name(item.get('input'))} {_shown(item.get('input'))}); quote it"
+        got = item.get("input")
+        if isinstance(got, bool):  # `name: yes`, `title: off`: YAML 1.1 reads them as true/false
+            return f"`{key}` must be text (got true/false: yes, no, on, off, true and false are read as one); quote it"
+        return f"`{key}` must be text (got {_type_name(got)} {_shown(got)}); quote it"
     if kind.startswith("bool"):
         got = item.get("input")
         fix = f": write {str(got).strip().lower()} without quotes" if str(got).strip().lower() in ("true", "false") \

@@ -194,6 +194,7 @@ def test_a_value_pydantic_coerces_is_validated_by_the_model():
     ("last_reviewed: true", "`last_reviewed` must be an ISO date like 2026-10-02 (got true)"),
     ("name: 2026-01-05", "`name` must be text (got a date 2026-01-05); quote it"),
     ("name: 12", "`name` must be text (got a number 12); quote it"),
+    ("name: no", "`name` must be text (got true/false: yes, no, on, off, true and false are read as one); quote it"),
 ])
 def test_a_number_or_boolean_written_as_something_else_is_refused_on_both_paths(written, message):
     # pydantic's lax mode read `value: "12"` as 12 and `value: true` as 1: the plan said neither.
