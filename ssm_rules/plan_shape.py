@@ -11,7 +11,8 @@ shape here gives exactly what pydantic would give, a few times faster to start: 
 pydantic and building the models costs more than a whole yamllint run, and `ssm check` in a
 pre-commit hook pays start-up on every commit. Anything else (a date written as a quoted
 string, a number where text is expected, an unknown key, a missing one) goes to pydantic,
-which accepts what it can coerce and words the errors. So the fast path only ever accepts a
+which accepts what it can coerce (a whole number written as 2.0; never a number or a
+true/false written as text, ssm_rules.model) and words the errors. So the fast path only ever accepts a
 plan pydantic accepts, with the same values (tests compare both on every sample, benchmark
 and rule-example plan), and every error message still comes from one place.
 """
