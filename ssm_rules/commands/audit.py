@@ -44,13 +44,14 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
     listed with its errors). The reports:
 
     \b
-      index.html   one self-contained page: the portfolio at a glance, charts, the pipeline
-                   (claimed vs supported stage, unsupported value), what changed, each
-                   owner's action list, each account's findings and next actions
+      index.html   one self-contained page: the portfolio at a glance, charts,
+                   the pipeline (claimed vs supported stage, unsupported value),
+                   what changed, each owner's action list, each account's
+                   findings and next actions
       summary.md   a short digest for a chat message or an email
-      audit.json   every plan's result in the shape of `ssm check --format json`, the
-                   pipeline's totals (`pipeline`), and with --history first_seen on each
-                   finding and a `history` block
+      audit.json   every plan's result in the shape of `ssm check --format
+                   json`, the pipeline's totals (`pipeline`), and with
+                   --history first_seen on each finding and a `history` block
 
     \b
     Examples:
@@ -59,9 +60,9 @@ def audit(directory: str, out_dir: str, history_db: str | None, as_of: date, job
       ssm audit plans/ --out report-raj/ --owner raj.patel
 
     \b
-    Exit codes: 0 the audit ran (whatever it found, unless --fail-on says otherwise);
-    1 --fail-on was met; 2 usage error, missing DIR, no plans under it, a bad rule pack,
-    an unusable REPORT_DIR or history database.
+    Exit codes: 0 the audit ran (whatever it found, unless --fail-on says
+    otherwise); 1 --fail-on was met; 2 usage error, missing DIR, no plans under
+    it, a bad rule pack, an unusable REPORT_DIR or history database.
     """
     from ssm_rules.audit import run_audit
     from ssm_rules.cache import directory_for, unsafe_reason

@@ -88,7 +88,7 @@ def pipeline(paths: tuple[str, ...], owner: str | None, must_win: bool, stages: 
     \b
     Exit codes: 0 every plan was read (findings are shown, they never fail the
     review); 1 a plan is invalid (the others are shown); 2 usage error, missing
-    path, bad configuration or rule pack, an --owner nobody in the plans is called.
+    path, bad configuration or rule pack, an --owner nobody in the plans has.
     """
     from ssm_rules import config, owners, stages as stage_views
     from ssm_rules.discovery import plan_files
