@@ -170,6 +170,24 @@ def test_s03_the_power_sponsor_gives_go_forward(checker):
                                       "leader Li Wei and record them in outcomes.go_forward.by")
 
 
+def test_s20_and_s31_ask_the_person_by_name(checker):
+    # S20: a must-win deal at qualified whose key decision leader was last seen months ago
+    engaged = plan_text("qualified", outcomes("interest", "need_confirmed", "go_forward") + NEXT_STEP)
+    engaged = engaged.replace("    stage: qualified\n", "    stage: qualified\n    must_win: true\n")
+    engaged = engaged.replace("name: Li Wei, owner: sam.lee, last_contact: 2026-11-20", "name: Li Wei, owner: sam.lee, "
+                              "last_contact: 2026-06-01")
+    (s20,) = by_guidance(checker.check_file("acme.yaml", AS_OF, raw=dedent(engaged)).findings, "S20")
+    assert s20.next_action.startswith("Meet key decision leader Li Wei, the power sponsor of 'Omni platform',")
+    # S31: the benefit owner if there is one, else the power sponsor
+    won = plan_text("won", outcomes("interest", "need_confirmed", "go_forward", "conditional_approval",
+                                    "contract_signed").replace("2026-11-10", "2026-03-10") + "    close_date: 2026-03-20\n")
+    (s31,) = by_guidance(checker.check_file("acme.yaml", AS_OF, raw=dedent(won)).findings, "S31")
+    assert s31.next_action.startswith("Review with key decision leader Li Wei the value 'Omni platform' delivers")
+    with_benefit_owner = won.replace("approver: [tom-berg]}", "approver: [tom-berg], benefit_owner: [ana-lopez]}")
+    (s31,) = by_guidance(checker.check_file("acme.yaml", AS_OF, raw=dedent(with_benefit_owner)).findings, "S31")
+    assert s31.next_action.startswith("Review with benefit owner Ana López the value")
+
+
 # ---- the samples and the command line -----------------------------------------------------------
 
 
