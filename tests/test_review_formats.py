@@ -354,3 +354,9 @@ def test_each_finding_is_looked_at_once_however_many_opportunities(monkeypatch):
     assert [deal.findings for deal in shown[:2]] == [("SSM-STG-001", "SSM-STG-002"),
                                                      ("SSM-STG-001", "SSM-STG-002", "SSM-OUT-001")]
     assert shown[1].worst.rule == "SSM-OUT-001" and shown[0].worst.rule == "SSM-STG-001"
+
+
+def test_a_review_with_nothing_claimed_past_the_evidence_says_none():
+    review = make_review([deal("c", "validated", "validated", 30_000)])
+    assert "Claimed past their evidence: none" in lines_of(render(review, "text", width=120))
+    assert "- Claimed past their evidence: none" in render(review, "markdown").splitlines()

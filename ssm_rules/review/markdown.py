@@ -81,7 +81,7 @@ def _totals(review: Review) -> list[str]:
     lines = ["", "### Totals", "",
              f"- Open opportunities: {totals.count}, value {full(totals.value)}",
              f"- Claimed past their evidence: {totals.unsupported_count}, value **{full(totals.unsupported_value)}**"
-             f"{share}",
+             f"{share}" if totals.unsupported_count else "- Claimed past their evidence: none",
              f"- Weighted forecast: {full(totals.forecast_claimed)} on the claimed stages, "
              f"{full(totals.forecast_supported)} on the supported stages"]
     stages = [stage for stage in (NO_SUPPORT, *STAGES) if totals.claimed.get(stage) or totals.supported.get(stage)]

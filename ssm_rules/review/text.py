@@ -223,7 +223,8 @@ def _totals_lines(review: Review) -> list[str]:
     share = f" ({round(100 * totals.unsupported_value / totals.value)}% of the value)" if totals.value else ""
     lines = [
         f"Total: {plural(totals.count, 'open opportunity', 'open opportunities')}, {compact(totals.value)}",
-        f"Claimed past their evidence: {totals.unsupported_count}, {compact(totals.unsupported_value)}{share}",
+        f"Claimed past their evidence: {totals.unsupported_count}, {compact(totals.unsupported_value)}{share}"
+        if totals.unsupported_count else "Claimed past their evidence: none",
         f"Weighted forecast: {compact(totals.forecast_claimed)} on the claimed stages, "
         f"{compact(totals.forecast_supported)} on the supported",
     ]
