@@ -75,6 +75,8 @@ def test_the_audit_of_the_samples_has_the_pipeline_of_ssm_pipeline(runner, tmp_p
     page = (out / "index.html").read_text()
     assert 'id="pipeline"' in page and "Unsupported value" in page and "11.6M" in page
     assert "Deals claimed past their evidence" in page and "bss-consolidation" in page
+    # No deal claims `none`: its claimed cell is empty, not a 0 that reads like a figure.
+    assert '<tr><td>none</td><td class="num"><span class="muted" title="no deal can claim this stage">–</span>' in page
     # The trend of the pipeline starts at zero: on an axis fitted to the values (12M to 30M),
     # 11.6M of unsupported value was drawn on the bottom line, as if it were nothing.
     assert "0" in _y_axis_labels(page, "Open pipeline and unsupported value over time")
