@@ -4,66 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import textwrap
-from pathlib import Path
 
 import pytest
+from rule_pack_files import GOOD, PACK, assert_problem, problems_of, typed_rule, write_pack
 
-from ssm_rules.errors import UsageError
-from ssm_rules.rulepack import RulePackError, builtin_pack_dir, load_packs, rule_strata
-
-PACK = """\
-name: t
-title: Test pack
-settings:
-  review_days: {default: 92, description: Days between reviews.}
-"""
-
-GOOD = """\
-id: T-001
-title: Opportunity has no key decision leader
-severity: error
-guidance: [G60]
-when:
-  - opportunity: o
-    where:
-      stage: {ne: lost}
-  - not: role
-    where: {opportunity: $o.key, role: key_decision_leader}
-message: "Opportunity '{o.name|o.key}' has no key decision leader."
-next_action: Find one.
-"""
-
-
-def write_pack(root: Path, files: dict[str, str], pack: str = PACK) -> Path:
-    root.mkdir(parents=True, exist_ok=True)
-    if pack is not None:
-        (root / "pack.yaml").write_text(pack)
-    for name, text in files.items():
-        path = root / name
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(textwrap.dedent(text))
-    return root
-
-
-def problems_of(*dirs: Path) -> list[str]:
-    with pytest.raises(RulePackError) as info:
-        load_packs(list(dirs), include_builtin=False)
-    assert isinstance(info.value, UsageError)  # the CLI exits 2
-    for line in info.value.problems:
-        assert re.match(r"^.+:\d+: \S", line), line
-    assert str(info.value) == "\n".join(info.value.problems)
-    return info.value.problems
-
-
-def assert_problem(problems: list[str], file: Path, line: int, *needles: str) -> None:
-    prefix = f"{file}:{line}: "
-    at = re.compile(re.escape(f"{file}:{line}") + r"(:\d+)?: ")  # syntax errors give a column too
-    for problem in problems:
-        if at.match(problem) and all(n in problem for n in needles):
-            return
-    raise AssertionError(f"no problem at {prefix} with {needles}; got:\n" + "\n".join(problems))
+from ssm_rules.rulepack import builtin_pack_dir, load_packs
 
 
 def test_a_good_pack_loads(tmp_path):
@@ -181,98 +127,6 @@ def test_every_mistake_is_reported_at_once(tmp_path):
     assert_problem(problems, fixed / "b.yaml", 5, "contct")
 
 
-def test_duplicate_rule_ids_across_packs_name_both_files(tmp_path):
-    first = write_pack(tmp_path / "one", {"a.yaml": GOOD})
-    second = write_pack(tmp_path / "two", {"sub/b.yaml": GOOD}, pack=PACK.replace("name: t", "name: u"))
-    problems = problems_of(first, second)
-    assert_problem(problems, second / "sub" / "b.yaml", 1, "rule ID `T-001` is already used by",
-                   f"{first / 'a.yaml'}:1")
-
-
-def test_duplicate_pack_names(tmp_path):
-    first = write_pack(tmp_path / "one", {})
-    second = write_pack(tmp_path / "two", {})
-    assert_problem(problems_of(first, second), second / "pack.yaml", 1, "pack name `t` is already used by")
-
-
-def test_derived_kinds_are_known_to_every_pack_and_checked_for_fields(tmp_path):
-    deriving = write_pack(tmp_path / "one", {"d.yaml": """\
-        id: D-1
-        title: flags opportunities
-        when:
-          - opportunity: o
-        derive:
-          kind: flagged
-          fields: {opportunity: $o.key}
-        """})
-    using = write_pack(tmp_path / "two", {"u.yaml": """\
-        id: U-1
-        title: uses the flag
-        severity: info
-        when:
-          - opportunity: o
-          - flagged: f
-            where: {opportunity: $o.key, reason: x}
-        message: m
-        next_action: n
-        """}, pack=PACK.replace("name: t", "name: u"))
-    assert_problem(problems_of(deriving, using), using / "u.yaml", 7,
-                   "kind `flagged` has no field `reason`")
-    (using / "u.yaml").write_text((using / "u.yaml").read_text().replace(", reason: x", ""))
-    packs = load_packs([deriving, using], include_builtin=False)
-    assert rule_strata([r for p in packs for r in p.rules]) == {"D-1": 0, "U-1": 1}
-
-
-def test_a_cycle_of_derived_kinds_is_an_error(tmp_path):
-    pack = write_pack(tmp_path / "p", {
-        "a.yaml": "id: A-1\ntitle: x\nwhen:\n  - plan: p\n  - not: beta\nderive:\n  kind: alpha\n  fields: {k: $p.key}\n",
-        "b.yaml": "id: B-1\ntitle: x\nwhen:\n  - alpha: a\nderive:\n  kind: beta\n  fields: {k: $a.k}\n",
-    })
-    (problem,) = problems_of(pack)
-    assert "depends on itself" in problem and "A-1" in problem and "B-1" in problem
-    assert problem.startswith(f"{pack / 'a.yaml'}:3: ") or problem.startswith(f"{pack / 'b.yaml'}:3: ")
-
-
-CHAIN = {
-    "base.yaml": "id: C-0\ntitle: x\nwhen:\n  - opportunity: o\nderive:\n  kind: level\n  fields: {o: $o.key, n: 0}\n",
-    "step.yaml": "id: C-1\ntitle: x\nwhen:\n  - level: l\n    where: {n: 0}\n  - opportunity: o\n"
-                 "    where: {key: $l.o}\nderive:\n  kind: level\n  fields: {o: $o.key, n: 1}\n",
-    "top.yaml": "id: C-2\ntitle: x\nwhen:\n  - opportunity: o\n  - not: level\n    where: {o: $o.key, n: 1}\n"
-                "severity: info\nmessage: m\nnext_action: n\n",
-}
-
-
-def test_a_rule_may_derive_a_level_of_a_chain_from_the_level_below(tmp_path):
-    """The supported stage is derived level by level: a rule that matches (never negates) the
-    kind it derives is no cycle; it runs in the stratum of its other kinds."""
-    from ssm_rules.rulepack import recursive_kinds
-
-    packs = load_packs([write_pack(tmp_path / "p", CHAIN)], include_builtin=False)
-    rules = [r for p in packs for r in p.rules]
-    assert rule_strata(rules) == {"C-0": 0, "C-1": 0, "C-2": 1}
-    assert recursive_kinds(rules, rule_strata(rules)) == {"level": 0}
-
-
-def test_a_cycle_through_the_second_rule_deriving_a_kind_is_found(tmp_path):
-    """Regression: the stratum of a kind was recorded after its first deriver, so a cycle
-    through a later deriver went unnoticed and the rules ran in the wrong strata."""
-    pack = write_pack(tmp_path / "p", {  # in this file order: the rule using `alpha` comes first
-        "a.yaml": "id: C-1\ntitle: x\nwhen:\n  - alpha: a\nderive:\n  kind: beta\n  fields: {k: $a.k}\n",
-        "b.yaml": "id: A-1\ntitle: x\nwhen:\n  - plan: p\nderive:\n  kind: alpha\n  fields: {k: $p.key}\n",
-        "c.yaml": "id: B-1\ntitle: x\nwhen:\n  - plan: p\n  - not: beta\nderive:\n  kind: alpha\n  fields: {k: $p.owner}\n",
-    })
-    (problem,) = problems_of(pack)
-    assert "depends on itself" in problem and "B-1" in problem and "C-1" in problem
-
-
-def test_a_rule_negating_the_kind_it_derives_is_a_cycle(tmp_path):
-    pack = write_pack(tmp_path / "p", {**CHAIN, "step.yaml": CHAIN["step.yaml"].replace(
-        "  - opportunity: o\n    where: {key: $l.o}\n", "  - opportunity: o\n    where: {key: $l.o}\n  - not: level\n"
-        "    where: {n: 1}\n")})
-    (problem,) = problems_of(pack)
-    assert "depends on itself" in problem and "C-1" in problem
-
-
 def test_mapping_settings(tmp_path):
     pack = PACK + "  weights:\n    default: {identified: 10, won: 100}\n    description: Forecast weights.\n"
     (loaded,) = load_packs([write_pack(tmp_path / "p", {"a.yaml": GOOD}, pack=pack)], include_builtin=False)
@@ -337,19 +191,6 @@ def test_pack_file_problems(tmp_path):
     assert_problem(problems, file, 5, "`outcome.items` is a non-empty list")
 
 
-def test_outcome_must_name_a_derived_kind_and_field(tmp_path):
-    pack = write_pack(tmp_path / "p", {"d.yaml": """\
-        id: D-1
-        title: evidence
-        when: [{plan: p}]
-        derive: {kind: evidence, fields: {item: G80}}
-        """}, pack=PACK + "outcome: {kind: evidence, field: itme, items: [G80]}\n")
-    assert_problem(problems_of(pack), pack / "pack.yaml", 1, "outcome field `itme`", "did you mean `item`?")
-    (pack / "pack.yaml").write_text(PACK + "outcome: {kind: evidense, field: item, items: [G80]}\n")
-    assert_problem(problems_of(pack), pack / "pack.yaml", 1, "outcome kind `evidense` is not a derived kind",
-                   "did you mean `evidence`?")
-
-
 def test_directory_problems(tmp_path):
     missing = tmp_path / "missing"
     assert_problem(problems_of(missing), missing, 1, "rule pack directory does not exist")
@@ -407,68 +248,6 @@ def test_builtin_pack_loads():
     assert packs[0].rules
 
 
-# ---- a test that cannot match the field's type is a pack error (it would never fire) ---------
-
-
-def typed_rule(where: str, *, extra: str = "") -> str:
-    return textwrap.dedent("""\
-        id: T-9
-        title: Typed
-        severity: warning
-        when:
-          - contact: c
-          - opportunity: o
-            where: {where}
-        message: m
-        next_action: n
-        """).replace("{where}", where) + extra
-
-
-@pytest.mark.parametrize(("where", "needles"), [
-    ('{value: {lte: "100000"}}', ['`value` of `opportunity` is a number, but `"100000"` is text',
-                                  "write the number without quotes"]),
-    ("{value: {gte: 1e6x}}", ["`value` of `opportunity` is a number", "`\"1e6x\"` is text"]),
-    ('{must_win: "yes"}', ["`must_win` of `opportunity` is true/false", "write true or false without quotes"]),
-    ("{must_win: {gt: 0}}", ["`must_win` of `opportunity` is true/false", "true/false have no order"]),
-    ("{name: 12}", ["`name` of `opportunity` is text, but `12` is a number", "put the value in quotes"]),
-    ("{priority: $c.name}", ["`priority` of `opportunity` is a number, but `$c.name` is text"]),
-    ("{priority: {in: [1, two]}}", ['`"two"` is text']),
-    ("{value: {gt: $settings.label}}", ["`$settings.label` is text"]),
-    ("{stage: {ne: 2026-01-01}, value: {lt: 2026-01-01}}", ["`value` of `opportunity` is a number, but "
-                                                            "`2026-01-01` is a date"]),
-])
-def test_a_test_whose_value_cannot_have_the_fields_type_is_refused(tmp_path, where, needles):
-    pack = PACK + "  label: {default: big, description: A text setting.}\n"
-    path = write_pack(tmp_path / "p", {"r.yaml": typed_rule(where)}, pack=pack)
-    (problem,) = problems_of(path)
-    assert problem.startswith(f"{path / 'r.yaml'}:7: ")
-    for needle in needles:
-        assert needle in problem, problem
-
-
-def test_dates_are_compared_with_dates(tmp_path):
-    rule = typed_rule("{stage: identified}").replace("- contact: c", '- contact: c\n    where: {last_contact: {lt: "2026-1-1"}}')
-    path = write_pack(tmp_path / "p", {"r.yaml": rule})
-    (problem,) = problems_of(path)
-    assert "`last_contact` of `contact` is a date" in problem and "write the date as YYYY-MM-DD" in problem
-    fine = typed_rule("{stage: identified}").replace("- contact: c", "- contact: c\n    where: {last_contact: {lt: 2026-01-01}}")
-    load_packs([write_pack(tmp_path / "q", {"r.yaml": fine})], include_builtin=False)
-
-
-def test_derived_fields_have_the_type_of_what_they_copy(tmp_path):
-    derive = textwrap.dedent("""\
-        id: T-8
-        title: Derives
-        when:
-          - opportunity: o
-        derive: {kind: ranked, fields: {opportunity: $o.key, rank: $o.priority}}
-        """)
-    use = typed_rule("{key: $r.opportunity}").replace("- contact: c", '- ranked: r\n    where: {rank: "1"}') + "subject: o\n"
-    path = write_pack(tmp_path / "p", {"a.yaml": derive, "b.yaml": use})
-    (problem,) = problems_of(path)
-    assert problem.startswith(f"{path / 'b.yaml'}:6: ") and "`rank` of `ranked` is a number" in problem
-
-
 def test_rule_files_read_numbers_as_numbers(tmp_path):
     """YAML 1.1 reads `1e6` as text; in a rule it is the number a person means."""
     rule = typed_rule("{value: {gte: 1e6}, priority: {lt: 1_000}}")
@@ -501,36 +280,6 @@ def test_a_number_written_with_an_exponent_compares_as_a_number(tmp_path):
     assert [f.subject_id for f in result.findings] == ["o-2000000"]
 
 
-def test_the_fact_catalogue_gives_the_type_of_every_value_the_facts_hold():
-    """FACT_FIELDS is the one source of the fields' types: what plan_facts produces for the
-    sample plans has the declared type, and every declared type is one the loader knows."""
-    from datetime import date
-
-    from conftest import FACTS
-    from ssm_rules import facts as fact_module
-    from ssm_rules.loader import load_path
-    from ssm_rules.plan_shape import validate
-
-    python_types = {fact_module.TEXT: str, fact_module.NUMBER: (int, float), fact_module.BOOLEAN: bool,
-                    fact_module.DATE: str, fact_module.LIST: list}
-    for fields in fact_module.FACT_FIELDS.values():
-        assert all(spec[0] in fact_module.FIELD_TYPES and spec[1] for spec in fields.values())
-    seen = set()
-    for path in sorted(FACTS.glob("*.yaml")):
-        for fact in fact_module.plan_facts(validate(load_path(path)), date(2026, 11, 27)):
-            declared = fact_module.FACT_FIELDS[fact["kind"]]
-            for name, value in fact.items():
-                if name in ("kind", "path"):
-                    continue
-                field_type = declared[name][0]
-                assert isinstance(value, python_types[field_type]), (fact["kind"], name, value)
-                assert field_type != fact_module.NUMBER or not isinstance(value, bool), (fact["kind"], name)
-                if field_type == fact_module.DATE:
-                    date.fromisoformat(value)
-                seen.add((fact["kind"], name))
-    assert len(seen) > 0.9 * sum(len(fields) for fields in fact_module.FACT_FIELDS.values())
-
-
 # ---- hints are right, syntax errors read as they do for plans ---------------------------------
 
 
@@ -554,7 +303,6 @@ def test_rule_files_get_the_plans_syntax_messages_with_line_and_column(tmp_path,
     path = write_pack(tmp_path / "p", {"r.yaml": text})
     (problem,) = problems_of(path)
     assert problem.startswith(f"{path / 'r.yaml'}:{line}:{column}: YAML syntax error: {message}"), problem
-
 
 
 def test_every_mistake_of_one_rule_file_is_reported_in_one_run(tmp_path):
