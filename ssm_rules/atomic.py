@@ -70,11 +70,16 @@ def write_text_atomic(path: str | os.PathLike, text: str, *, encoding: str = "ut
     regular file or is one of `inputs` (see `check_target`), OSError when the directory does not
     exist or cannot be written; the temporary file never outlives a failure.
     """
+    # Encoded before anything is created: text that cannot be written fails here.
+    write_bytes_atomic(path, text.encode(encoding), inputs=inputs)
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes, *, inputs: Iterable[str | os.PathLike] = ()) -> None:
+    """`write_text_atomic` for bytes (a compiled catalog)."""
     check_target(path, inputs)
     target = Path(path)
     directory = target.parent if str(target.parent) else Path(".")
     mode = _mode_for(target)
-    data = text.encode(encoding)  # before anything is created: text that cannot be written fails here
     descriptor, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=directory)
     try:
         with os.fdopen(descriptor, "wb") as stream:

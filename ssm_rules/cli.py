@@ -46,7 +46,7 @@ class LazyGroup(click.Group):
             if error.name and error.name.startswith("ssm_rules.commands"):
                 return None  # command not built yet in this checkout
             raise
-        return getattr(module, attribute)
+        return with_lang_option(getattr(module, attribute))
 
     # Output that cannot be written ends the run as a Unix tool would, never as a bug report:
     # `ssm rules | head -1` (the reader went away) quietly, with the status of a process killed
@@ -71,6 +71,42 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
 
+def _request_language(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    from ssm_rules import i18n
+    from ssm_rules.errors import UsageError
+
+    if ctx.resilient_parsing:
+        return
+    if value is None and ctx.meta.get("ssm.lang") is not None:
+        return  # `ssm --lang X check`: the group's option already chose
+    try:
+        i18n.request(value)
+    except UsageError as error:
+        raise click.UsageError(str(error), ctx) from None
+    if value is not None:
+        ctx.meta["ssm.lang"] = value
+
+
+LANG_HELP = ("The language of findings, next actions and reports: en, zh_Hant (Traditional Chinese) or zh_Hans "
+             "(Simplified Chinese). Default: $SSM_LANG, else the configuration's `lang`, else the locale "
+             "(LC_ALL, LC_MESSAGES, LANG), else English. Rule IDs and machine-readable keys never change.")
+
+
+def lang_option() -> click.Option:
+    return click.Option(["--lang"], metavar="LANG", expose_value=False, is_eager=True,
+                        callback=_request_language, help=LANG_HELP)
+
+
+def with_lang_option(command: click.Command) -> click.Command:
+    """Every command (and subcommand) takes --lang: added here, once, not in each module."""
+    if not any(param.name == "lang" for param in command.params):
+        command.params.append(lang_option())
+    if isinstance(command, click.Group):
+        for subcommand in command.commands.values():
+            with_lang_option(subcommand)
+    return command
+
+
 def version_text() -> str:
     """What a bug report needs: ssm's version, the Python running it, the rule engine's build."""
     from ssm_rules._durable import describe
@@ -88,6 +124,8 @@ def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> N
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
               help="Show the versions of ssm, Python and the rule engine (paste them into bug reports), and exit.")
+@click.option("--lang", metavar="LANG", expose_value=False, is_eager=True, callback=_request_language,
+              help=LANG_HELP)
 def main() -> None:
     """Check sales account plans against IBM's Signature Selling Method (SSM).
 

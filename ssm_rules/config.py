@@ -13,6 +13,8 @@ one directory `.ssm.toml` wins); nothing is merged. `--config FILE` names the fi
     packs = ["rules/our-team"]             # extra rule packs
     builtin = true                         # false: no built-in pack (focus, stages), only those named here
                                            # or with --rules; ignore = ["stages"] leaves out one
+    lang = "zh_Hant"                       # en | zh_Hant | zh_Hans: the language of reports
+                                           # (--lang and SSM_LANG win; default: the locale's)
 
     [tool.ssm.severity]                    # severity overrides, by selector
     "SSM-REL" = "error"
@@ -52,7 +54,8 @@ from ssm_rules.severity import FAIL_ON, SEVERITIES, failing_severities
 from ssm_rules.suggestions import did_you_mean
 
 CONFIG_NAMES = (".ssm.toml", "pyproject.toml")
-KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce")
+KEYS = ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores", "fail-on", "salesforce",
+        "lang")
 ALL = "ALL"
 _GUIDANCE = re.compile(r"^[A-Z]\d+$")  # G60 (Focus), S01 (stages), a team pack's own
 # A pyproject.toml is a few kilobytes; the configuration is read before anything else.
@@ -78,6 +81,7 @@ class Config:
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (glob, selectors)
     fail_on: str = "error"
     salesforce: Mapping[str, Any] = field(default_factory=_empty)
+    lang: str | None = None  # the language reports speak (ssm_rules.i18n); None: the locale's
     prefix: str = ""  # "tool.ssm." for pyproject.toml, for error messages
 
     # ---- validation against the loaded rule packs ----------------------------------------
@@ -213,7 +217,16 @@ def with_severity(finding, severity: str):
 
 
 def load(config_file: str | None = None, *, isolated: bool = False, cwd: str | None = None) -> Config:
-    """The configuration for a run: `--config FILE`, `--isolated`, or the one discovered."""
+    """The configuration for a run: `--config FILE`, `--isolated`, or the one discovered. Its
+    `lang` becomes the run's language unless --lang or SSM_LANG says otherwise."""
+    from ssm_rules import i18n
+
+    configuration = _load(config_file, isolated=isolated, cwd=cwd)
+    i18n.configure(configuration.lang)
+    return configuration
+
+
+def _load(config_file: str | None, *, isolated: bool, cwd: str | None) -> Config:
     start = Path(cwd or os.getcwd())
     if isolated:
         if config_file:
@@ -364,6 +377,13 @@ def parse(table: Mapping[str, Any], *, path: str | None = None, prefix: str = ""
         values["fail_on"] = table["fail-on"]
     if "salesforce" in table:
         values["salesforce"] = MappingProxyType(dict(_table(table["salesforce"], "salesforce", fail)))
+    if "lang" in table:
+        from ssm_rules import i18n
+
+        language = i18n.normalize(table["lang"]) if isinstance(table["lang"], str) else None
+        if language is None:
+            raise fail("lang", f"expected one of {', '.join(i18n.LANGUAGES)}, got {table['lang']!r}")
+        values["lang"] = language
     return Config(**values)
 
 

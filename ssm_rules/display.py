@@ -90,3 +90,56 @@ def pad(text: str, columns: int, *, right: bool = False) -> str:
 def fit(text: str, columns: int, *, right: bool = False) -> str:
     """`text` truncated to `columns` columns and padded to exactly that many."""
     return pad(truncate(text, columns), columns, right=right)
+
+
+def wrap(text: str, columns: int, *, indent: str = "") -> list[str]:
+    """`text` in lines of at most `columns` columns: broken at spaces, and between any two wide
+    (CJK) characters, which need no space between them; never before closing punctuation."""
+    lines: list[str] = []
+    line, used = indent, width(indent)
+    for token in _tokens(text):
+        size = width(token)
+        if token == " ":
+            if used > width(indent):
+                line, used = line + " ", used + 1
+            continue
+        if used + size > columns and line.strip():
+            lines.append(line.rstrip())
+            line, used = indent, width(indent)
+        line, used = line + token, used + size
+    if line.strip():
+        lines.append(line.rstrip())
+    return lines
+
+
+# Closing punctuation stays with the character before it (a line never starts with 。or ,).
+_NO_BREAK_BEFORE = frozenset("、。,.:;!?)]}」』》〉’”%)")
+
+
+def _tokens(text: str) -> list[str]:
+    """Words (runs of narrow characters), single wide characters with the closing punctuation
+    that follows them, and single spaces."""
+    tokens: list[str] = []
+    word = ""
+    for char in text:
+        if char == " ":
+            if word:
+                tokens.append(word)
+                word = ""
+            tokens.append(" ")
+        elif _char_width(char) == 2 or char in _NO_BREAK_BEFORE:
+            if word and char in _NO_BREAK_BEFORE:
+                tokens.append(word + char)
+                word = ""
+            elif char in _NO_BREAK_BEFORE and tokens and tokens[-1] != " ":
+                tokens[-1] += char
+            else:
+                if word:
+                    tokens.append(word)
+                    word = ""
+                tokens.append(char)
+        else:
+            word += char
+    if word:
+        tokens.append(word)
+    return tokens

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ssm_rules import templates
+from ssm_rules.i18n import rule_text
 from ssm_rules.compiler import CompiledRules
 from ssm_rules.engine import EngineResult, Match
 from ssm_rules.rulepack import ACCOUNT_OWNER, OWNER_KINDS, Pack
@@ -82,10 +83,11 @@ def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], 
         line, column = locate(path)
         findings.append(Finding(
             rule=rule.id, severity=compiled_rule.severity, guidance=rule.guidance,
-            message=_one_line(templates.render(rule.message, match.bindings, compiled_rule.settings)),
+            message=_one_line(templates.render(rule_text(rule, rule.message), match.bindings, compiled_rule.settings)),
             subject_kind=subject_kind, subject_id=subject_id, file=file, line=line, column=column,
             path=path,
-            next_action=_one_line(templates.render(rule.next_action, match.bindings, compiled_rule.settings)),
+            next_action=_one_line(templates.render(rule_text(rule, rule.next_action), match.bindings,
+                                                   compiled_rule.settings)),
             owner=_one_line_or_none(_owner(rule.owner, rule.subject, match.bindings, account_owner)),
             pack=rule.pack))
     return sorted(findings, key=Finding.sort_key)

@@ -129,13 +129,14 @@ class Checker:
                  settings: dict | None = None, severity: dict | None = None, selected=None, cache=None):
         """`cache` (an ssm_rules.cache.Cache, or None for none) keeps loaded packs, compiled
         rules, validated plans and results between runs."""
-        from ssm_rules import cache as caching
+        from ssm_rules import cache as caching, i18n
         from ssm_rules.engine import RuleEngine
 
         self.cache = cache
         self.packs = list(packs) if packs is not None else caching.load_packs(cache, rule_dirs, include_builtin)
         self.compiled, self._rules_key = caching.compile_packs(cache, self.packs, settings, severity, selected)
         self.engine = RuleEngine(self.compiled)
+        i18n.use_packs(self.packs)  # findings speak the run's language, from the packs' catalogs
         self.rules = {rule_id: compiled.rule for rule_id, compiled in self.compiled.rules.items()
                       if compiled.rule.has_finding}
 
@@ -161,8 +162,10 @@ class Checker:
 
     def _result_key(self, plan_key: str, file: str) -> str:
         from ssm_rules.cache import digest
+        from ssm_rules.i18n import language
 
-        return digest("result", plan_key, self._rules_key, file)
+        # Findings hold their text in the run's language: a Chinese run is not served English.
+        return digest("result", plan_key, self._rules_key, file, language())
 
     def _cached_result(self, file: str, plan_key: str, as_of: date) -> PlanResult | None:
         """Same file content, rules, name and as-of date: the same result (ssm_rules.cache)."""

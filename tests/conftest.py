@@ -48,6 +48,31 @@ def _private_cache(tmp_path_factory):
         os.environ["SSM_CACHE_DIR"] = previous
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _english():
+    """Outputs are compared with English text: a developer's Chinese locale must not change
+    them (tests of the language choice set SSM_LANG themselves)."""
+    import os
+
+    previous = os.environ.get("SSM_LANG")
+    os.environ["SSM_LANG"] = "en"
+    yield
+    if previous is None:
+        os.environ.pop("SSM_LANG", None)
+    else:
+        os.environ["SSM_LANG"] = previous
+
+
+@pytest.fixture(autouse=True)
+def _fresh_language_state():
+    """The language a command chose (ssm_rules.i18n) is per process; tests run many in one."""
+    from ssm_rules import i18n
+
+    i18n.reset()
+    yield
+    i18n.reset()
+
+
 @pytest.fixture
 def runner() -> CliRunner:
     return CliRunner()

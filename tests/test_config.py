@@ -198,7 +198,7 @@ def test_config_is_frozen():
     with pytest.raises(Exception):
         Config().fail_on = "never"  # type: ignore[misc]
     assert config.KEYS == ("select", "ignore", "severity", "settings", "packs", "builtin", "per-file-ignores",
-                           "fail-on", "salesforce")
+                           "fail-on", "salesforce", "lang")
 
 
 # ---- through `ssm check` ----------------------------------------------------------------

@@ -14,7 +14,8 @@ generate = generate_tool()
 @pytest.mark.parametrize("target", [t for t in generate.TARGETS if not t.path.startswith("tests/golden/")],
                          ids=lambda target: target.path)
 def test_the_generated_file_is_up_to_date(target):
-    current = (ROOT / target.path).read_text(encoding="utf-8")
+    path = ROOT / target.path
+    current = path.read_bytes() if target.binary else path.read_text(encoding="utf-8")
     assert target.make(current) == current, (
         f"{target.path} is stale: run `.venv/bin/python tools/generate.py` and review the diff")
 

@@ -13,6 +13,10 @@ Each generated file (or generated part of a hand-written page) and where it come
     docs/plan-format.md              its complete example: docs/example-plan.yaml
     tests/golden/facts.*             `ssm check facts/` in every output format, as of 2026-11-27
     tests/golden/pipeline.*          `ssm pipeline facts/` in every output format, as of 2026-11-27
+    rules/*/locale/rules.pot         each built-in pack's translatable texts (ssm_rules.catalogs)
+    ssm_rules/locale/ssm.pot         the program's `_()` texts, from ssm_rules/**.py and the templates
+    */LC_MESSAGES/*.mo               compiled from the `.po` beside them (committed: a clone installs,
+                                     and the wheel carries them, without Babel at build time)
 
 A generated part of a page sits between `<!-- generated: NAME ... -->` and
 `<!-- end of generated: NAME -->`; everything outside the markers is written by hand. The test
@@ -43,7 +47,8 @@ class Target:
     """One generated file: `make(current_text)` returns what the file should hold."""
 
     path: str
-    make: Callable[[str], str]
+    make: Callable[[str], str] | Callable[[bytes], bytes]
+    binary: bool = False
 
 
 # ---- the producers ------------------------------------------------------------------------------
@@ -114,6 +119,44 @@ def example_plan(current: str) -> str:
     return replace_generated(current, "complete example", f"```yaml\n{example.rstrip()}\n```")
 
 
+def pack_template(name: str) -> Callable[[str], str]:
+    def make(_current: str) -> str:
+        from ssm_rules import catalogs
+        from ssm_rules.rulepack import load_packs
+
+        (pack,) = [p for p in load_packs([]) if p.name == name]
+        return catalogs.template(catalogs.pack_messages(pack), pack.name).decode("utf-8")
+
+    return make
+
+
+def program_template(_current: str) -> str:
+    from ssm_rules import catalogs
+
+    # Paths relative to the package, whichever checkout runs this.
+    return catalogs.program_template().decode("utf-8").replace(str(ROOT / "ssm_rules") + "/", "")
+
+
+def compiled_catalog(po: Path) -> Callable[[bytes], bytes]:
+    def make(_current: bytes) -> bytes:
+        from ssm_rules import catalogs
+
+        return catalogs.compile_mo(po)
+
+    return make
+
+
+def catalog_targets() -> list[Target]:
+    targets = [Target(f"rules/{pack.name}/locale/rules.pot", pack_template(pack.name))
+               for pack in sorted((ROOT / "rules").glob("*/pack.yaml"))
+               for pack in [pack.parent]]
+    targets.append(Target("ssm_rules/locale/ssm.pot", program_template))
+    for po in sorted([*ROOT.glob("rules/*/locale/*/LC_MESSAGES/rules.po"),
+                      *ROOT.glob("ssm_rules/locale/*/LC_MESSAGES/ssm.po")]):
+        targets.append(Target(str(po.with_suffix(".mo").relative_to(ROOT)), compiled_catalog(po), binary=True))
+    return targets
+
+
 TARGETS = [
     Target("ssm_rules/plan_shape.json", plan_shape),
     Target("schema/ssm-plan-1.schema.json", plan_schema),
@@ -125,6 +168,7 @@ TARGETS = [
       for name, extension in GOLDEN_FORMATS.items()),
     *(Target(f"tests/golden/pipeline.{name}.{extension}", lambda _current, name=name: golden_pipeline(name))
       for name, extension in GOLDEN_PIPELINE_FORMATS.items()),
+    *catalog_targets(),
 ]
 
 
@@ -161,7 +205,8 @@ def _ssm(*args: str, expect_exit: int, stdout_only: bool = False) -> str:
     previous = os.getcwd()
     os.chdir(ROOT)
     try:
-        result = CliRunner().invoke(main, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": None})
+        result = CliRunner().invoke(main, list(args), env={"NO_COLOR": None, "FORCE_COLOR": None, "COLUMNS": None,
+                                                           "SSM_LANG": "en"})
     finally:
         os.chdir(previous)
     if result.exception and not isinstance(result.exception, SystemExit):
@@ -171,13 +216,16 @@ def _ssm(*args: str, expect_exit: int, stdout_only: bool = False) -> str:
     return result.stdout_bytes.decode("utf-8") if stdout_only else result.output
 
 
-def stale(targets: list[Target] | None = None) -> dict[str, str]:
-    """Path -> the text it should hold, for every target whose file differs (or is missing)."""
-    out: dict[str, str] = {}
+def stale(targets: list[Target] | None = None) -> dict[str, str | bytes]:
+    """Path -> the text (bytes) it should hold, for every target whose file differs (or is missing)."""
+    out: dict[str, str | bytes] = {}
     for target in TARGETS if targets is None else targets:
         path = ROOT / target.path
-        # Bytes, not read_text: that would turn the CSV's CRLF (RFC 4180) into LF.
-        current = path.read_bytes().decode("utf-8") if path.exists() else ""
+        if target.binary:
+            current = path.read_bytes() if path.exists() else b""
+        else:
+            # Bytes, not read_text: that would turn the CSV's CRLF (RFC 4180) into LF.
+            current = path.read_bytes().decode("utf-8") if path.exists() else ""
         try:
             wanted = target.make(current)
         except StaleMarkers as error:
@@ -187,10 +235,11 @@ def stale(targets: list[Target] | None = None) -> dict[str, str]:
     return out
 
 
-def _write(path: Path, text: str) -> None:
+def _write(path: Path, text: str | bytes) -> None:
     """Atomically: a reader never sees half a file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     scratch = path.with_name(f".{path.name}.generating")
-    scratch.write_bytes(text.encode("utf-8"))
+    scratch.write_bytes(text if isinstance(text, bytes) else text.encode("utf-8"))
     os.replace(scratch, path)
 
 

@@ -15,8 +15,10 @@ from collections.abc import Sequence
 
 import click
 
+from ssm_rules import display
 from ssm_rules.commands.common import exit_on_usage_error, rule_pack_options
 from ssm_rules.errors import UsageError
+from ssm_rules.i18n import _, ngettext, pack_text, rule_text
 from ssm_rules.suggestions import closest
 
 WIDTH = 88
@@ -42,6 +44,10 @@ def _count(number: int, noun: str) -> str:
     return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
+def _rules_count(number: int) -> str:
+    return ngettext("{count} rule", "{count} rules", number).format(count=number)
+
+
 def _severity_label(rule) -> str:
     return rule.severity if rule.has_finding else "derive"
 
@@ -58,9 +64,19 @@ def _severity_label(rule) -> str:
 @click.option("--check-examples", is_flag=True,
               help="Run every rule's fail and pass examples through the engine and report the ones "
                    "that do not behave as they say (exit 1). For authors of rule packs.")
+@click.option("--extract-messages", is_flag=True,
+              help="Write LOCALE/rules.pot beside each --rules pack: the template a translator starts from "
+                   "(msginit, pybabel init, Poedit). For authors of rule packs.")
+@click.option("--check-translations", is_flag=True,
+              help="Check every loaded pack's catalogs (locale/LANG/LC_MESSAGES/rules.po): placeholders kept, "
+                   "no text the pack no longer has, .mo files up to date; exit 1 on an error.")
+@click.option("--compile-translations", is_flag=True,
+              help="Compile each --rules pack's .po catalogs into the .mo files ssm reads (without a .mo, "
+                   "ssm reads the .po, more slowly).")
 @rule_pack_options
 @exit_on_usage_error
-def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
+def rules(output_format: str, check_examples: bool, extract_messages: bool, check_translations: bool,
+          compile_translations: bool, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
     """List every rule: ID, severity, title and the guidance it enforces.
 
     Rules are listed pack by pack, in the order of the SSM guidance catalogue. A rule whose
@@ -74,13 +90,27 @@ def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], 
       ssm rules --format json | jq '.guidance[] | select(.rules == []) | .id'
       ssm rules --rules my-team-rules/
       ssm rules --rules my-team-rules/ --no-builtin --check-examples
+      ssm rules --rules my-team-rules/ --extract-messages
+      ssm rules --rules my-team-rules/ --check-translations
       ssm explain SSM-BDU-001
     """
+    from ssm_rules import i18n
     from ssm_rules.rulepack import guidance_items
 
     packs = _load(rule_dirs, no_builtin)
+    i18n.use_packs(packs)
     if check_examples:
         _check_examples(packs)
+        return
+    if extract_messages or compile_translations:
+        from ssm_rules.commands import translations
+
+        translations.extract_or_compile(packs, rule_dirs, extract=extract_messages, compile_=compile_translations)
+        return
+    if check_translations:
+        from ssm_rules.commands import translations
+
+        translations.check(packs)
         return
     ordered = _rules_in_order(packs)
     if output_format == "json":
@@ -106,13 +136,15 @@ def rules(output_format: str, check_examples: bool, rule_dirs: tuple[str, ...], 
     id_width = max((len(r.id) for r in ordered), default=2)
     for pack in packs:
         pack_rules = [r for r in ordered if r.pack == pack.name]
-        click.echo(f"{pack.name}: {pack.title} ({_count(len(pack_rules), 'rule')}, {pack.directory})")
+        click.echo(f"{pack.name}: {pack_text(pack.name, 'pack', pack.title)} "
+                   f"({_rules_count(len(pack_rules))}, {pack.directory})")
         for rule in pack_rules:
             guidance = ", ".join(rule.guidance)
-            click.echo(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}"
+            click.echo(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule_text(rule, rule.title)}"
                        + (f"  [{guidance}]" if guidance else ""))
-    click.echo(f"{_count(len(ordered), 'rule')} in {_count(len(packs), 'pack')}. "
-               f"`ssm explain RULE` shows one rule's documentation.")
+    click.echo(ngettext("{rules} in {count} pack.", "{rules} in {count} packs.", len(packs)).format(
+        rules=_rules_count(len(ordered)), count=len(packs))
+        + " " + _("`ssm explain RULE` shows one rule's documentation."))
 
 
 def _check_examples(packs) -> None:
@@ -191,7 +223,10 @@ def explain(rule_id: str, rule_dirs: tuple[str, ...], no_builtin: bool) -> None:
     """
     from ssm_rules.rulepack import guidance_items
 
+    from ssm_rules import i18n
+
     packs = _load(rule_dirs, no_builtin)
+    i18n.use_packs(packs)
     ordered = _rules_in_order(packs)
     by_id = {rule.id.upper(): rule for rule in ordered}
     catalogue = guidance_items(packs)
@@ -241,31 +276,35 @@ def explain_text(rule, packs, *, file_shown: str | None = None) -> str:
     everything = all_rules(packs)
     catalogue = guidance_items(packs)
     pack = next((p for p in packs if p.name == rule.pack), None)
-    out: list[str] = [f"# {rule.title} ({rule.id})", ""]
+    out: list[str] = [f"# {rule_text(rule, rule.title)} ({rule.id})", ""]
     if rule.has_finding:
-        out.append(f"Severity: {rule.severity}")
+        out.append(_("Severity: {severity}").format(severity=rule.severity))
     else:
         fields = ", ".join(rule.derive.fields)
-        out.append(f"Derives: `{rule.derive.kind}` facts ({fields}); no finding of its own")
-    out.append(f"Pack: {rule.pack} ({file_shown or rule.file})")
+        out.append(_("Derives: `{kind}` facts ({fields}); no finding of its own").format(
+            kind=rule.derive.kind, fields=fields))
+    out.append(_("Pack: {pack} ({file})").format(pack=rule.pack, file=file_shown or rule.file))
     if rule.guidance:
-        out += ["", "Guidance:"]
+        out += ["", _("Guidance:")]
         width = max(len(g) for g in rule.guidance)
         out += [f"  {g:<{width}}  {_guidance_title(catalogue, g)}".rstrip() for g in rule.guidance]
     description = rule.description
     if description and description.what:
-        out += ["", "## What it does", *_wrap(description.what)]
+        out += ["", _("## What it does"), *_wrap(rule_text(rule, description.what))]
     if description and description.why:
-        heading = "## Why is this bad?" if rule.has_finding else "## Why it matters"
-        out += ["", heading, *_wrap(description.why)]
+        heading = _("## Why is this bad?") if rule.has_finding else _("## Why it matters")
+        out += ["", heading, *_wrap(rule_text(rule, description.why))]
     if description and description.example:
-        out += ["", "## Example", "```yaml", *description.example.rstrip("\n").splitlines(), "```"]
+        out += ["", _("## Example"), "```yaml", *description.example.rstrip("\n").splitlines(), "```"]
     if rule.has_finding:
         owner = _owner_text(rule)
-        out += ["", "## Finding", f"Message:     {rule.message}", f"Next action: {rule.next_action}",
-                f"Owner:       {owner}"]
+        labels = [_("Message:"), _("Next action:"), _("Owner:"), _("Location:")]
+        size = max(display.width(label) for label in labels) + 1
+        message, next_action, owner_label, location = (display.pad(label, size) for label in labels)
+        out += ["", _("## Finding"), f"{message}{rule_text(rule, rule.message)}",
+                f"{next_action}{rule_text(rule, rule.next_action)}", f"{owner_label}{owner}"]
         if rule.location:
-            out.append(f"Location:    {rule.location}")
+            out.append(f"{location}{rule.location}")
     out += _chaining(rule, everything)
     used = sorted(_settings_used(rule))
     if used and pack is not None:
@@ -331,11 +370,14 @@ def _settings_used(rule) -> set[str]:
 
 def _guidance_title(catalogue: dict, guidance_id: str) -> str:
     item = catalogue.get(guidance_id.upper())
-    return item.title if item else ""
+    return pack_text(item.pack, item.id, item.title) if item else ""
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(" ".join(text.split()), width=WIDTH, initial_indent=indent, subsequent_indent=indent,
+    text = " ".join(text.split())
+    if not text.isascii():  # Chinese has no spaces to break at, and takes two columns a character
+        return display.wrap(text, WIDTH, indent=indent) or [""]
+    return textwrap.wrap(text, width=WIDTH, initial_indent=indent, subsequent_indent=indent,
                          break_on_hyphens=False) or [""]
 
 
