@@ -75,7 +75,7 @@ def program_template() -> bytes:
 
     root = Path(i18n.__file__).resolve().parent
     method_map = [("**/_durable/**", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2")]
-    found = sorted(extract_from_dir(str(root), method_map=method_map, keywords={"_": None, "ngettext": (1, 2)}),
+    found = sorted(extract_from_dir(str(root), method_map=method_map, keywords={"_": None, "N_": None, "ngettext": (1, 2)}),
                    key=lambda entry: (Path(entry[0]).as_posix(), entry[1]))
     catalog = Catalog(project="ssm", version=None, creation_date=_TEMPLATE_DATE, revision_date=_TEMPLATE_DATE,
                       charset="utf-8", fuzzy=False)

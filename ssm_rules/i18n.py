@@ -152,6 +152,12 @@ def _(text: str) -> str:
     return text if catalog is None else catalog.get("", text)
 
 
+def N_(text: str) -> str:
+    """Marks `text` for the catalog where it is defined (a column header); `_()` translates it
+    where it is shown."""
+    return text
+
+
 def ngettext(singular: str, plural: str, count: int) -> str:
     """The singular or plural form for `count` in the run's language (Chinese has one form)."""
     catalog = _program_catalog()

@@ -163,15 +163,18 @@ def history(ctx: click.Context, db: str | None, output_format: str) -> None:
     if output_format == "json":
         click.echo(json.dumps({"version": 1, "runs": runs}, indent=2))
         return
+    from ssm_rules.display import pad, width
+    from ssm_rules.i18n import _
+
     if not runs:
-        click.echo("No runs recorded yet.")
+        click.echo(_("No runs recorded yet."))
         return
     from ssm_rules.review.text import compact
 
     columns = ("as_of", "plans", "invalid", "error", "warning", "info", "new", "resolved", "pipeline_value",
                "unsupported_value")
-    headers = ("as of", "plans", "invalid", "error", "warning", "info", "new", "resolved", "pipeline",
-               "unsupported")
+    headers = (_("as of"), _("plans"), _("invalid"), _("error"), _("warning"), _("info"), _("new"), _("resolved"),
+               _("pipeline"), _("unsupported"))
 
     def cell(run: dict, column: str) -> str:
         if column in ("new", "resolved") and run["previous_run"] is None:
@@ -181,10 +184,10 @@ def history(ctx: click.Context, db: str | None, output_format: str) -> None:
         return str(run[column])
 
     rows = [[cell(run, column) for column in columns] for run in runs]
-    widths = [max(len(header), *(len(row[i]) for row in rows)) for i, header in enumerate(headers)]
-    click.echo("  ".join(h.ljust(w) if i == 0 else h.rjust(w) for i, (h, w) in enumerate(zip(headers, widths))))
-    for row in rows:
-        click.echo("  ".join(v.ljust(w) if i == 0 else v.rjust(w) for i, (v, w) in enumerate(zip(row, widths))))
+    # Display width, not len(): a Chinese header takes two columns a character.
+    widths = [max(width(header), *(width(row[i]) for row in rows)) for i, header in enumerate(headers)]
+    for line in (headers, *rows):
+        click.echo("  ".join(pad(v, w, right=i > 0) for i, (v, w) in enumerate(zip(line, widths))))
 
 
 @history.command()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import click
 
 from ssm_rules.display import safe
+from ssm_rules.i18n import _, ngettext
 from ssm_rules.severity import SEVERITY_COLOURS
 
 
@@ -24,7 +25,7 @@ def render(report, *, color: bool = False) -> str:
     for result in report.results:
         for problem in result.errors:
             where = ":".join(str(part) for part in (result.file, problem.line, problem.column) if part)
-            lines.append(f"{style(where, bold=True)}: {style('error', fg='red', bold=True)}: {problem.message}")
+            lines.append(f"{style(where, bold=True)}: {style(_('error'), fg='red', bold=True)}: {problem.message}")
         for finding in (f.to_json() for f in result.findings):
             location = finding["location"]
             where = f"{location['file']}:{location['line']}:{location['column']}"
@@ -32,8 +33,8 @@ def render(report, *, color: bool = False) -> str:
             lines.append(f"{style(safe(where), bold=True)}: {style(severity, fg=SEVERITY_COLOURS[severity], bold=True)} "
                          f"{style(finding['rule'], bold=True)} {safe(finding['message'])}")
             action = finding["next_action"]
-            lines.append(f"    {style('next:', fg='cyan')} {safe(action['text'])} "
-                         f"{style('(owner: ' + safe(str(action['owner'])) + ')', dim=True)}")
+            owner = _("(owner: {owner})").format(owner=safe(str(action["owner"])))
+            lines.append(f"    {style(_('next:'), fg='cyan')} {safe(action['text'])} {style(owner, dim=True)}")
         if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]) \
                 and _concerns_owner(report, result):
             lines.append(_outcome_line(result, style))  # packs without an outcome (--no-builtin): no line
@@ -52,9 +53,9 @@ def _concerns_owner(report, result) -> bool:
 def _outcome_line(result, style) -> str:
     met, missing = result.outcome["met"], result.outcome["missing"]
     total = len(met) + len(missing)
-    text = f"{result.file}: outcome {len(met)}/{total}"
+    text = _("{file}: outcome {met}/{total}").format(file=result.file, met=len(met), total=total)
     if missing:
-        text += f", missing {', '.join(missing)}"
+        text += _(", missing {items}").format(items=", ".join(missing))
     return style(text, dim=True)
 
 
@@ -62,15 +63,22 @@ def _summary_line(report, style) -> str:
     counts = report.summary()
     plans = counts["plans"]
     invalid = sum(1 for result in report.results if not result.valid)
-    noun = "plan" if plans == 1 else "plans"
     if report.command == "validate":
         problems = sum(len(result.errors) for result in report.results)
-        text = f"Validated {plans} {noun}: {plans - invalid} valid, {invalid} invalid"
+        text = ngettext("Validated {plans} plan: {valid} valid, {invalid} invalid",
+                        "Validated {plans} plans: {valid} valid, {invalid} invalid", plans).format(
+            plans=plans, valid=plans - invalid, invalid=invalid)
         if problems:
-            text += f" ({problems} problem{'s' if problems != 1 else ''})"
-        return style(text + ".", bold=True)
+            text += ngettext(" ({count} problem)", " ({count} problems)", problems).format(count=problems)
+        return style(text + _("."), bold=True)
     findings = counts["error"] - invalid
-    whose = f" (the next actions of {safe(report.owner)})" if getattr(report, "owner", None) else ""
-    text = (f"Checked {plans} {noun}{whose}: {invalid} invalid, {findings} error{'s' if findings != 1 else ''}, "
-            f"{counts['warning']} warning{'s' if counts['warning'] != 1 else ''}, {counts['info']} info.")
+    whose = (_(" (the next actions of {owner})").format(owner=safe(report.owner))
+             if getattr(report, "owner", None) else "")
+    text = ngettext("Checked {plans} plan{whose}: ", "Checked {plans} plans{whose}: ", plans).format(
+        plans=plans, whose=whose)
+    text += _(", ").join([_("{count} invalid").format(count=invalid),
+                       ngettext("{count} error", "{count} errors", findings).format(count=findings),
+                       ngettext("{count} warning", "{count} warnings", counts["warning"]).format(
+                           count=counts["warning"]),
+                       _("{count} info").format(count=counts["info"])]) + _(".")
     return style(text, bold=True)

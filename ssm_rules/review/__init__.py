@@ -28,18 +28,26 @@ def render(review, output_format: str, **options) -> str:
 
 def headline(review) -> str:
     """What the review shows, in words: `4 open opportunities of raj.patel, must-win only`."""
-    from ssm_rules.formats._common import plural
+    from ssm_rules.i18n import _, ngettext
 
     selection = review.selection
     count = len(review.deals)
     if selection.stages:
-        what, which = plural(count, "opportunity", "opportunities"), f" at {', '.join(selection.stages)}"
+        which = _(" at {stages}").format(stages=", ".join(selection.stages))
     elif selection.everything:
-        what, which = plural(count, "opportunity", "opportunities"), " (open, won, completed and lost)"
+        which = _(" (open, won, completed and lost)")
     else:
-        what, which = plural(count, "open opportunity", "open opportunities"), ""
-    if selection.must_win:
-        what = what.replace("opportunit", "must-win opportunit", 1)
+        which = ""
+    if selection.stages or selection.everything:
+        if selection.must_win:
+            what = ngettext("{count} must-win opportunity", "{count} must-win opportunities", count)
+        else:
+            what = ngettext("{count} opportunity", "{count} opportunities", count)
+    elif selection.must_win:
+        what = ngettext("{count} open must-win opportunity", "{count} open must-win opportunities", count)
+    else:
+        what = ngettext("{count} open opportunity", "{count} open opportunities", count)
+    what = what.format(count=count)
     if selection.owner is not None:
-        what += f" of {selection.owner}"
+        what += _(" of {owner}").format(owner=selection.owner)
     return what + which

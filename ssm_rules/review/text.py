@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import click
 
 from ssm_rules import display
-from ssm_rules.formats._common import plural
+from ssm_rules.i18n import N_, _, ngettext
 from ssm_rules.review import headline
 from ssm_rules.review.deals import NO_SUPPORT, STAGES, Deal, Review, by_owner, totals_of
 from ssm_rules.severity import SEVERITY_COLOURS
@@ -90,7 +90,9 @@ def _due(step) -> str:
     days = step.days_since_due
     if days is None:
         return step.due or ""
-    return "today" if days == 0 else f"{days}d late" if days > 0 else f"in {-days}d"
+    if days == 0:
+        return _("today")
+    return _("{days}d late").format(days=days) if days > 0 else _("in {days}d").format(days=-days)
 
 
 def _next_step(deal: Deal) -> str:
@@ -107,22 +109,22 @@ def _shorter_next_step(deal: Deal, width: int) -> str:
     due = _due(step)
     if not due:
         return display.truncate(display.safe(step.action), width)
-    if width < len(due) + 4:
+    if width < display.width(due) + 4:
         return display.truncate(due, width)
-    return f"{due}: " + display.truncate(display.safe(step.action), width - len(due) - 2)
+    return f"{due}: " + display.truncate(display.safe(step.action), width - display.width(due) - 2)
 
 
 COLUMNS = (
-    Column("ACCOUNT", lambda d: display.safe(d.account_name), keep=2, flexible=True, minimum=8, share=2),
-    Column("OPPORTUNITY", lambda d: ("* " if d.must_win else "") + display.safe(d.title), keep=0, flexible=True,
+    Column(N_("ACCOUNT"), lambda d: display.safe(d.account_name), keep=2, flexible=True, minimum=8, share=2),
+    Column(N_("OPPORTUNITY"), lambda d: ("* " if d.must_win else "") + display.safe(d.title), keep=0, flexible=True,
            minimum=10, share=3),
-    Column("VALUE", lambda d: compact(d.value), keep=0, right=True),
-    Column("CLOSE", lambda d: d.close_date or NOTHING, keep=5),
-    Column("CLAIMED → SUPPORTED", _stage, keep=0),
-    Column("MISSING", _missing, keep=4, flexible=True, minimum=13, share=2, shorten=_shorter_missing),
-    Column("DAYS", lambda d: NOTHING if d.days_in_stage is None else str(d.days_in_stage), keep=6, right=True),
-    Column("NEXT STEP", _next_step, keep=3, flexible=True, minimum=12, share=2, shorten=_shorter_next_step),
-    Column("WORST", lambda d: d.worst.rule if d.worst else NOTHING, keep=1),
+    Column(N_("VALUE"), lambda d: compact(d.value), keep=0, right=True),
+    Column(N_("CLOSE"), lambda d: d.close_date or NOTHING, keep=5),
+    Column(N_("CLAIMED → SUPPORTED"), _stage, keep=0),
+    Column(N_("MISSING"), _missing, keep=4, flexible=True, minimum=13, share=2, shorten=_shorter_missing),
+    Column(N_("DAYS"), lambda d: NOTHING if d.days_in_stage is None else str(d.days_in_stage), keep=6, right=True),
+    Column(N_("NEXT STEP"), _next_step, keep=3, flexible=True, minimum=12, share=2, shorten=_shorter_next_step),
+    Column(N_("WORST"), lambda d: d.worst.rule if d.worst else NOTHING, keep=1),
 )
 
 
@@ -130,7 +132,7 @@ def layout(deals: list[Deal], columns_available: int) -> list[tuple[Column, int]
     """The columns shown and their widths, fitting `columns_available` (at least the columns
     that are never dropped, however narrow)."""
     cells = {column.header: [column.cell(deal) for deal in deals] for column in COLUMNS}
-    natural = {column.header: max([display.width(column.header), *map(display.width, cells[column.header])])
+    natural = {column.header: max([display.width(_(column.header)), *map(display.width, cells[column.header])])
                for column in COLUMNS}
 
     def least(column: Column) -> int:
@@ -161,13 +163,15 @@ def render(review: Review, *, color: bool = False, width: int = DEFAULT_WIDTH, *
         return click.style(text, **kwargs) if color and kwargs else text
 
     width = max(width, 40)
-    lines = [style(display.truncate(f"Pipeline as of {review.as_of.isoformat()}: {headline(review)}"
-                                    + (f" of {plural(len(review.owners), 'owner')}"
-                                       if review.selection.owner is None and len(review.owners) > 1 else ""),
+    owners = len(review.owners)
+    lines = [style(display.truncate(_("Pipeline as of {date}: {what}").format(date=review.as_of.isoformat(),
+                                                                              what=headline(review))
+                                    + (ngettext(" of {count} owner", " of {count} owners", owners).format(count=owners)
+                                       if review.selection.owner is None and owners > 1 else ""),
                                     width), bold=True)]
     if review.deals:
         columns = layout(review.deals, width)
-        lines.append(style(GAP.join(display.fit(column.header, size, right=column.right)
+        lines.append(style(GAP.join(display.fit(_(column.header), size, right=column.right)
                                     for column, size in columns).rstrip(), dim=True))
         groups = by_owner(review.deals)
         for number, (owner, deals) in enumerate(groups):
@@ -181,24 +185,27 @@ def render(review: Review, *, color: bool = False, width: int = DEFAULT_WIDTH, *
         lines.append("")
         lines += [display.truncate(line, width) for line in _totals_lines(review)]
         if any(deal.must_win for deal in review.deals):
-            lines.append(style("* must-win", dim=True))
+            lines.append(style(_("* must-win"), dim=True))
     else:
-        lines.append("Nothing to show.")
+        lines.append(_("Nothing to show."))
     if review.invalid:
         names = ", ".join(display.safe(result.file) for result in review.invalid)
-        lines.append(style(display.truncate(f"Not shown: {plural(len(review.invalid), 'invalid plan')} ({names}); "
-                                            f"the errors are on standard error.", width), fg="red"))
+        lines.append(style(display.truncate(
+            ngettext("Not shown: {count} invalid plan ({names}); the errors are on standard error.",
+                     "Not shown: {count} invalid plans ({names}); the errors are on standard error.",
+                     len(review.invalid)).format(count=len(review.invalid), names=names), width), fg="red"))
     return "\n".join(lines) + "\n"
 
 
 def _group_line(owner: str | None, deals: list[Deal], review: Review) -> str:
     open_deals = [deal for deal in deals if deal.is_open]
     totals = totals_of(open_deals, {})
-    text = f"{display.safe(owner) if owner else '(no owner)'}  {plural(len(deals), 'opportunity', 'opportunities')}"
+    text = f"{display.safe(owner) if owner else _('(no owner)')}  " + ngettext(
+        "{count} opportunity", "{count} opportunities", len(deals)).format(count=len(deals))
     if open_deals:
-        text += f" · {compact(totals.value)} open"
+        text += " · " + _("{value} open").format(value=compact(totals.value))
         if totals.unsupported_count:
-            text += f" · {compact(totals.unsupported_value)} unsupported"
+            text += " · " + _("{value} unsupported").format(value=compact(totals.unsupported_value))
     return text
 
 
@@ -219,22 +226,26 @@ def _cell_style(column: Column, deal: Deal, review: Review) -> dict:
 def _totals_lines(review: Review) -> list[str]:
     totals = review.totals
     if not totals.count:
-        return ["No open opportunity among those shown: no totals."]
-    share = f" ({round(100 * totals.unsupported_value / totals.value)}% of the value)" if totals.value else ""
+        return [_("No open opportunity among those shown: no totals.")]
+    share = (_(" ({percent}% of the value)").format(percent=round(100 * totals.unsupported_value / totals.value))
+             if totals.value else "")
     lines = [
-        f"Total: {plural(totals.count, 'open opportunity', 'open opportunities')}, {compact(totals.value)}",
-        f"Claimed past their evidence: {totals.unsupported_count}, {compact(totals.unsupported_value)}{share}"
-        if totals.unsupported_count else "Claimed past their evidence: none",
-        f"Weighted forecast: {compact(totals.forecast_claimed)} on the claimed stages, "
-        f"{compact(totals.forecast_supported)} on the supported",
+        ngettext("Total: {count} open opportunity, {value}", "Total: {count} open opportunities, {value}",
+                 totals.count).format(count=totals.count, value=compact(totals.value)),
+        _("Claimed past their evidence: {count}, {value}").format(
+            count=totals.unsupported_count, value=compact(totals.unsupported_value)) + share
+        if totals.unsupported_count else _("Claimed past their evidence: none"),
+        _("Weighted forecast: {claimed} on the claimed stages, {supported} on the supported").format(
+            claimed=compact(totals.forecast_claimed), supported=compact(totals.forecast_supported)),
     ]
     stages = [stage for stage in (NO_SUPPORT, *STAGES)
               if totals.claimed.get(stage) or totals.supported.get(stage)]
     if stages:
         size = max(len(stage) for stage in stages) + 2
-        label = len("supported") + 1
+        names = (_("claimed"), _("supported"))
+        label = max(display.width(name) for name in names) + 1
         lines.append(" " * label + "".join(display.pad(stage, size, right=True) for stage in stages))
-        for name, values in (("claimed", totals.claimed), ("supported", totals.supported)):
+        for name, values in zip(names, (totals.claimed, totals.supported)):
             lines.append(display.pad(name, label) + "".join(
                 display.pad(compact(values[stage]) if values.get(stage) else NOTHING, size, right=True)
                 for stage in stages))
