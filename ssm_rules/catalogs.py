@@ -74,7 +74,7 @@ def program_template() -> bytes:
     from babel.messages.pofile import write_po
 
     root = Path(i18n.__file__).resolve().parent
-    method_map = [("**/_durable/**", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2")]
+    method_map = [("**/_durable/**", "ignore"), ("**.py", "python"), ("**/templates/**.j2", "jinja2.ext:babel_extract")]
     found = sorted(extract_from_dir(str(root), method_map=method_map, keywords={"_": None, "N_": None, "ngettext": (1, 2)}),
                    key=lambda entry: (Path(entry[0]).as_posix(), entry[1]))
     catalog = Catalog(project="ssm", version=None, creation_date=_TEMPLATE_DATE, revision_date=_TEMPLATE_DATE,

@@ -337,3 +337,34 @@ def _packs():
     from ssm_rules.rulepack import load_packs
 
     return load_packs([])
+
+
+# ---- the audit's pages ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])  # in this process, and in worker processes
+def test_the_audit_pages_speak_the_language_and_declare_it(runner, tmp_path, jobs):
+    out = tmp_path / "report"
+    result = run(runner, "audit", str(FACTS), "--out", str(out), "--as-of", AS_OF, "--jobs", jobs, "--no-cache",
+                 "--isolated", "--lang", "zh_Hans")
+    assert result.exit_code in (0, 1), result.output
+    page = (out / "index.html").read_text(encoding="utf-8")
+    summary = (out / "summary.md").read_text(encoding="utf-8")
+    assert '<html lang="zh-Hans">' in page
+    assert "客户规划稽核" in page and "最重要的行动" in page and "各负责人的行动清单" in page
+    assert "没有关键决策负责人" in page  # the findings too, written by the workers
+    assert summary.startswith("## SSM 客户规划稽核") and "个错误" in summary and "商机" in summary
+    english = tmp_path / "english"
+    run(runner, "audit", str(FACTS), "--out", str(english), "--as-of", AS_OF, "--jobs", jobs, "--no-cache",
+        "--isolated")
+    page = (english / "index.html").read_text(encoding="utf-8")
+    assert '<html lang="en">' in page and "Action lists by owner" in page and "商机" not in page
+
+
+def test_catalog_text_is_trusted_and_what_fills_it_is_escaped():
+    from ssm_rules.audit.words import MarkdownText, plural
+
+    text = MarkdownText("{owner} owns it").format(owner="*evil* [link](x)")
+    assert text == "\\*evil\\* \\[link\\](x) owns it"  # as markdown_escape escapes any printed value
+    assert plural(1, "account") == "1 account" and plural(1234, "account") == "1,234 accounts"
+    assert plural(2, "widget") == "2 widgets"  # a noun without a catalog entry: English

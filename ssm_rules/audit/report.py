@@ -28,11 +28,12 @@ def _environments():
     markdown = Environment(autoescape=False, finalize=markdown_escape, **common)
     for environment in (html, markdown):
         environment.filters["day"] = lambda d: day_text(d) if d else ""
-        environment.filters["plural"] = lambda n, word, plural=None: (
-            f"{n:,} {word if n == 1 else (plural or word + 's')}")
         environment.filters["num"] = lambda n: f"{n:,}" if isinstance(n, int) else n
         environment.filters["money"] = full_money
         environment.filters["compact"] = compact_money
+    from ssm_rules.audit import words
+
+    words.install(html, markdown)  # the run's language: _(), plural, html_lang
     return html, markdown
 
 
@@ -144,7 +145,7 @@ def render_all(view: dict, as_of: date, spool, *, delta=None, pipeline=None) -> 
     The page and the JSON of a large portfolio run to tens of megabytes: they are written
     piece by piece from the spool instead of being built first.
     """
-    html, _ = _environments()
+    html, _markdown = _environments()
     page = html.get_template("index.html.j2")
     return {
         "index.html": lambda stream: page.stream(**view).dump(stream),

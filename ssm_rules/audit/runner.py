@@ -197,6 +197,10 @@ def _init_worker(factory: Callable[[dict], Any], options: dict) -> None:
     """Build this process's Checker; keep a failure to report it from the first task."""
     _worker.clear()
     _worker["owner"] = options.get("owner")  # `ssm audit --owner`: applied to each result (AuditedPlan)
+    if options.get("lang"):
+        from ssm_rules import i18n
+
+        i18n.request(options["lang"])
     try:
         _worker["checker"] = factory(options)
     except UsageError as error:
@@ -267,6 +271,9 @@ def check_plans(files: list[str], as_of: date, *, on_result: Callable[[int, Any]
     rule pack) is a UsageError.
     """
     options = dict(checker_options or {})
+    from ssm_rules import i18n
+
+    options.setdefault("lang", i18n.language())  # workers write findings in the run's language
     checker_factory = checker_factory or make_checker
     total = len(files)
     jobs = max(1, min(jobs or default_jobs(), total or 1))

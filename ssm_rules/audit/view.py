@@ -19,6 +19,7 @@ from typing import Any
 from ssm_rules import __version__
 from ssm_rules.audit.charts import make_charts
 from ssm_rules.audit.spool import NO_OWNER, Rows
+from ssm_rules.i18n import _
 from ssm_rules.severity import SEVERITIES
 
 STALE_DAYS = 28  # an open finding this old is "open for weeks"
@@ -78,7 +79,7 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
             "trend": delta.trend,
         }
     view = {
-        "title": "Account plan audit" + (f": {owner}" if owner else ""),
+        "title": _("Account plan audit") + (f": {owner}" if owner else ""),
         "owner": owner,
         "as_of": as_of,
         "as_of_text": f"{as_of:%A} {day_text(as_of)}",
