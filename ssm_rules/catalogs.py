@@ -140,9 +140,13 @@ def _mo_bytes(entries: dict[bytes, bytes]) -> bytes:
     return out + bytes(data)
 
 
+_QUOTED = re.compile(r'"[^"{}]*"')
+
+
 def placeholders(text: str) -> list[str]:
-    """The `{...}` placeholders of a text, each without its inner spaces, sorted."""
-    return sorted("".join(body.split()) for body in _PLACEHOLDER.findall(text))
+    """The `{...}` placeholders of a text, each without its inner spaces, sorted. A quoted text
+    alternative (`{c.owner|"the account team"}`) is words to translate: only its place counts."""
+    return sorted(_QUOTED.sub('"…"', "".join(body.split())) for body in _PLACEHOLDER.findall(text))
 
 
 @dataclass(frozen=True)

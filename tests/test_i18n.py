@@ -368,3 +368,9 @@ def test_catalog_text_is_trusted_and_what_fills_it_is_escaped():
     assert text == "\\*evil\\* \\[link\\](x) owns it"  # as markdown_escape escapes any printed value
     assert plural(1, "account") == "1 account" and plural(1234, "account") == "1,234 accounts"
     assert plural(2, "widget") == "2 widgets"  # a noun without a catalog entry: English
+
+
+def test_a_quoted_text_alternative_is_translated_but_keeps_its_place():
+    assert catalogs.placeholders('{c.owner|"the account team"}') == catalogs.placeholders('{c.owner|"客戶團隊"}')
+    assert catalogs.placeholders('{c.owner|"the account team"}') != catalogs.placeholders("{c.owner}")
+    assert catalogs.placeholders('{a.b|"x"}') != catalogs.placeholders('{"x"|a.b}')
