@@ -40,6 +40,8 @@ PROGRAM_DOMAIN = "ssm"
 PACK_DOMAIN = "rules"
 LOCALE_DIR = "locale"
 PROGRAM_LOCALE = Path(__file__).resolve().parent / LOCALE_DIR
+# A catalog of every text of a large pack in one language is a few hundred kilobytes.
+MAX_CATALOG_BYTES = 16 * 1024 * 1024
 
 # Region and script tags -> the language ssm speaks for them.
 _ALIASES = {
@@ -219,12 +221,15 @@ class _Catalog:
 
     @classmethod
     def load(cls, locale_dir: Path, language: str, domain: str) -> _Catalog | None:
+        from ssm_rules.atomic import read_regular_file
+
         folder = locale_dir / language / "LC_MESSAGES"
         mo, po = folder / f"{domain}.mo", folder / f"{domain}.po"
         try:
-            if mo.is_file():
-                return cls(language, read_mo(mo.read_bytes()))
-            if po.is_file():
+            if mo.exists():  # read through read_regular_file: a FIFO or a huge file is refused, not read
+                return cls(language, read_mo(read_regular_file(mo, MAX_CATALOG_BYTES)))
+            if po.exists():
+                read_regular_file(po, MAX_CATALOG_BYTES)
                 return cls(language, read_po_messages(po))
         except (OSError, ValueError) as error:
             _warn(f"{folder}: cannot read the {language} catalog ({error}); English text is shown instead")
@@ -258,13 +263,22 @@ def read_mo(data: bytes) -> dict[tuple[str, str], str | tuple[str, ...]]:
     """
     import struct
 
+    try:
+        return _read_mo(data)
+    except struct.error:  # a table or a string beyond the end of the file
+        raise ValueError("a damaged .mo file (an entry points past its end)") from None
+
+
+def _read_mo(data: bytes) -> dict[tuple[str, str], str | tuple[str, ...]]:
+    import struct
+
     if len(data) < 28:
         raise ValueError("too short to be a .mo file")
     magic = struct.unpack("<I", data[:4])[0]
     order = "<" if magic == 0x950412DE else ">" if magic == 0xDE120495 else None
     if order is None:
         raise ValueError("not a .mo file")
-    _, count, originals, translations = struct.unpack(order + "4I", data[4:20])
+    _revision, count, originals, translations = struct.unpack(order + "4I", data[4:20])
     messages: dict[tuple[str, str], str | tuple[str, ...]] = {}
     for index in range(count):
         length, offset = struct.unpack(order + "2I", data[originals + 8 * index:originals + 8 * index + 8])

@@ -374,3 +374,21 @@ def test_a_quoted_text_alternative_is_translated_but_keeps_its_place():
     assert catalogs.placeholders('{c.owner|"the account team"}') == catalogs.placeholders('{c.owner|"客戶團隊"}')
     assert catalogs.placeholders('{c.owner|"the account team"}') != catalogs.placeholders("{c.owner}")
     assert catalogs.placeholders('{a.b|"x"}') != catalogs.placeholders('{"x"|a.b}')
+
+
+@pytest.mark.parametrize("damage", ["truncated", "fifo"])
+def test_a_damaged_or_special_mo_is_a_warning_and_english(runner, tmp_path, damage):
+    import os
+
+    pack = team_pack(tmp_path, "{p.account_name} 的客戶規劃沒有負責人。")
+    mo = pack / "locale" / "zh_Hant" / "LC_MESSAGES" / "rules.mo"
+    if damage == "truncated":  # the tables point past the end of the file
+        mo.write_bytes(catalogs.compile_mo(mo.with_suffix(".po"))[:40])
+    else:  # a FIFO would block a reader waiting for a writer
+        os.mkfifo(mo)
+    plan = tmp_path / "plan.yaml"
+    plan.write_bytes(b"format: ssm-plan/1\naccount:\n  id: acme\n  name: Acme\n  owner: ana\n")
+    result = run(runner, "check", str(plan), "--rules", str(pack), "--no-builtin", "--lang", "zh_Hant",
+                 "--no-cache", "--isolated", "--fail-on", "never")
+    assert result.exit_code == 0, result.output
+    assert "cannot read the zh_Hant catalog" in result.output and "names no owner" in result.output
