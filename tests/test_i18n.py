@@ -79,6 +79,9 @@ def test_lang_option_then_ssm_lang_then_configuration_then_locale(runner, tmp_pa
 def test_the_group_option_and_commands_without_configuration_follow_it(runner, tmp_path):
     result = run(runner, "--lang", "zh_Hant", "explain", "SSM-BDU-001")
     assert result.exit_code == 0 and "關鍵決策負責人" in result.output
+    result = run(runner, "explain", "G60", "--lang", "zh_Hans")  # a guidance item: its title, labels, rules
+    assert result.output.startswith("G60: 确认关键决策负责人\n") and "规则：" in result.output
+    assert "商机没有关键决策负责人" in result.output
     (tmp_path / ".ssm.toml").write_text('lang = "zh_Hans"\n')
     result = run(runner, "explain", "SSM-BDU-001", cwd=tmp_path)
     assert result.exit_code == 0 and "关键决策负责人" in result.output

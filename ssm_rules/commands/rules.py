@@ -249,23 +249,24 @@ def _guidance_text(guidance_id: str, item, enforcing: list) -> str:
     if item is None:  # cited by a custom pack's rules, in no loaded catalogue
         lines = [guidance_id, ""]
     else:
-        lines = [f"{item.id}: {item.title}", f"Section: {item.section} ({item.file})"]
+        lines = [f"{item.id}: {pack_text(item.pack, item.id, item.title)}",
+                 _("Section: {section} ({file})").format(section=item.section, file=item.file)]
         if item.looks_for:
-            heading = "What it is about:" if item.no_rule else "What the rules look for:"
+            heading = _("What it is about:") if item.no_rule else _("What the rules look for:")
             lines += ["", heading, *_wrap(item.looks_for, indent="  ")]
         if item.severity:
-            lines.append(f"Default severity: {' / '.join(item.severity)}")
+            lines.append(_("Default severity: {severity}").format(severity=" / ".join(item.severity)))
         if item.no_rule:
-            lines += ["", "No rule enforces it:", *_wrap(item.no_rule, indent="  ")]
+            lines += ["", _("No rule enforces it:"), *_wrap(item.no_rule, indent="  ")]
         lines.append("")
     if enforcing:
-        lines.append("Rules:" if item is not None else "Rules that cite it:")
+        lines.append(_("Rules:") if item is not None else _("Rules that cite it:"))
         id_width = max(len(r.id) for r in enforcing)
         for rule in enforcing:
-            lines.append(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule.title}")
-        lines += ["", "`ssm explain RULE` shows one rule's documentation."]
+            lines.append(f"  {rule.id:<{id_width}}  {_severity_label(rule):<7}  {rule_text(rule, rule.title)}")
+        lines += ["", _("`ssm explain RULE` shows one rule's documentation.")]
     elif not (item and item.no_rule):
-        lines.append("No loaded rule enforces it.")
+        lines.append(_("No loaded rule enforces it."))
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
