@@ -46,8 +46,9 @@ _NUMBER = BeforeValidator(_written_as_a_number)
 WholeNumber = Annotated[int, Field(ge=-MAX_WHOLE, le=MAX_WHOLE), _NUMBER]
 # Not capped at 100: a share of 115 is a mistake the route rules report, with the others.
 Percent = Annotated[float, Field(ge=0), _NUMBER]
-# Money is added up (the pipeline review's totals): bounded like whole numbers (MAX_WHOLE).
-Money = Annotated[float, Field(ge=-MAX_WHOLE, le=MAX_WHOLE), _NUMBER]
+# Money is added up (the pipeline review's totals): bounded like whole numbers (MAX_WHOLE), and
+# never negative: a deal, a spend or a target below zero would silently lower every total.
+Money = Annotated[float, Field(ge=0, le=MAX_WHOLE), _NUMBER]
 # true or false as YAML writes them: not "yes", "true" in quotes, 1 or 0.
 Boolean = Annotated[bool, Strict()]
 

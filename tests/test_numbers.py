@@ -94,9 +94,20 @@ def test_money_past_2_53_is_refused_the_pipeline_adds_it_up(runner, tmp_path, am
     result = check(runner, plan)
     assert result.exit_code == 1, result.output
     assert "internal error" not in result.output
-    bound = "at most " if not amount.startswith("-") else "at least -"
-    assert f"bank.yaml:{line_of(plan, 'value: ' + amount)}:5: error: `value` must be {bound}9,007,199,254,740,991" \
-        in result.output
+    bound = "at most 9,007,199,254,740,991" if not amount.startswith("-") else "at least 0"
+    assert f"bank.yaml:{line_of(plan, 'value: ' + amount)}:5: error: `value` must be {bound}" in result.output
+
+
+@pytest.mark.parametrize("field, old, amount", [("value", "value: 3200000", "-5"),
+                                                ("value", "value: 3200000", "-0.01"),
+                                                ("client_spend", "client_spend: 2600000", "-1"),
+                                                ("target", "target: 3900000", "-2500000")])
+def test_negative_money_is_refused_it_would_lower_the_pipeline_totals(runner, tmp_path, field, old, amount):
+    # `value: -5` was accepted: the deal then took 5 off the open and unsupported pipeline value.
+    plan = bank_with(tmp_path, old, f"{field}: {amount}")
+    result = check(runner, plan)
+    assert result.exit_code == 1, result.output
+    assert f"error: `{field}` must be at least 0 (got {amount})" in result.output
 
 
 def test_a_priority_past_2_53_is_refused_the_engine_would_take_two_for_one(runner, tmp_path):
@@ -140,6 +151,7 @@ def test_every_number_field_of_the_model_is_bounded():
     for name, field, spec in numeric:
         if spec["type"] == "float":
             assert spec.get("finite") is True, f"{name}.{field}"
+            assert spec.get("maximum") == model.MAX_WHOLE or field == "share", f"{name}.{field}"
         else:
             assert spec.get("maximum") == model.MAX_WHOLE and spec.get("minimum") == -model.MAX_WHOLE, \
                 f"{name}.{field}"

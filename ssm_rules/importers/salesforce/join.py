@@ -337,7 +337,7 @@ class _Joiner:
                     value = parse_amount(amount)
                 except AmountOutOfRange:
                     self.warn(table, row, "Amount", f"{amount!r} is beyond what a plan's value may be "
-                                                    f"(±{MAX_WHOLE:,}): the value of opportunity {name!r} is left out")
+                                                    f"(0 to {MAX_WHOLE:,}): the value of opportunity {name!r} is left out")
                 except ValueError:
                     self.warn(table, row, "Amount", f"{amount!r} is not a number: the value of "
                                                     f"opportunity {name!r} is left out")

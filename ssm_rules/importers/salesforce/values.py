@@ -42,7 +42,7 @@ class Amount(float):
 
 
 class AmountOutOfRange(ValueError):
-    """A number, but beyond what a plan's `value` may be (±MAX_WHOLE)."""
+    """A number, but beyond what a plan's `value` may be (0 to MAX_WHOLE)."""
 
 
 def parse_amount(text: str) -> int | float:
@@ -51,7 +51,7 @@ def parse_amount(text: str) -> int | float:
     number = float(text.replace(",", "").replace(" ", ""))
     if not math.isfinite(number):
         raise ValueError(text)
-    if abs(number) > MAX_WHOLE:
+    if number < 0 or number > MAX_WHOLE:
         raise AmountOutOfRange(text)
     if number.is_integer() and abs(number) < 2 ** 53:  # whole amounts as integers, while exact
         return int(number)
