@@ -303,11 +303,3 @@ def test_colour_only_when_asked(runner, plans):
     coloured = pipeline(runner, plans, "--color").stdout
     assert "\x1b[33mqualified → identified" in coloured  # claimed past the evidence: yellow
     assert "\x1b[" not in pipeline(runner, plans, "--format", "markdown", "--color").stdout  # text only
-
-
-@pytest.mark.parametrize("command", ["pipeline", "audit"])
-def test_help_fits_80_columns(runner, command):
-    """Click does not rewrap a `\\b` block (the examples, the exit codes, the audit's files)."""
-    result = runner.invoke(main, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
-    assert result.exit_code == 0
-    assert [line for line in result.stdout.splitlines() if len(line) > 80] == []

@@ -148,8 +148,8 @@ def history(ctx: click.Context, db: str | None, output_format: str) -> None:
       ssm history prune --db ssm-history.sqlite --keep-days 400
 
     \b
-    Exit codes: 0 listed; 2 the database does not exist, is not an ssm history database, is
-    damaged, or was written by a newer ssm.
+    Exit codes: 0 listed; 2 the database does not exist, is not an ssm history
+    database, is damaged, or was written by a newer ssm.
     """
     ctx.ensure_object(dict)["db"] = db
     if ctx.invoked_subcommand is not None:
@@ -210,8 +210,8 @@ def prune(ctx: click.Context, db: str | None, keep_days: int | None, keep_runs: 
       ssm history prune --db ssm-history.sqlite --keep-runs 90
 
     \b
-    Exit codes: 0 pruned (or nothing to prune); 2 no --keep-days or --keep-runs, or the
-    database cannot be used.
+    Exit codes: 0 pruned (or nothing to prune); 2 no --keep-days or
+    --keep-runs, or the database cannot be used.
     """
     from ssm_rules.audit.history import History
     from ssm_rules.errors import UsageError

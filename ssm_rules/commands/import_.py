@@ -74,7 +74,6 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     from Amount, stage, stage_since from LastStageChangeDate, close_date, next_step action)
     and each opportunity's buying unit from its contact roles.
 
-    \b
     Re-import merges: Salesforce refreshes the fields it owns (account name, industry,
     owner; contact name, title, owner; opportunity name, owner, value, stage, stage_since,
     close_date, buying unit, next_step action) and everything a person wrote is kept
@@ -86,25 +85,29 @@ def salesforce(from_dir: str | None, accounts: str | None, contacts: str | None,
     \b
     Default mappings (override with --mapping, or [tool.ssm.salesforce.roles] and
     [tool.ssm.salesforce.stages] in the configuration that `ssm check` finds):
-      roles:  Decision Maker, Economic Decision Maker -> key_decision_leader;
-              Economic Buyer -> approver; Executive Sponsor -> sponsor;
-              Evaluator, Technical Buyer -> evaluator; Influencer -> influencer;
-              Business User -> benefit_owner; Other -> no role
-      stages: Prospecting -> identified; Qualification, Needs Analysis -> validated;
-              Value Proposition, Id. Decision Makers, Perception Analysis -> qualified;
-              Proposal/Price Quote, Negotiation/Review -> proposed;
-              Closed Won -> won; Closed Lost -> lost
-    An unknown stage or role is reported with its file and row and left out, not guessed.
+      roles:
+        Decision Maker, Economic Decision Maker -> key_decision_leader;
+        Economic Buyer -> approver; Executive Sponsor -> sponsor;
+        Evaluator, Technical Buyer -> evaluator; Influencer -> influencer;
+        Business User -> benefit_owner; Other -> no role
+      stages:
+        Prospecting -> identified; Qualification, Needs Analysis -> validated;
+        Value Proposition, Id. Decision Makers, Perception Analysis -> qualified;
+        Proposal/Price Quote, Negotiation/Review -> proposed;
+        Closed Won -> won; Closed Lost -> lost
+    An unknown stage or role is reported with its file and row and left out.
 
     \b
     Exit codes:
-      0  every row was imported (deleted rows and contacts without an account are
-         skipped by design; contacts/opportunities gone from Salesforce are only listed)
-      1  plans were written, but rows were left out or a plan could not be updated (its
-         account is then not imported) or does not validate (all listed on stderr)
-      2  nothing was written: a file is missing, unreadable or not UTF-8, a required
-         column is missing, the CSV is malformed, --out cannot be a directory, or an
-         option or the mapping is wrong
+      0  every row was imported (deleted rows and contacts without an account
+         are skipped by design; contacts/opportunities gone from Salesforce are
+         only listed)
+      1  plans were written, but rows were left out, or a plan could not be
+         updated (its account is then not imported) or does not validate (all
+         listed on stderr)
+      2  nothing was written: a file is missing, unreadable or not UTF-8, a
+         required column is missing, the CSV is malformed, --out cannot be a
+         directory, or an option or the mapping is wrong
     """
     from ssm_rules.importers import salesforce as sf
 

@@ -27,8 +27,8 @@ def validate(paths: tuple[str, ...], output_format: str) -> None:
     the others.
 
     \b
-    Exit codes: 0 every plan is valid; 1 a plan is invalid; 2 usage error (e.g. a path
-    that does not exist).
+    Exit codes: 0 every plan is valid; 1 a plan is invalid; 2 usage error (e.g. a
+    path that does not exist).
     """
     results = [validation_result(load_plan(file)) for file in plan_files(list(paths))]
     report = Report(as_of=date.today(), results=results, command="validate")
