@@ -21,11 +21,14 @@ def render(report, *, color: bool = False) -> str:
     def style(text: str, **kwargs) -> str:
         return click.style(text, **kwargs) if color else text
 
+    # `_()` stays out of f-strings: Python 3.12+ tokenizes f-strings into parts, and Babel then
+    # extracts calls inside them that it cannot see on 3.11 (the .pot differed by version).
+    error_label, next_label = _("error"), _("next:")
     lines: list[str] = []
     for result in report.results:
         for problem in result.errors:
             where = ":".join(str(part) for part in (result.file, problem.line, problem.column) if part)
-            lines.append(f"{style(where, bold=True)}: {style(_('error'), fg='red', bold=True)}: {problem.message}")
+            lines.append(f"{style(where, bold=True)}: {style(error_label, fg='red', bold=True)}: {problem.message}")
         for finding in (f.to_json() for f in result.findings):
             location = finding["location"]
             where = f"{location['file']}:{location['line']}:{location['column']}"
@@ -34,7 +37,7 @@ def render(report, *, color: bool = False) -> str:
                          f"{style(finding['rule'], bold=True)} {safe(finding['message'])}")
             action = finding["next_action"]
             owner = _("(owner: {owner})").format(owner=safe(str(action["owner"])))
-            lines.append(f"    {style(_('next:'), fg='cyan')} {safe(action['text'])} {style(owner, dim=True)}")
+            lines.append(f"    {style(next_label, fg='cyan')} {safe(action['text'])} {style(owner, dim=True)}")
         if result.valid and result.outcome is not None and (result.outcome["met"] or result.outcome["missing"]) \
                 and _concerns_owner(report, result):
             lines.append(_outcome_line(result, style))  # packs without an outcome (--no-builtin): no line

@@ -200,7 +200,10 @@ def render(review: Review, *, color: bool = False, width: int = DEFAULT_WIDTH, *
 def _group_line(owner: str | None, deals: list[Deal], review: Review) -> str:
     open_deals = [deal for deal in deals if deal.is_open]
     totals = totals_of(open_deals, {})
-    text = f"{display.safe(owner) if owner else _('(no owner)')}  " + ngettext(
+    # `_()` stays out of f-strings: Python 3.12+ tokenizes f-strings into parts, and Babel then
+    # extracts calls inside them that it cannot see on 3.11 (the .pot differed by version).
+    name = display.safe(owner) if owner else _("(no owner)")
+    text = f"{name}  " + ngettext(
         "{count} opportunity", "{count} opportunities", len(deals)).format(count=len(deals))
     if open_deals:
         text += " · " + _("{value} open").format(value=compact(totals.value))
