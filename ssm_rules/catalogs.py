@@ -46,6 +46,25 @@ def pack_messages(pack) -> list[Message]:
         if rule.description is not None:
             texts += [("what", rule.description.what), ("why", rule.description.why)]
         messages += [Message(rule.id, text, f"{rule.id}: {field}") for field, text in texts if text]
+    messages += _derived_texts(pack)
+    return messages
+
+
+def _derived_texts(pack) -> list[Message]:
+    """The constant text of the pack's `derive:` blocks that findings show (context "value"):
+    not the plan format's vocabulary words (the program's catalog has them) nor guidance IDs."""
+    from ssm_rules.findings import VALUE_CONTEXT, vocabulary
+    from ssm_rules.rulepack.model import Const
+
+    skip = vocabulary() | ({item.id for item in pack.catalogue.items} if pack.catalogue is not None else set())
+    seen: set[str] = set()
+    messages = []
+    for rule in sorted(pack.rules, key=lambda r: r.id):
+        for name, operand in (rule.derive.fields.items() if rule.derive is not None else ()):
+            if isinstance(operand, Const) and isinstance(operand.value, str) and operand.value not in skip \
+                    and operand.value not in seen:
+                seen.add(operand.value)
+                messages.append(Message(VALUE_CONTEXT, operand.value, f"{rule.id}: derived {name}"))
     return messages
 
 
@@ -86,6 +105,10 @@ def program_template() -> bytes:
             existing.locations.append(location)
         else:
             catalog.add(text, context=context, locations=[location])
+    from ssm_rules.findings import PLAN_VALUE_CONTEXT, vocabulary
+
+    for word in sorted(vocabulary()):  # a plan's vocabulary word, shown inside a finding
+        catalog.add(word, context=PLAN_VALUE_CONTEXT, auto_comments=["a plan value (findings.VOCABULARY_FIELDS)"])
     stream = io.BytesIO()
     write_po(stream, catalog, width=100, omit_header=False, sort_output=False)
     return _without_generator(stream.getvalue())

@@ -8,12 +8,13 @@ come first in the plan is kept, so the message never depends on the order the en
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ssm_rules import templates
-from ssm_rules.i18n import rule_text
+from ssm_rules.i18n import is_english, pack_text, pgettext, rule_text
 from ssm_rules.compiler import CompiledRules
 from ssm_rules.engine import EngineResult, Match
 from ssm_rules.rulepack import ACCOUNT_OWNER, OWNER_KINDS, Pack
@@ -77,20 +78,92 @@ def build_findings(compiled: CompiledRules, facts: Sequence[Mapping[str, Any]], 
         if key not in chosen or rank < chosen[key][0]:
             chosen[key] = (rank, match, path)
     findings = []
+    translate = value_translator(compiled)
     for (rule_id, subject_kind, subject_id, _), (_, match, path) in chosen.items():
         compiled_rule = compiled.rules[rule_id]
         rule = compiled_rule.rule
         line, column = locate(path)
         findings.append(Finding(
             rule=rule.id, severity=compiled_rule.severity, guidance=rule.guidance,
-            message=_one_line(templates.render(rule_text(rule, rule.message), match.bindings, compiled_rule.settings)),
+            message=_one_line(templates.render(rule_text(rule, rule.message), match.bindings, compiled_rule.settings,
+                                               translate)),
             subject_kind=subject_kind, subject_id=subject_id, file=file, line=line, column=column,
             path=path,
             next_action=_one_line(templates.render(rule_text(rule, rule.next_action), match.bindings,
-                                                   compiled_rule.settings)),
+                                                   compiled_rule.settings, translate)),
             owner=_one_line_or_none(_owner(rule.owner, rule.subject, match.bindings, account_owner)),
             pack=rule.pack))
     return sorted(findings, key=Finding.sort_key)
+
+
+# Fields whose values are words of the plan format's vocabulary (a stage, a role, an attitude,
+# an outcome key...), never a plan's own free text: a non-English run shows them translated
+# (the program's catalog, context "plan value").
+VOCABULARY_FIELDS = frozenset({
+    "stage", "next_stage", "milestone", "role", "attitude", "influence", "status", "outcome",
+    "next_outcome", "missing", "claimed_outcomes", "outcomes_after"})
+VALUE_CONTEXT = "value"  # a pack catalog's context for the constant text of its `derive:` blocks
+PLAN_VALUE_CONTEXT = "plan value"
+
+_constants: list = [None, {}]  # [the CompiledRules, its derive constants] of the last run
+
+
+def value_translator(compiled: CompiledRules) -> templates.Translate | None:
+    """How a fact's value reads in the run's language (None for English: values as they are).
+
+    Only two kinds of value are translated, chosen by where they come from, never by what
+    they say: the constant text of a rule's `derive:` block (its pack's catalog, context
+    "value"), and a vocabulary word in one of VOCABULARY_FIELDS. Names, goals and every other
+    text a plan holds are shown as written."""
+    if is_english():
+        return None
+    if _constants[0] is not compiled:
+        _constants[:] = [compiled, _derive_constants(compiled)]
+    constants: dict[tuple[str, str, str], str] = _constants[1]
+    words = vocabulary()
+
+    def translate(fact: Mapping[str, Any], field: str, value: Any) -> Any:
+        if isinstance(value, (list, tuple)):
+            return [translate(fact, field, item) for item in value]
+        if not isinstance(value, str):
+            return value
+        if field in VOCABULARY_FIELDS and value in words:
+            return pgettext(PLAN_VALUE_CONTEXT, value)
+        pack = constants.get((fact.get("kind"), field, value))
+        if pack is not None:
+            return pack_text(pack, VALUE_CONTEXT, value)
+        return value
+
+    return translate
+
+
+def _derive_constants(compiled: CompiledRules) -> dict[tuple[str, str, str], str]:
+    """(derived kind, field, constant text) -> the pack of the rule whose `derive:` writes it."""
+    from ssm_rules.rulepack.model import Const
+
+    constants: dict[tuple[str, str, str], str] = {}
+    for compiled_rule in compiled.rules.values():
+        derive = compiled_rule.rule.derive
+        if derive is None:
+            continue
+        for name, operand in derive.fields.items():
+            if isinstance(operand, Const) and isinstance(operand.value, str):
+                constants.setdefault((derive.kind, name, operand.value), compiled_rule.rule.pack)
+    return constants
+
+
+@functools.cache
+def vocabulary() -> frozenset[str]:
+    """Every word of the plan format's closed vocabularies."""
+    from typing import get_args
+
+    from ssm_rules import model, plan_format
+
+    words = {*plan_format.ROLES, *plan_format.ACTIVITIES, *plan_format.ALL_STAGES,
+             *(key for _stage, key in plan_format.MILESTONES)}
+    for literal in (model.Attitude, model.Influence, model.ActivityStatus, model.SourceKind, model.Component):
+        words.update(get_args(literal))
+    return frozenset(words)
 
 
 def outcome(packs: Pack | Iterable[Pack], derived: Iterable[Mapping[str, Any]]) -> dict[str, list[str]]:

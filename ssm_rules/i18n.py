@@ -154,6 +154,13 @@ def _(text: str) -> str:
     return text if catalog is None else catalog.get("", text)
 
 
+def pgettext(context: str, text: str) -> str:
+    """`text` of the program's catalog entry with `context` (a plan's vocabulary word under
+    "plan value") in the run's language, else `text` itself."""
+    catalog = _program_catalog()
+    return text if catalog is None else catalog.get(context, text)
+
+
 def N_(text: str) -> str:
     """Marks `text` for the catalog where it is defined (a column header); `_()` translates it
     where it is shown."""

@@ -17,7 +17,7 @@ from __future__ import annotations
 import functools
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -114,9 +114,16 @@ def _placeholder(body: str, offset: int) -> Placeholder:
 _parse_once = functools.lru_cache(maxsize=4096)(parse)
 
 
+# A fact's field value -> the value a reader of another language sees (findings.translator).
+Translate = Callable[[Mapping[str, Any], str, Any], Any]
+
+
 def render(template: Template | str, bindings: Mapping[str, Mapping[str, Any]],
-           settings: Mapping[str, Any] | None = None) -> str:
-    """The template with every placeholder replaced by the text of its first value."""
+           settings: Mapping[str, Any] | None = None, translate: Translate | None = None) -> str:
+    """The template with every placeholder replaced by the text of its first value.
+
+    `translate(fact, field, value)`, when given, turns a fact's value into the run's language
+    (settings, quoted text and a placeholder inside a plan path are left as they are)."""
     if isinstance(template, str):
         template = _parse_once(template)
     settings = settings or {}
@@ -134,10 +141,18 @@ def render(template: Template | str, bindings: Mapping[str, Mapping[str, Any]],
             else:
                 fact = bindings.get(alternative.name)
                 value = fact.get(alternative.field) if fact is not None else None
+                if translate is not None and has_value(value) and not _in_a_path(out):
+                    value = translate(fact, alternative.field, value)
             if has_value(value):
                 out.append(value_text(value))
                 break
     return "".join(out)
+
+
+def _in_a_path(out: list[str]) -> bool:
+    """Whether the placeholder continues a plan path or code (`outcomes.{v.outcome}.by`, a
+    backquoted name): a key the reader types stays as the plan spells it."""
+    return bool(out) and out[-1].endswith((".", "`"))
 
 
 def has_value(value: Any) -> bool:

@@ -416,3 +416,60 @@ def test_no_translation_call_inside_an_f_string():
                     if isinstance(inner, ast.Call) and isinstance(inner.func, ast.Name) and inner.func.id in calls:
                         found.append(f"{module.relative_to(package.parent)}:{inner.lineno}")
     assert found == []
+
+
+# Words of the plan format's vocabulary and the constant text of `derive:` blocks: a Chinese run
+# showed them in English inside Chinese sentences ("只支持 only qualified", "態度是 neutral").
+ENGLISH_VALUES = ("only qualified", "only identified", " neutral", "in_progress", "the power sponsor",
+                  " approver ", "the client states", "conditional_approval 結果", "need_confirmed 結果",
+                  "處於 qualified", "处于 qualified", "處於 identified", "处于 identified")
+
+
+@pytest.mark.parametrize("language", ["zh_Hant", "zh_Hans"])
+def test_vocabulary_words_and_derived_text_are_shown_in_the_run_language(runner, language):
+    result = run(runner, "check", str(FACTS), "--as-of", AS_OF, "--no-cache", "--isolated", "--lang", language)
+    assert result.exit_code == 1, result.output
+    output = result.stdout
+    assert [word for word in ENGLISH_VALUES if word in output] == []
+    assert ("進行中" if language == "zh_Hant" else "进行中") in output
+    # A key the reader types into the plan stays as the plan spells it.
+    assert "outcomes.go_forward" in output and "outcomes.need_confirmed.by" in output
+
+
+def test_only_vocabulary_fields_and_derived_constants_are_translated():
+    from ssm_rules import templates
+
+    def translate(fact, field, value):
+        return f"<{value}>"
+
+    bindings = {"o": {"kind": "opportunity", "stage": "qualified", "outcome": "go_forward"}}
+    text = templates.render("at {o.stage}; see outcomes.{o.outcome}.by and `{o.outcome}`", bindings,
+                            translate=translate)
+    assert text == "at <qualified>; see outcomes.go_forward.by and `go_forward`"
+
+
+def test_a_plan_s_own_text_is_never_translated_even_when_it_is_a_vocabulary_word(monkeypatch):
+    from ssm_rules import findings
+    from ssm_rules.compiler import compile_packs
+    from ssm_rules.rulepack import load_packs
+
+    monkeypatch.setenv("SSM_LANG", "zh_Hant")
+    i18n.reset()
+    try:
+        translate = findings.value_translator(compile_packs(load_packs([])))
+        contact = {"kind": "contact", "name": "neutral", "attitude": "neutral"}
+        assert translate(contact, "name", "neutral") == "neutral"
+        assert translate(contact, "attitude", "neutral") == "中立"
+        assert translate({"kind": "supported"}, "missing", ["interest", "go_forward"]) == ["客戶興趣", "同意推進"]
+    finally:
+        i18n.reset()
+
+
+def test_an_english_run_translates_nothing(monkeypatch):
+    from ssm_rules import findings
+    from ssm_rules.compiler import compile_packs
+    from ssm_rules.rulepack import load_packs
+
+    monkeypatch.setenv("SSM_LANG", "en")
+    i18n.reset()
+    assert findings.value_translator(compile_packs(load_packs([]))) is None
