@@ -119,7 +119,7 @@ def value_translator(compiled: CompiledRules) -> templates.Translate | None:
         return None
     if _constants[0] is not compiled:
         _constants[:] = [compiled, _derive_constants(compiled)]
-    constants: dict[tuple[str, str, str], str] = _constants[1]
+    constants, copies = _constants[1]
     words = vocabulary()
 
     def translate(fact: Mapping[str, Any], field: str, value: Any) -> Any:
@@ -129,6 +129,10 @@ def value_translator(compiled: CompiledRules) -> templates.Translate | None:
             return value
         if field in VOCABULARY_FIELDS and value in words:
             return pgettext(PLAN_VALUE_CONTEXT, value)
+        for source in (field, *copies.get((fact.get("kind"), field), ())):
+            phrase = _role_phrase(source, value)
+            if phrase is not None:
+                return phrase
         pack = constants.get((fact.get("kind"), field, value))
         if pack is not None:
             return pack_text(pack, VALUE_CONTEXT, value)
@@ -137,11 +141,12 @@ def value_translator(compiled: CompiledRules) -> templates.Translate | None:
     return translate
 
 
-def _derive_constants(compiled: CompiledRules) -> dict[tuple[str, str, str], str]:
+def _derive_constants(compiled: CompiledRules) -> tuple[dict[tuple[str, str, str], str], dict[tuple[str, str], set[str]]]:
     """(derived kind, field, constant text) -> the pack of the rule whose `derive:` writes it."""
-    from ssm_rules.rulepack.model import Const
+    from ssm_rules.rulepack.model import Const, FieldRef
 
     constants: dict[tuple[str, str, str], str] = {}
+    copies: dict[tuple[str, str], set[str]] = {}  # (derived kind, field) -> the fields it copies
     for compiled_rule in compiled.rules.values():
         derive = compiled_rule.rule.derive
         if derive is None:
@@ -149,7 +154,26 @@ def _derive_constants(compiled: CompiledRules) -> dict[tuple[str, str, str], str
         for name, operand in derive.fields.items():
             if isinstance(operand, Const) and isinstance(operand.value, str):
                 constants.setdefault((derive.kind, name, operand.value), compiled_rule.rule.pack)
-    return constants
+            elif isinstance(operand, FieldRef):
+                copies.setdefault((derive.kind, name), set()).add(operand.field)
+    return constants, copies
+
+
+def _role_phrase(field: str, value: str) -> str | None:
+    """facts.py's role words ("key decision leader" of `role_name`, "sponsor Ivana Marić" of
+    `named_sponsor`) with the role translated, the name as the plan writes it; None otherwise."""
+    from ssm_rules.plan_format import ROLES
+
+    if field == "role_name":
+        role = value.replace(" ", "_")
+        return pgettext(PLAN_VALUE_CONTEXT, role) if role in ROLES else None
+    role = field.removeprefix("named_")
+    if role == field or role not in ROLES:
+        return None
+    words = role.replace("_", " ") + " "
+    if not value.startswith(words):
+        return None
+    return f"{pgettext(PLAN_VALUE_CONTEXT, role)} {value[len(words):]}"
 
 
 @functools.cache

@@ -420,7 +420,7 @@ def test_no_translation_call_inside_an_f_string():
 
 # Words of the plan format's vocabulary and the constant text of `derive:` blocks: a Chinese run
 # showed them in English inside Chinese sentences ("只支持 only qualified", "態度是 neutral").
-ENGLISH_VALUES = ("only qualified", "only identified", " neutral", "in_progress", "the power sponsor",
+ENGLISH_VALUES = ("key decision leader", "sponsor Ivana", "only qualified", "only identified", " neutral", "in_progress", "the power sponsor",
                   " approver ", "the client states", "conditional_approval 結果", "need_confirmed 結果",
                   "處於 qualified", "处于 qualified", "處於 identified", "处于 identified")
 
@@ -461,6 +461,9 @@ def test_a_plan_s_own_text_is_never_translated_even_when_it_is_a_vocabulary_word
         assert translate(contact, "name", "neutral") == "neutral"
         assert translate(contact, "attitude", "neutral") == "中立"
         assert translate({"kind": "supported"}, "missing", ["interest", "go_forward"]) == ["客戶興趣", "同意推進"]
+        # facts.py's role phrases, also when a derived fact copies them (`ask: $v.named_sponsor`).
+        assert translate({"kind": "supported"}, "ask", "sponsor neutral") == "贊助者 neutral"
+        assert translate({"kind": "opportunity"}, "named_key_decision_leader", "key decision leader Ana") == "關鍵決策負責人 Ana"
     finally:
         i18n.reset()
 
