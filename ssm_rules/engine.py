@@ -260,9 +260,7 @@ class _PlanRun:
         self.matches[key] = Match(rule.rule_id, bindings)
         fact = self.compiled.derived_fact(rule.rule_id, bindings)
         if fact is not None:
-            # Equal content, equal key: derived values are text, numbers, booleans or lists of them.
-            canonical = tuple(sorted((name, tuple(value) if type(value) is list else value)
-                                     for name, value in fact.items()))
+            canonical = canonical_content(fact)
             if canonical not in self.derived:
                 if len(self.derived) >= self.budget.derived_facts:
                     self.over_budget(_budget_message(f"rule {rule.rule_id} derived more facts from this plan than",
@@ -270,6 +268,12 @@ class _PlanRun:
                     return
                 self.derived[canonical] = fact
                 self.pending.append(fact)
+
+
+def canonical_content(fact: Mapping[str, Any]) -> tuple:
+    """A derived fact's content as a key: two derivations of equal content are one fact.
+    Derived values are text, numbers, booleans or lists of them."""
+    return tuple(sorted((name, tuple(value) if type(value) is list else value) for name, value in fact.items()))
 
 
 def _budget_message(what: str, setting: str, limit: float, detail: str = "") -> str:

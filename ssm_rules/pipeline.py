@@ -131,11 +131,14 @@ class Checker:
         rules, validated plans and results between runs."""
         from ssm_rules import cache as caching, i18n
         from ssm_rules.engine import RuleEngine
+        from ssm_rules.replay import Replayer
 
         self.cache = cache
         self.packs = list(packs) if packs is not None else caching.load_packs(cache, rule_dirs, include_builtin)
         self.compiled, self._rules_key = caching.compile_packs(cache, self.packs, settings, severity, selected)
         self.engine = RuleEngine(self.compiled)
+        self.replayer = Replayer(self.compiled)
+        self.replayed = 0  # plans whose engine run was reused from another as-of date
         i18n.use_packs(self.packs)  # findings speak the run's language, from the packs' catalogs
         self.rules = {rule_id: compiled.rule for rule_id, compiled in self.compiled.rules.items()
                       if compiled.rule.has_finding}
@@ -155,9 +158,10 @@ class Checker:
                 pass  # load_plan reports it
             else:
                 key = plan_key(raw, display_name(file))
-                known = self._cached_result(display_name(file), key, as_of)
+                known, earlier = self._cached_result(display_name(file), key, as_of)
                 if known is not None:
                     return known
+                return self.check_loaded(load_plan(file, raw, self.cache, key), as_of, earlier=earlier)
         return self.check_loaded(load_plan(file, raw, self.cache, key), as_of)
 
     def _result_key(self, plan_key: str, file: str) -> str:
@@ -167,15 +171,21 @@ class Checker:
         # Findings hold their text in the run's language: a Chinese run is not served English.
         return digest("result", plan_key, self._rules_key, file, language())
 
-    def _cached_result(self, file: str, plan_key: str, as_of: date) -> PlanResult | None:
-        """Same file content, rules, name and as-of date: the same result (ssm_rules.cache)."""
+    def _cached_result(self, file: str, plan_key: str, as_of: date) -> tuple[PlanResult | None, Any]:
+        """Same file content, rules, name and as-of date: the same result (ssm_rules.cache).
+        Another as-of date: (None, the record of that date's engine run, or None), which
+        ssm_rules.replay may reuse."""
+        from ssm_rules.replay import EngineRecord
+
         entry = self.cache.get("result", self._result_key(plan_key, file))
-        if not (isinstance(entry, tuple) and len(entry) == 9 and entry[0] == as_of.isoformat()):
-            return None
-        _, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities = entry
+        if not (isinstance(entry, tuple) and len(entry) == 10):
+            return None, None
+        day, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities, record = entry
+        if day != as_of.isoformat():
+            return None, record if isinstance(record, EngineRecord) else None
         return PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
                           suppressions=suppressions, findings=findings, outcome=outcome, team=team,
-                          opportunities=opportunities)
+                          opportunities=opportunities), None
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
         """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
@@ -183,7 +193,9 @@ class Checker:
 
         return self.check_file(file, as_of, raw=yaml.safe_dump(data, sort_keys=False).encode("utf-8"))
 
-    def check_loaded(self, loaded: LoadedPlan, as_of: date) -> PlanResult:
+    def check_loaded(self, loaded: LoadedPlan, as_of: date, earlier=None) -> PlanResult:
+        """`earlier`: the ssm_rules.replay.EngineRecord of this plan's run on another as-of
+        date (from the result cache), reused when no rule can tell the dates apart."""
         from ssm_rules.facts import plan_facts
         from ssm_rules.findings import build_findings, outcome
         from ssm_rules.owners import team_members
@@ -193,7 +205,14 @@ class Checker:
         if loaded.plan is None:
             return result
         facts = plan_facts(loaded.plan, as_of)
-        engine_result = self.engine.run(facts)
+        keep = loaded.key is not None and self._rules_key is not None
+        replayed = self.replayer.replay(facts, earlier) if earlier is not None else None
+        if replayed is not None:
+            engine_result, record = replayed
+            self.replayed += 1
+        else:
+            engine_result = self.engine.run(facts)
+            record = self.replayer.record(facts, engine_result) if keep else None
         if engine_result.errors:
             # A rule that could not be evaluated must never look like a clean plan.
             result.errors = [PlanProblem(f"the rules could not be checked: {error}") for error in engine_result.errors]
@@ -203,13 +222,14 @@ class Checker:
         result.account_owner = loaded.plan.account.owner
         result.team = team_members(facts)
         result.opportunities = opportunity_views(facts, engine_result.derived)
-        if loaded.key is not None and self._rules_key is not None:
+        if keep:
             # One entry per file version, holding the last as-of date checked: re-runs on the
-            # same day find it, and a nightly audit overwrites it instead of adding one a night.
+            # same day find it, and a nightly audit overwrites it instead of adding one a night
+            # (reusing its engine run when it can: ssm_rules.replay).
             self.cache.put("result", self._result_key(loaded.key, loaded.file),
                            (as_of.isoformat(), result.account, result.account_name, result.account_owner,
                             result.suppressions, result.findings, result.outcome, result.team,
-                            result.opportunities))
+                            result.opportunities, record))
         return result
 
 

@@ -1,0 +1,186 @@
+"""Reuse a plan's engine run on a later as-of date, when no rule can tell the two dates apart.
+
+A nightly audit checks the same plans every night. From one night to the next, what moves in an
+unchanged plan's facts is what facts.py counts from the as-of date: days since the last review,
+since an outcome, in a stage, past a due date, whether a meeting is still ahead. Most of those
+values cross none of the rules' thresholds overnight, so the engine's answer (which rules matched
+which facts, in which order, deriving what) cannot change, and running the engine again is the
+largest part of checking a plan that was loaded from the cache.
+
+The answer is reused only when the rules themselves prove it is the same, never by a guess:
+
+- The rules would be given the same facts: as many, of the same kinds, in the same order, and
+  every value a rule's test reads (in the engine or in Python) either equal to the earlier one, or
+  read only by tests against constants (`days_since_review: {gt: $settings.review_days}`) that
+  each give the same answer on both values. A value that moved and is compared with another
+  fact's value (a join, `order: {lt: $a.order}`) refuses the reuse.
+- The earlier matches, bound to today's facts, derive their facts again from today's values; they
+  must come out deduplicated exactly as before, and pass the same check against the earlier
+  derived facts (a derived fact that copies a day count is tested like a fact of the plan).
+
+The matches depend only on the outcomes of the rules' tests on the facts (a Rete network compares
+values only in its tests, and so do the checks the compiler leaves to Python), so under those
+conditions they are the matches a new run would find. The findings are then built from them with today's facts, so their messages
+say today's values ("not reviewed for 95 days"). tests/test_replay.py compares reused results with
+fresh runs on every day of a year, and keeps the reuse in use.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from ssm_rules.compiler import CompiledRules, engine_value, test_holds
+from ssm_rules.engine import EngineResult, Match, canonical_content
+from ssm_rules.rulepack import FieldRef, Test
+
+_ABSENT = object()
+
+
+@dataclass(frozen=True)
+class EngineRecord:
+    """What an engine run must remember to be reused on another day (kept in the result cache).
+
+    `matches`: (rule ID, ((bound name, reference), ...), the derived fact it gave or None), in the
+    order the engine found them; a reference >= 0 is the index of a plan fact, a reference < 0 is
+    derived fact number -1 - reference."""
+
+    readings: tuple[dict | None, ...]  # what the rules' tests read of each plan fact (None: no rule matches its kind)
+    derived_readings: tuple[dict | None, ...]  # the same of each derived fact
+    matches: tuple[tuple[str, tuple[tuple[str, int], ...], int | None], ...]
+
+
+class Replayer:
+    """Which values of which kinds the compiled rules read, and how: computed once per run."""
+
+    def __init__(self, compiled: CompiledRules):
+        self.compiled = compiled
+        # (kind, field) -> the tests against constants that read it, each with its rule's settings
+        self.constant_tests: dict[tuple[str, str], list[tuple[Test, Mapping[str, Any]]]] = {}
+        # (kind, field) read by a test that compares it with another fact's value
+        self.compared: set[tuple[str, str]] = set()
+        read: dict[str, set[str]] = {kind: set() for kind in compiled.fields}
+        for compiled_rule in compiled.rules.values():
+            rule = compiled_rule.rule
+            kinds = rule.names
+            for pattern in rule.when:
+                for test in pattern.tests():
+                    read.setdefault(pattern.kind, set()).add(test.field)
+                    references = [operand for operand in test.operands if isinstance(operand, FieldRef)]
+                    if references:
+                        self.compared.add((pattern.kind, test.field))
+                        for ref in references:
+                            self.compared.add((kinds.get(ref.name), ref.field))
+                            read.setdefault(kinds.get(ref.name), set()).add(ref.field)
+                    else:
+                        self.constant_tests.setdefault((pattern.kind, test.field), []).append(
+                            (test, compiled_rule.settings))
+        # kind -> the fields any test reads, including those the compiler leaves to Python checks
+        # (comparisons between facts), which the engine's view of a fact leaves out
+        self.read = {kind: tuple(sorted(fields)) for kind, fields in read.items() if kind is not None}
+
+    def record(self, facts: Sequence[Mapping[str, Any]], result: EngineResult) -> EngineRecord | None:
+        """The record of a run of the engine on `facts`; None when it cannot be reused (errors)."""
+        if result.errors:
+            return None
+        compiled = self.compiled
+        positions = {id(fact): index for index, fact in enumerate(facts)}
+        positions.update({id(fact): -1 - index for index, fact in enumerate(result.derived)})
+        derived_at = {canonical_content(fact): index for index, fact in enumerate(result.derived)}
+        matches = []
+        for match in result.matches:
+            references = []
+            for name, fact in match.bindings.items():
+                position = positions.get(id(fact))
+                if position is None:
+                    return None
+                references.append((name, position))
+            fact = compiled.derived_fact(match.rule_id, match.bindings)
+            produced = None if fact is None else derived_at.get(canonical_content(fact))
+            if fact is not None and produced is None:
+                return None
+            matches.append((match.rule_id, tuple(references), produced))
+        return EngineRecord(readings=self._readings(facts), derived_readings=self._readings(result.derived),
+                            matches=tuple(matches))
+
+    def replay(self, facts: Sequence[Mapping[str, Any]],
+               earlier: EngineRecord) -> tuple[EngineResult, EngineRecord] | None:
+        """The engine's result on `facts` from an earlier run's record, and the record to keep
+        for the next day; None when the rules could tell the two runs apart (run the engine)."""
+        compiled = self.compiled
+        readings = self._readings(facts)
+        if not self._same_to_the_rules(earlier.readings, readings):
+            return None
+        derived: list[dict] = []
+        derived_at: dict[tuple, int] = {}
+        matches = []
+        for rule_id, references, produced in earlier.matches:
+            bindings = {}
+            for name, position in references:
+                if position >= 0:
+                    if position >= len(facts):
+                        return None
+                    bindings[name] = facts[position]
+                else:
+                    if -1 - position >= len(derived):
+                        return None
+                    bindings[name] = derived[-1 - position]
+            matches.append(Match(rule_id, bindings))
+            fact = compiled.derived_fact(rule_id, bindings) if rule_id in compiled.rules else None
+            if (fact is None) != (produced is None):
+                return None
+            if fact is not None:
+                index = derived_at.setdefault(canonical_content(fact), len(derived))
+                if index == len(derived):
+                    derived.append(fact)
+                if index != produced:
+                    return None
+        derived_readings = self._readings(derived)
+        if not self._same_to_the_rules(earlier.derived_readings, derived_readings):
+            return None
+        return (EngineResult(matches=matches, derived=derived, errors=[]),
+                EngineRecord(readings=readings, derived_readings=derived_readings, matches=earlier.matches))
+
+    def _readings(self, facts: Sequence[Mapping[str, Any]]) -> tuple[dict | None, ...]:
+        """Each fact's kind and the values of it the rules' tests read, as the tests read them."""
+        read, readings = self.read, []
+        for fact in facts:
+            kind = fact.get("kind")
+            fields = read.get(kind)
+            if fields is None:
+                readings.append(None)
+                continue
+            reading = {"kind": kind}
+            for name in fields:
+                value = engine_value(fact.get(name))
+                if value is not None:
+                    reading[name] = value
+            readings.append(reading)
+        return tuple(readings)
+
+    def _same_to_the_rules(self, before: Sequence[dict | None], after: Sequence[dict | None]) -> bool:
+        """Whether every test of every rule gives the same answer on both lists of readings."""
+        if len(before) != len(after):
+            return False
+        constant_tests, compared = self.constant_tests, self.compared
+        for old, new in zip(before, after):
+            if old is None or new is None:
+                if old is not new:
+                    return False
+                continue
+            kind = old["kind"]
+            if new["kind"] != kind:
+                return False
+            for name in old.keys() | new.keys():
+                old_value, new_value = old.get(name, _ABSENT), new.get(name, _ABSENT)
+                if type(old_value) is type(new_value) and old_value == new_value:
+                    continue
+                if (kind, name) in compared:
+                    return False
+                if old_value is not _ABSENT and new_value is not _ABSENT and type(old_value) is not type(new_value):
+                    return False  # the engine and test_holds agree on like values; never bet on the rest
+                for test, settings in constant_tests.get((kind, name), ()):
+                    if test_holds(test, old, {}, settings) != test_holds(test, new, {}, settings):
+                        return False
+        return True
