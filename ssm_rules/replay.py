@@ -36,6 +36,8 @@ from ssm_rules.engine import EngineResult, Match, canonical_content
 from ssm_rules.rulepack import FieldRef, Test
 
 _ABSENT = object()
+_SCALARS = frozenset((int, str, bool, float))  # values the tests read as they are (compiler.engine_value)
+_MAX_KNOWN_ANSWERS = 100_000
 
 
 @dataclass(frozen=True)
@@ -56,6 +58,7 @@ class Replayer:
 
     def __init__(self, compiled: CompiledRules):
         self.compiled = compiled
+        self._known_answers: dict[tuple, tuple[bool, ...]] = {}
         # (kind, field) -> the tests against constants that read it, each with its rule's settings
         self.constant_tests: dict[tuple[str, str], list[tuple[Test, Mapping[str, Any]]]] = {}
         # (kind, field) read by a test that compares it with another fact's value
@@ -153,9 +156,12 @@ class Replayer:
                 continue
             reading = {"kind": kind}
             for name in fields:
-                value = engine_value(fact.get(name))
-                if value is not None:
-                    reading[name] = value
+                value = fact.get(name)
+                if type(value) not in _SCALARS or value == "":
+                    value = engine_value(value)
+                    if value is None:
+                        continue
+                reading[name] = value
             readings.append(reading)
         return tuple(readings)
 
@@ -163,15 +169,16 @@ class Replayer:
         """Whether every test of every rule gives the same answer on both lists of readings."""
         if len(before) != len(after):
             return False
-        constant_tests, compared = self.constant_tests, self.compared
+        compared = self.compared
         for old, new in zip(before, after):
-            if old is None or new is None:
-                if old is not new:
-                    return False
+            # Equal readings need no test. (`==` equates 1, 1.0 and True, but a field of an
+            # unchanged plan's fact never changes type from one date to another: what moves
+            # are day counts, which stay numbers, and flags, which stay booleans.)
+            if old == new:
                 continue
-            kind = old["kind"]
-            if new["kind"] != kind:
+            if old is None or new is None or new["kind"] != old["kind"]:
                 return False
+            kind = old["kind"]
             for name in old.keys() | new.keys():
                 old_value, new_value = old.get(name, _ABSENT), new.get(name, _ABSENT)
                 if type(old_value) is type(new_value) and old_value == new_value:
@@ -180,7 +187,20 @@ class Replayer:
                     return False
                 if old_value is not _ABSENT and new_value is not _ABSENT and type(old_value) is not type(new_value):
                     return False  # the engine and test_holds agree on like values; never bet on the rest
-                for test, settings in constant_tests.get((kind, name), ()):
-                    if test_holds(test, old, {}, settings) != test_holds(test, new, {}, settings):
-                        return False
+                if self._answers(kind, name, old_value) != self._answers(kind, name, new_value):
+                    return False
         return True
+
+    def _answers(self, kind: str, name: str, value: Any) -> tuple[bool, ...]:
+        """What each test against constants on (kind, name) answers for `value` (remembered:
+        day counts repeat across plans and nights)."""
+        key = (kind, name, type(value), value)
+        answers = self._known_answers.get(key)
+        if answers is None:
+            fact = {} if value is _ABSENT else {name: value}
+            answers = tuple(test_holds(test, fact, {}, settings)
+                            for test, settings in self.constant_tests.get((kind, name), ()))
+            if len(self._known_answers) >= _MAX_KNOWN_ANSWERS:
+                self._known_answers.clear()
+            self._known_answers[key] = answers
+        return answers
