@@ -68,6 +68,9 @@ class EngineResult:
     matches: list[Match] = field(default_factory=list)
     derived: list[dict] = field(default_factory=list)  # derived facts: kind + fields
     errors: list[str] = field(default_factory=list)  # a plan with errors has unreliable findings
+    # for each match, the index in `derived` of the fact it derived (or found derived already);
+    # None: its rule derives nothing. Empty when not known (ssm_rules.replay works it out).
+    produced: list[int | None] = field(default_factory=list)
 
 
 # ---- the rule engine, imported once and only when a plan is checked -------------------------
@@ -213,6 +216,8 @@ class _PlanRun:
         self.facts_by_kind: dict[str, list[dict]] = {}  # facts asserted so far, for Python checks
         self.matches: dict[tuple, Match] = {}
         self.derived: dict[tuple, dict] = {}  # canonical content -> derived fact
+        self.derived_at: dict[tuple, int] = {}  # canonical content -> its index in `derived`
+        self.produced: dict[tuple, int] = {}  # match key -> index of the fact it derived
         self.pending: list[dict] = []  # derived facts not yet asserted
         self.errors: list[str] = []
         self.started: set[str] = set()  # rulesets whose start action ran in this plan
@@ -266,8 +271,10 @@ class _PlanRun:
                     self.over_budget(_budget_message(f"rule {rule.rule_id} derived more facts from this plan than",
                                                      "max_derived_facts", self.budget.derived_facts))
                     return
+                self.derived_at[canonical] = len(self.derived)
                 self.derived[canonical] = fact
                 self.pending.append(fact)
+            self.produced[key] = self.derived_at[canonical]
 
 
 def canonical_content(fact: Mapping[str, Any]) -> tuple:
@@ -418,7 +425,7 @@ class RuleEngine:
         if run.interrupt is not None:
             raise run.interrupt
         return EngineResult(matches=list(run.matches.values()), derived=list(run.derived.values()),
-                            errors=run.errors)
+                            errors=run.errors, produced=[run.produced.get(key) for key in run.matches])
 
     def _check(self, run: _PlanRun, facts: Sequence[dict]) -> None:
         if len(facts) > run.budget.facts:

@@ -90,19 +90,24 @@ class Replayer:
         compiled = self.compiled
         positions = {id(fact): index for index, fact in enumerate(facts)}
         positions.update({id(fact): -1 - index for index, fact in enumerate(result.derived)})
-        derived_at = {canonical_content(fact): index for index, fact in enumerate(result.derived)}
+        known = result.produced if len(result.produced) == len(result.matches) else None
+        derived_at = None if known is not None else \
+            {canonical_content(fact): index for index, fact in enumerate(result.derived)}
         matches = []
-        for match in result.matches:
+        for number, match in enumerate(result.matches):
             references = []
             for name, fact in match.bindings.items():
                 position = positions.get(id(fact))
                 if position is None:
                     return None
                 references.append((name, position))
-            fact = compiled.derived_fact(match.rule_id, match.bindings)
-            produced = None if fact is None else derived_at.get(canonical_content(fact))
-            if fact is not None and produced is None:
-                return None
+            if known is not None:
+                produced = known[number]
+            else:
+                fact = compiled.derived_fact(match.rule_id, match.bindings)
+                produced = None if fact is None else derived_at.get(canonical_content(fact))
+                if fact is not None and produced is None:
+                    return None
             matches.append((match.rule_id, tuple(references), produced))
         return EngineRecord(readings=self._readings(facts), derived_readings=self._readings(result.derived),
                             matches=tuple(matches))

@@ -4,6 +4,7 @@ shortcut must stay in use (a guard that refuses everything would pass the first 
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import random
 import shutil
@@ -179,7 +180,10 @@ def test_a_derived_fact_that_copies_a_moving_value_is_checked_too(tmp_path):
             """})
     engine, replayer = RuleEngine(compiled), Replayer(compiled)
     facts = [contact("ana", 9)]
-    earlier = replayer.record(facts, engine.run(facts))
+    run = engine.run(facts)
+    earlier = replayer.record(facts, run)
+    assert earlier.matches[0][2] == 0  # R-AGED derived fact number 0, as the engine counted it
+    assert replayer.record(facts, dataclasses.replace(run, produced=[])) == earlier  # worked out alike
     reused, _ = replayer.replay([contact("ana", 10)], earlier)
     assert reused.derived == [{"kind": "aged", "contact": "ana", "days": 10}]
     assert not [m for m in reused.matches if m.rule_id == "R-OLD"]
