@@ -169,8 +169,11 @@ class Config:
         return default if best is None else best[1]
 
     def is_ignored_in(self, file: str, rule_id: str, guidance: Iterable[str] = (), pack: str | None = None) -> bool:
-        guidance = tuple(guidance)
-        relative = self.relative(file)
+        if not self.per_file_ignores:
+            return False
+        return self._is_ignored_at(self.relative(file), rule_id, tuple(guidance), pack)
+
+    def _is_ignored_at(self, relative: str, rule_id: str, guidance: tuple[str, ...], pack: str | None) -> bool:
         for glob, selectors in self.per_file_ignores:
             if _glob_matches(glob, relative) and _best(selectors, rule_id, guidance, pack) is not None:
                 return True
@@ -189,13 +192,21 @@ class Config:
         if not result.valid or not result.findings:
             return result
         findings = []
+        # A plan's findings name its file: its relative path (abspath, relative_to) is worked out
+        # once per file, not once per finding, and not at all without per-file-ignores.
+        relatives: dict[str, str] = {}
         for finding in result.findings:
             data = finding.to_json()
             rule_id, guidance = str(data["rule"]), tuple(data.get("guidance") or ())
             pack = getattr(finding, "pack", None)
-            file = (data.get("location") or {}).get("file") or result.file
-            if not self.is_enabled(rule_id, guidance, pack) or self.is_ignored_in(file, rule_id, guidance, pack):
+            if not self.is_enabled(rule_id, guidance, pack):
                 continue
+            if self.per_file_ignores:
+                file = (data.get("location") or {}).get("file") or result.file
+                if file not in relatives:
+                    relatives[file] = self.relative(file)
+                if self._is_ignored_at(relatives[file], rule_id, guidance, pack):
+                    continue
             severity = self.severity_of(rule_id, guidance, data["severity"], pack)
             findings.append(finding if severity == data["severity"] else with_severity(finding, severity))
         return replace(result, findings=findings)

@@ -182,6 +182,26 @@ def test_apply_to_result_filters_and_overrides(tmp_path, monkeypatch):
     assert cfg.apply_to_result(report.results[1]) is report.results[1]  # an invalid plan stays as it is
 
 
+@pytest.mark.parametrize("absolute", [False, True])
+def test_per_file_ignores_apply_to_relative_and_absolute_files(tmp_path, monkeypatch, absolute):
+    # apply_to_result works out each file's relative path once: a plan named either way, and a
+    # finding located in another file than its plan's, are each matched against the globs.
+    monkeypatch.chdir(tmp_path)
+    name = (lambda file: str(tmp_path / file)) if absolute else (lambda file: file)
+    cfg = Config(root=str(tmp_path), per_file_ignores=(("plans/north*.yaml", ("G60",)),))
+    north = PlanResult(file=name("plans/northwind.yaml"), account="northwind", findings=[
+        FakeFinding("SSM-BDU-001", "error", "no key decision leader", 8, file=name("plans/northwind.yaml")),
+        FakeFinding("SSM-BDU-002", "error", "no coach", 9, file=name("plans/south.yaml")),
+        FakeFinding("SSM-REL-001", "warning", "no goal", 10, file=name("plans/northwind.yaml"), guidance=("G70",)),
+    ])
+    assert [f.rule for f in cfg.apply_to_result(north).findings] == ["SSM-BDU-002", "SSM-REL-001"]
+    south = PlanResult(file=name("plans/south.yaml"), account="south", findings=[
+        FakeFinding("SSM-BDU-001", "error", "no key decision leader", 8, file=None)])  # the plan's file
+    assert [f.rule for f in cfg.apply_to_result(south).findings] == ["SSM-BDU-001"]
+    assert cfg.is_ignored_in(name("plans/north.yaml"), "SSM-BDU-001", ["G60"])
+    assert not Config(root=str(tmp_path)).is_ignored_in(name("plans/north.yaml"), "SSM-BDU-001", ["G60"])
+
+
 def test_fails_decides_the_exit_status():
     report = sample_report()
     assert fails(report, "never")  # the invalid plan
