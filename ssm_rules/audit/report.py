@@ -145,10 +145,12 @@ def render_all(view: dict, as_of: date, spool, *, delta=None, pipeline=None) -> 
     The page and the JSON of a large portfolio run to tens of megabytes: they are written
     piece by piece from the spool instead of being built first.
     """
+    from ssm_rules.audit import pieces
+
     html, _markdown = _environments()
     page = html.get_template("index.html.j2")
     return {
-        "index.html": lambda stream: page.stream(**view).dump(stream),
+        "index.html": lambda stream: page.stream(**view, **pieces.for_page()).dump(stream),
         "summary.md": render_markdown(view),
         "audit.json": lambda stream: write_audit_json(stream, as_of, spool, delta=delta, pipeline=pipeline),
     }

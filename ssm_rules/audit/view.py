@@ -14,7 +14,7 @@ import re
 import sqlite3
 from datetime import date, datetime
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable, Iterable, Iterator
 
 from ssm_rules import __version__
 from ssm_rules.audit.charts import make_charts
@@ -29,7 +29,7 @@ STALE_DAYS = 28  # an open finding this old is "open for weeks"
 # a `Rows`: a query on the spool, run while the template iterates it. Each query's ORDER BY
 # reproduces a stable sort of the plans in input order (hence the final `seq`/`pos` keys):
 #
-#   accounts      by name (lower case), then file
+#   accounts      by name (lower case), then file (seq: to walk the findings beside them)
 #   findings      worst first, then by rule and place: `pos`, fixed when spooled
 #   actions       worst first, then oldest, then by account (lower case) and rule
 #   attention     invalid first, then by errors, warnings, info (most first), then by name
@@ -87,7 +87,10 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
         "version": __version__,
         "summary": summary,
         "history": history,
-        "accounts": rows("SELECT * FROM audit_plans ORDER BY name_lower, file", views.account),
+        # The account cards (a plan with findings, or an invalid one), then the clean accounts' list.
+        "accounts": views.accounts_with_findings(),
+        "clean_accounts": rows("SELECT * FROM audit_plans WHERE valid AND NOT findings ORDER BY name_lower, file",
+                               views.clean_account),
         "attention": rows("SELECT * FROM audit_plans WHERE NOT valid OR findings ORDER BY valid, error DESC,"
                           " warning DESC, info DESC, name_lower, seq", views.account)[:15],
         # An owner's "new" counts new findings, as the New card does; a newly broken plan has its own tag.
@@ -214,9 +217,24 @@ class _Views:
         """A query on the spool, with the view's named parameters (sqlite3 ignores those it does not use)."""
         return Rows(self.db, sql, {**self.params, **params}, make)
 
-    def account(self, row) -> dict:
-        findings = [finding for finding in self.rows(_FINDINGS + " WHERE f.plan_seq = :seq ORDER BY f.pos",
-                                                     self.finding, seq=row["seq"])]  # (list() would COUNT first)
+    def accounts_with_findings(self) -> Iterable[dict]:
+        """The accounts with findings or an invalid plan, each with its findings.
+
+        Two queries in the same order, walked side by side (a merge): the plans, and every
+        finding of them; not one findings query per account."""
+        plans = self.rows("SELECT * FROM audit_plans WHERE NOT valid OR findings ORDER BY name_lower, file, seq",
+                          lambda row: row)
+        findings = self.rows(_FINDINGS + " ORDER BY p.name_lower, p.file, p.seq, f.pos",
+                             lambda row: (row["plan_seq"], self.finding(row)))
+        return _Merged(plans, findings, self.account)
+
+    def clean_account(self, row) -> dict:
+        return self.account(row, [])
+
+    def account(self, row, findings: list[dict] | None = None) -> dict:
+        if findings is None:
+            findings = [finding for finding in self.rows(_FINDINGS + " WHERE f.plan_seq = :seq ORDER BY f.pos",
+                                                         self.finding, seq=row["seq"])]  # (list() would COUNT first)
         since = _date(row["invalid_since"])
         outcome = None
         if row["outcome"] is not None:
@@ -316,6 +334,24 @@ class _Views:
                 "account_name": row["name"] if row["seq"] is not None else (row["account"] or row["file"]),
                 "anchor": f"account-{row['seq'] + 1}" if row["seq"] is not None else None,
                 "days_open": (self.as_of - first_seen).days}
+
+
+class _Merged:
+    """Plan rows and (seq, finding) pairs, both in the same order -> each plan's account, with
+    its findings; read again each time it is iterated, as `Rows` is."""
+
+    def __init__(self, plans: Rows, findings: Rows, account: Callable[[sqlite3.Row, list[dict]], dict]):
+        self.plans, self.findings, self.account = plans, findings, account
+
+    def __iter__(self) -> Iterator[dict]:
+        findings = iter(self.findings)
+        pending = next(findings, None)
+        for plan in self.plans:
+            own = []
+            while pending is not None and pending[0] == plan["seq"]:
+                own.append(pending[1])
+                pending = next(findings, None)
+            yield self.account(plan, own)
 
 
 def _one(db, sql: str, params: dict | tuple = ()) -> sqlite3.Row:
