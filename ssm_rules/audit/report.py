@@ -171,7 +171,7 @@ def render_all(view: dict, as_of: date, spool, *, delta=None, pipeline=None) -> 
     return {
         # (generate(), not stream().dump(): the page is a few million small pieces, and the
         # stream's own __next__ in Python cost a tenth of the rendering)
-        "index.html": lambda stream: stream.writelines(page.generate(**view, **pieces.for_page())),
+        "index.html": lambda stream: stream.writelines(page.generate(**view, **pieces.for_page(view))),
         "summary.md": render_markdown(view),
         "audit.json": lambda stream: write_audit_json(stream, as_of, spool, delta=delta, pipeline=pipeline),
     }
