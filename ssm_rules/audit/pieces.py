@@ -7,8 +7,8 @@ account card): a third of the time it took to write the page. Each piece here pr
 what its macro printed, and escapes every value it is given, as the autoescaped template does.
 
 `for_page()` gives the template these pieces and its `_()` for one rendering, in the run's
-language: the language is looked up once (i18n reads the environment each time it is asked),
-and each text is translated once.
+language: each text is translated once, when the page first shows it (i18n looks the language
+up in the environment each time it is asked), and each badge made once.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Callable
 from markupsafe import Markup, escape
 
 from ssm_rules.audit.view import day_text
+from ssm_rules.severity import SEVERITIES
 
 _COUNTED = ("error", "warning", "info")
 _MISSING = Markup('<span class="muted">–</span>')
@@ -60,11 +61,13 @@ class Pieces:
         self._missing: dict[tuple, Markup] = {}
 
     def badge(self, severity: str) -> Markup:
-        """`<span class="badge error">error</span>`, the severity's name translated."""
+        """`<span class="badge error">error</span>`, the severity's name translated (a name that
+        is no severity is shown as text: the catalog's text is trusted, it is not)."""
         try:
             return self._badges[severity]
         except (KeyError, TypeError):
-            badge = Markup('<span class="badge {}">{}</span>').format(severity, self._(severity))
+            name = self._(severity) if severity in SEVERITIES else severity
+            badge = Markup('<span class="badge {}">{}</span>').format(severity, name)
             if isinstance(severity, str):
                 self._badges[severity] = badge
             return badge
