@@ -4,7 +4,7 @@
     spool    each result on disk (SQLite) as it arrives: memory stays flat in the number of plans
     history  SQLite: runs, plans and findings per run; what is new, resolved, open since when
     view     spool + history -> the view model (plain data and spool queries); charts: its SVG charts
-    report   the view -> index.html, summary.md, audit.json
+    report   the view -> index.html, summary.md, audit.json (pieces: the page's rows made in Python)
     files    writes the report directory as one unit (old or new, never half)
 
 `run_audit` wires them; `ssm audit` (commands/audit.py) is its command line.
