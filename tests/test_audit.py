@@ -540,3 +540,24 @@ def test_a_second_audit_of_the_same_report_waits_for_the_first(tmp_path):
         events.append("second in")
     thread.join()
     assert events == ["first in", "first out", "second in"]
+
+
+def test_audit_json_is_indented_as_json_dumps_would():
+    # report._indented writes audit.json plan by plan; the bytes are json.dumps(indent=2)'s.
+    from collections import OrderedDict
+
+    from ssm_rules.audit.report import _indented
+
+    deep: list = ["deep"]
+    for _ in range(20):  # deeper than the prepared indentations
+        deep = [deep]
+    values = [
+        {"plans": [{"file": "a.yaml", "valid": True, "errors": [], "outcome": {"met": ["G80"], "missing": []},
+                    "findings": [{"rule": "SSM-BDU-001", "guidance": ["G60"], "message": "Zoë \"q\" \n\t\u2028 <x>",
+                                  "location": {"line": 3, "column": None}, "subject": {}}]}],
+         "numbers": [0, -1, 10 ** 30, 2.5, -0.0, 1e-07, float("nan"), float("inf"), True, False, None],
+         "subclasses": OrderedDict(x=[OrderedDict(y="z")]), "deep": deep},
+        [], {}, "text", 3, None, [[], {}, [{}]],
+    ]
+    for value in values:
+        assert _indented(value, 0) == json.dumps(value, indent=2, ensure_ascii=False)
