@@ -268,7 +268,7 @@ class _Views:
             "severity": row["severity"],
             "rule": row["rule"],
             "rule_title": self.rules.get(row["rule"], {}).get("title", ""),
-            "guidance": json.loads(row["guidance"]),
+            "guidance": _guidance_ids(row["guidance"]),
             "message": row["message"],
             "path": row["path"],
             "line": row["line"],
@@ -358,6 +358,12 @@ def _one(db, sql: str, params: dict | tuple = ()) -> sqlite3.Row:
     cursor = db.cursor()
     cursor.row_factory = sqlite3.Row
     return cursor.execute(sql, params).fetchone()
+
+
+@lru_cache(maxsize=1024)
+def _guidance_ids(text: str) -> tuple[str, ...]:
+    """A finding's guidance IDs (a JSON list in the spool): a portfolio repeats a few lists."""
+    return tuple(json.loads(text))
 
 
 @lru_cache(maxsize=1024)
