@@ -68,9 +68,24 @@ class RuleSet:
                         for rule_shapes in self.shapes]
         self.keys = list(keys)
 
-    def bound(self, facts_by_kind: Mapping[str, Sequence[Mapping[str, Any]]]) -> int:
-        """The cheap bound of every rule together (counts and largest groups per kind)."""
-        fanouts = [_largest_group(facts_by_kind.get(kind, ()), joins) for kind, joins in self.keys]
+    def bound(self, facts_by_kind: Mapping[str, Sequence[Mapping[str, Any]]],
+              known: dict[tuple[str, tuple[str, ...]], tuple[int, int]] | None = None) -> int:
+        """The cheap bound of every rule together (counts and largest groups per kind).
+
+        `known`, kept by the caller between calls on facts that only grow (one plan's, as the
+        engine asserts them stratum by stratum): (kind, joins) -> (facts counted, largest group),
+        so that a kind whose facts did not change is not grouped again."""
+        fanouts = []
+        for key in self.keys:
+            kind, joins = key
+            facts = facts_by_kind.get(kind, ())
+            if known is not None:
+                counted = known.get(key)
+                if counted is None or counted[0] != len(facts):
+                    counted = known[key] = (len(facts), _largest_group(facts, joins))
+                fanouts.append(counted[1])
+            else:
+                fanouts.append(_largest_group(facts, joins))
         total = 0
         for indexes in self.indexes:
             product = 1

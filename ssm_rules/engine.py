@@ -224,6 +224,7 @@ class _PlanRun:
         self.ended: set[str] = set()  # ids of the end facts whose action ran
         self.interrupt: BaseException | None = None
         self.views_by_kind: dict[str, list[dict]] = {}  # what the engine sees, for the budget's bounds
+        self.groups: dict = {}  # the budget's largest groups of those, kept while they do not change
         self.budget = compiled.budget
         self.deadline = time.monotonic() + self.budget.seconds
         self.frames = 0  # matches the actions were given (before Python's own checks)
@@ -507,7 +508,7 @@ class RuleEngine:
 
     def _chain_within_budget(self, run: _PlanRun) -> bool:
         """The frames the chain rules can build with this round's facts, charged to the budget."""
-        bound = self._chain_bounded.bound(run.views_by_kind)
+        bound = self._chain_bounded.bound(run.views_by_kind, run.groups)
         added = max(0, bound - run.chain_bound)
         if run.bounded + added > run.budget.matches:
             run.over_budget(_budget_message(f"the chain rules could match up to {bound:,} combinations of this "
@@ -524,7 +525,7 @@ class RuleEngine:
         if rules is None:
             return True
         limit = run.budget.matches - run.bounded
-        total = rules.bound(run.views_by_kind)  # cheap, and enough for every real plan
+        total = rules.bound(run.views_by_kind, run.groups)  # cheap, and enough for every real plan
         if total > limit:
             by_rule = rules.closer_bounds(run.views_by_kind)
             total = sum(by_rule.values())

@@ -153,7 +153,7 @@ def test_the_bound_is_never_below_the_matches_the_engine_makes(tmp_path):
 def test_matches_past_the_budget_stop_the_plan_even_if_the_bound_were_wrong(tmp_path, monkeypatch):
     rules = RuleEngine(compile_packs(load_packs([pack(tmp_path, PAIR)], include_builtin=False),
                                      settings={"max_matches": 50}))
-    monkeypatch.setattr(budget.RuleSet, "bound", lambda self, facts: 0)  # a bound that lies
+    monkeypatch.setattr(budget.RuleSet, "bound", lambda self, facts, known=None: 0)  # a bound that lies
     result = rules.run(contact_facts(10))
     assert result.errors == ["the rules matched more combinations of facts than max_matches = 50 allows (rule "
                              "TEAM-001 was running); if the plan really needs more, raise it in [tool.ssm.settings]"]
@@ -257,3 +257,23 @@ def test_the_budget_is_listed_with_each_packs_settings(runner):
         assert {name: setting["default"] for name, setting in budget_settings.items()} == \
             {"max_facts": 10_000, "max_derived_facts": 10_000, "max_matches": 100_000, "max_seconds": 30.0}
         assert all(setting["description"] for setting in budget_settings.values())
+
+
+def test_the_bound_kept_between_strata_is_the_bound_worked_out_afresh():
+    """The engine keeps each kind's largest group while its facts do not change (a plan's facts
+    only grow, stratum by stratum): the bound must be the one worked out from scratch."""
+    from ssm_rules.budget import PatternShape, RuleSet
+
+    rules = RuleSet([("PAIR", (PatternShape("contact", (), ()), PatternShape("contact", ("owner",), ()))),
+                     ("CHAIN", (PatternShape("supported", (), ()), PatternShape("outcome", ("opportunity",), ())))])
+    facts: dict[str, list[dict]] = {"contact": [{"owner": "ana"}, {"owner": "ana"}, {"owner": "ben"}],
+                                    "outcome": [{"opportunity": "a"}, {"opportunity": "a"}]}
+    known: dict = {}
+    for step in range(6):
+        assert rules.bound(facts, known) == rules.bound(facts), step
+        facts.setdefault("supported", []).append({"rank": step})
+        if step % 2:
+            facts["outcome"].append({"opportunity": "b" if step < 3 else "a"})
+        if step == 4:
+            facts["contact"] += [{"owner": "ben"}] * 3
+    assert known  # it was used
