@@ -15,7 +15,7 @@ from ssm_rules import i18n
 from ssm_rules.audit import pieces
 from ssm_rules.audit.view import day_text
 
-HOSTILE = "<script>alert('x')</script> & \"q\""
+HOSTILE = "<script>alert('x')</script> & \"q\" {{ 7*7 }} {line} {0} %s"  # markup, quotes, template and format directives
 
 # What index.html.j2 had before the pieces moved to Python (the macros, and the loops' bodies).
 REFERENCE = """\
@@ -151,3 +151,8 @@ def test_pieces_are_reused_not_shared_between_languages():
         assert chinese["badge"]("error") == '<span class="badge error">錯誤</span>'
     finally:
         i18n.reset()
+
+
+def test_directive_looking_text_is_printed_as_it_is():
+    row = pieces.for_page({"history": {"runs": 2}})["finding_row"](finding(line=7))
+    assert "{{ 7*7 }} {line} {0} %s" in row and "49" not in row

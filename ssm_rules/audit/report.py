@@ -1,7 +1,8 @@
 """The audit's reports, rendered from the view (`view.py`): HTML, Markdown and JSON.
 
 The templates only lay the view out: `templates/index.html.j2` (Jinja2, autoescaped: every value
-taken from a plan is shown as text) and `templates/summary.md.j2` (every value escaped for
+taken from a plan is shown as text; the pieces it repeats on every row are made in Python by
+`pieces.py`, which escapes alike) and `templates/summary.md.j2` (every value escaped for
 Markdown). The page and audit.json are streamed to their files piece by piece from the spool
 (audit.json plan by plan), so memory stays flat however many plans there are.
 """
