@@ -85,29 +85,18 @@ class Replayer:
 
     def record(self, facts: Sequence[Mapping[str, Any]], result: EngineResult) -> EngineRecord | None:
         """The record of a run of the engine on `facts`; None when it cannot be reused (errors)."""
-        if result.errors:
-            return None
-        compiled = self.compiled
+        if result.errors or len(result.produced) != len(result.matches):
+            return None  # (no `produced`: not a RuleEngine's result, which match derived what is unknown)
         positions = {id(fact): index for index, fact in enumerate(facts)}
         positions.update({id(fact): -1 - index for index, fact in enumerate(result.derived)})
-        known = result.produced if len(result.produced) == len(result.matches) else None
-        derived_at = None if known is not None else \
-            {canonical_content(fact): index for index, fact in enumerate(result.derived)}
         matches = []
-        for number, match in enumerate(result.matches):
+        for match, produced in zip(result.matches, result.produced):
             references = []
             for name, fact in match.bindings.items():
                 position = positions.get(id(fact))
                 if position is None:
                     return None
                 references.append((name, position))
-            if known is not None:
-                produced = known[number]
-            else:
-                fact = compiled.derived_fact(match.rule_id, match.bindings)
-                produced = None if fact is None else derived_at.get(canonical_content(fact))
-                if fact is not None and produced is None:
-                    return None
             matches.append((match.rule_id, tuple(references), produced))
         return EngineRecord(readings=self._readings(facts), derived_readings=self._readings(result.derived),
                             matches=tuple(matches))
