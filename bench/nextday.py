@@ -35,10 +35,7 @@ def main() -> int:
     from ssm_rules import loader
     from ssm_rules.cache import Cache, plan_key
     from ssm_rules.facts import plan_facts
-    from ssm_rules.findings import build_findings, outcome
-    from ssm_rules.owners import team_members
     from ssm_rules.pipeline import Checker, load_plan, validation_result
-    from ssm_rules.stages import opportunity_views
 
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch) / "plans"
@@ -74,16 +71,9 @@ def main() -> int:
             engine_result, record = replayed
             t5 = clock()
             result = validation_result(loaded)
-            result.findings = build_findings(checker.compiled, facts, engine_result, loaded.document.locate,
-                                             loaded.file)
-            result.outcome = outcome(checker.packs, engine_result.derived)
-            result.team = team_members(facts)
-            result.opportunities = opportunity_views(facts, engine_result.derived)
+            checker._complete(result, loaded, facts, engine_result)
             t6 = clock()
-            checker.cache.put("result", checker._result_key(key, loaded.file),
-                              (next_day.isoformat(), result.account, result.account_name, result.account_owner,
-                               result.suppressions, result.findings, result.outcome, result.team,
-                               result.opportunities, record))
+            checker._keep(result, loaded, next_day, record)
             t7 = clock()
             for step, start, end in zip(STEPS, (t0, t1, t2, t3, t4, t5, t6), (t1, t2, t3, t4, t5, t6, t7)):
                 times[step] += end - start

@@ -75,17 +75,15 @@ class RuleSet:
         `known`, kept by the caller between calls on facts that only grow (one plan's, as the
         engine asserts them stratum by stratum): (kind, joins) -> (facts counted, largest group),
         so that a kind whose facts did not change is not grouped again."""
+        known = {} if known is None else known
         fanouts = []
         for key in self.keys:
             kind, joins = key
             facts = facts_by_kind.get(kind, ())
-            if known is not None:
-                counted = known.get(key)
-                if counted is None or counted[0] != len(facts):
-                    counted = known[key] = (len(facts), _largest_group(facts, joins))
-                fanouts.append(counted[1])
-            else:
-                fanouts.append(_largest_group(facts, joins))
+            counted = known.get(key)
+            if counted is None or counted[0] != len(facts):
+                counted = known[key] = (len(facts), _largest_group(facts, joins))
+            fanouts.append(counted[1])
         total = 0
         for indexes in self.indexes:
             product = 1

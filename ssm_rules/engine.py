@@ -69,7 +69,7 @@ class EngineResult:
     derived: list[dict] = field(default_factory=list)  # derived facts: kind + fields
     errors: list[str] = field(default_factory=list)  # a plan with errors has unreliable findings
     # for each match, the index in `derived` of the fact it derived (or found derived already);
-    # None: its rule derives nothing. Empty when not known (ssm_rules.replay works it out).
+    # None: its rule derives nothing. Kept with the run's record (ssm_rules.replay).
     produced: list[int | None] = field(default_factory=list)
 
 

@@ -144,7 +144,7 @@ class Checker:
                       if compiled.rule.has_finding}
 
     def check_file(self, file: str, as_of: date, raw: bytes | None = None) -> PlanResult:
-        key = None
+        key = earlier = None
         if self.cache is not None and self._rules_key is not None:
             # A re-run on the same day: the result alone answers, without the (larger) plan entry.
             from ssm_rules import loader
@@ -161,8 +161,7 @@ class Checker:
                 known, earlier = self._cached_result(display_name(file), key, as_of)
                 if known is not None:
                     return known
-                return self.check_loaded(load_plan(file, raw, self.cache, key), as_of, earlier=earlier)
-        return self.check_loaded(load_plan(file, raw, self.cache, key), as_of)
+        return self.check_loaded(load_plan(file, raw, self.cache, key), as_of, earlier=earlier)
 
     def _result_key(self, plan_key: str, file: str) -> str:
         from ssm_rules.cache import digest
@@ -197,9 +196,6 @@ class Checker:
         """`earlier`: the ssm_rules.replay.EngineRecord of this plan's run on another as-of
         date (from the result cache), reused when no rule can tell the dates apart."""
         from ssm_rules.facts import plan_facts
-        from ssm_rules.findings import build_findings, outcome
-        from ssm_rules.owners import team_members
-        from ssm_rules.stages import opportunity_views
 
         result = validation_result(loaded)
         if loaded.plan is None:
@@ -217,20 +213,32 @@ class Checker:
             # A rule that could not be evaluated must never look like a clean plan.
             result.errors = [PlanProblem(f"the rules could not be checked: {error}") for error in engine_result.errors]
             return result
+        self._complete(result, loaded, facts, engine_result)
+        if keep:
+            self._keep(result, loaded, as_of, record)
+        return result
+
+    def _complete(self, result: PlanResult, loaded: LoadedPlan, facts: list[dict], engine_result) -> None:
+        """Fill in what an error-free engine run of `facts` says of the plan: findings, outcome, owner,
+        team and the pipeline's view of each opportunity."""
+        from ssm_rules.findings import build_findings, outcome
+        from ssm_rules.owners import team_members
+        from ssm_rules.stages import opportunity_views
+
         result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
         result.outcome = outcome(self.packs, engine_result.derived)
         result.account_owner = loaded.plan.account.owner
         result.team = team_members(facts)
         result.opportunities = opportunity_views(facts, engine_result.derived)
-        if keep:
-            # One entry per file version, holding the last as-of date checked: re-runs on the
-            # same day find it, and a nightly audit overwrites it instead of adding one a night
-            # (reusing its engine run when it can: ssm_rules.replay).
-            self.cache.put("result", self._result_key(loaded.key, loaded.file),
-                           (as_of.isoformat(), result.account, result.account_name, result.account_owner,
-                            result.suppressions, result.findings, result.outcome, result.team,
-                            result.opportunities, record))
-        return result
+
+    def _keep(self, result: PlanResult, loaded: LoadedPlan, as_of: date, record) -> None:
+        """Write the result entry `_cached_result` reads. One entry per file version, holding the
+        last as-of date checked: re-runs on the same day find it, and a nightly audit overwrites it
+        instead of adding one a night (reusing its engine run when it can: ssm_rules.replay)."""
+        self.cache.put("result", self._result_key(loaded.key, loaded.file),
+                       (as_of.isoformat(), result.account, result.account_name, result.account_owner,
+                        result.suppressions, result.findings, result.outcome, result.team,
+                        result.opportunities, record))
 
 
 def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool = True):
