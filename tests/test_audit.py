@@ -464,6 +464,18 @@ def test_audit_of_the_sample_plans(runner, tmp_path):
     assert "\\`" not in summary and "`plan.approved\\_by" not in summary
 
 
+def test_the_same_portfolio_gives_the_same_page_byte_for_byte(runner, tmp_path):
+    """Reports are kept and compared from night to night: nothing random in them (pygal names
+    each chart with a random UUID unless told otherwise)."""
+    pages = []
+    for name in ("first", "second"):
+        out = tmp_path / name
+        assert audit(runner, FACTS, "--out", out, "--as-of", "2026-11-27", "--no-cache").exit_code == 0
+        pages.append((out / "index.html").read_bytes())
+    assert b"pygal-chart" in pages[0]
+    assert pages[0] == pages[1]
+
+
 @needs_checker
 def test_a_contact_named_like_a_script_shows_as_text(runner, tmp_path):
     plans = tmp_path / "plans"
