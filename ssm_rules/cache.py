@@ -9,14 +9,16 @@ the same answer again. Four kinds of entry, each under a SHA-256 of its inputs:
     compiled  the packs' key, settings, severities, selected rules   -> the compiled rules
     result    the plan's key, the compiled key, the file's name      -> the as-of date last checked,
                                                                       the findings and the outcome,
-                                                                      the engine run's record
+                                                                      the engine run's record and
+                                                                      the facts it was given
 
 A plan entry does not depend on the as-of date, so it serves every later run until the file
 changes; a result entry serves re-runs with the same as-of date (pre-commit on every commit,
 CI re-runs, a second audit the same day), and the next day's run replaces it, so a nightly
-audit does not add an entry a night. On another date the entry's engine record is reused when
-no rule can tell the dates apart (ssm_rules.replay), so a nightly audit of unchanged plans runs
-the rule engine only on the plans where a threshold was crossed. The directory grows by about 15 KB for each version of
+audit does not add an entry a night. On another date the entry's facts are moved to the new
+date and its engine record is reused when no rule can tell the dates apart (ssm_rules.replay),
+so a nightly audit of unchanged plans neither loads them nor runs the rule engine, except on the
+plans where a threshold was crossed. The directory grows by 20 to 30 KB for each version of
 a plan it has seen; nothing is evicted (delete the directory to start afresh).
 
 Every key also covers the tool: its version and the names, sizes and modification times of

@@ -209,7 +209,7 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
         if opportunity.priority is not None and opportunity.stage != "lost":
             by_priority.setdefault(opportunity.priority, []).append(index)
 
-    facts = [_plan_fact(plan, as_of)]
+    facts = [_plan_fact(plan)]
     activities = plan.plan.activities if plan.plan else None
     for order, name in enumerate(ACTIVITIES, start=1):
         status = getattr(activities, name, None) or "not_started"
@@ -227,10 +227,7 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
         facts.append(_compact("contact", f"contacts[{index}]", contact.id, {
             "name": contact.name, "title": contact.title, "attitude": contact.attitude,
             "influence": contact.influence, "owner": contact.owner, "goal": contact.goal,
-            "last_contact": _iso(contact.last_contact),
-            "days_since_contact": _days_between(contact.last_contact, as_of),
-            "next_meeting": _iso(contact.next_meeting),
-            "meeting_ahead": contact.next_meeting is not None and contact.next_meeting >= as_of,
+            "last_contact": _iso(contact.last_contact), "next_meeting": _iso(contact.next_meeting),
             "benefit": contact.benefit, "has_plan": bool(_present(contact.plan)),
             "external": bool(contact.external), "in_buying_unit": contact.id in in_buying_unit}))
     names = {contact.id: contact.name or contact.id for contact in contacts}
@@ -246,13 +243,13 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
             "priority_peers": len(peers) - 1 if peers else None,
             "priority_peer_names": [_name(opportunities[other]) for other in peers[1:]]
             if peers and peers[0] == index else None,
-            **_stage_fields(opportunity, plan.account.owner, as_of, named[index])}))
+            **_stage_fields(opportunity, plan.account.owner, named[index])}))
     for path, opportunity_id, role, contact_id in roles:
         facts.append({"kind": "role", "path": path, "key": f"{opportunity_id}/{contact_id}/{role}",
                       "opportunity": opportunity_id, "contact": contact_id, "role": role,
                       "role_name": role.replace("_", " ")})
     for index, opportunity in enumerate(opportunities):
-        facts += _outcome_facts(opportunity, index, as_of, named[index], names)
+        facts += _outcome_facts(opportunity, index, named[index], names)
     routes = (plan.routes_to_market.routes if plan.routes_to_market else None) or []
     for index, route in enumerate(routes):
         facts.append(_compact("route", f"routes_to_market.routes[{index}]", index,
@@ -263,6 +260,44 @@ def plan_facts(plan: Record, as_of: date) -> list[dict[str, Any]]:
     for index, item in enumerate(plan.thought_leadership or []):
         facts.append(_compact("thought_leadership", f"thought_leadership[{index}]", index,
                               {"topic": item.topic, "confirmed": bool(item.confirmed)}))
+    date_facts(facts, as_of)
+    return facts
+
+
+# The fields that depend on the as-of date, by fact kind: (field, the date field of the same fact
+# it is counted from, how). Nothing else in a plan's facts moves from one day to the next, which
+# lets a nightly run re-date an unchanged plan's facts of an earlier night (pipeline.Checker)
+# instead of building them again; plan_facts sets them the same way, here.
+DAYS_SINCE, AHEAD = "days since", "ahead"
+AS_OF_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
+    "plan": (("days_since_review", "last_reviewed", DAYS_SINCE),),
+    "contact": (("days_since_contact", "last_contact", DAYS_SINCE), ("meeting_ahead", "next_meeting", AHEAD)),
+    "opportunity": (("days_in_stage", "stage_since", DAYS_SINCE), ("days_since_close", "close_date", DAYS_SINCE),
+                    ("days_since_next_step_due", "next_step_due", DAYS_SINCE)),
+    "outcome": (("days_since", "date", DAYS_SINCE),),
+}
+
+
+def date_facts(facts: list[dict[str, Any]], as_of: date) -> list[dict[str, Any]]:
+    """Set (in place) the fields of `facts` counted from `as_of`: a count of days is absent when
+    its date is, and `meeting_ahead` is false without a meeting. Returns `facts`."""
+    today = as_of.isoformat()  # ISO dates (4-digit years) compare as text as they do as dates
+    days: dict[str, int] = {}  # the same few dates recur across a plan's facts
+    for fact in facts:
+        fields = AS_OF_FIELDS.get(fact["kind"])
+        if fields is None:
+            continue
+        for name, source, how in fields:
+            when = fact.get(source)
+            if how == AHEAD:
+                fact[name] = when is not None and when >= today
+            elif when is None:
+                fact.pop(name, None)
+            else:
+                count = days.get(when)
+                if count is None:
+                    count = days[when] = (as_of - date.fromisoformat(when)).days
+                fact[name] = count
     return facts
 
 
@@ -276,20 +311,16 @@ def _named_roles(opportunity: Record, names: dict[str, str]) -> dict[str, str]:
     return named
 
 
-def _stage_fields(opportunity: Record, account_owner: str, as_of: date, named: dict[str, str]) -> dict[str, Any]:
+def _stage_fields(opportunity: Record, account_owner: str, named: dict[str, str]) -> dict[str, Any]:
     """The opportunity's stage data, as values: ranks, days, its next step, who owns it."""
     owner = opportunity.owner or account_owner
     stage_rank = STAGE_RANKS.get(opportunity.stage)
     next_step = opportunity.next_step
     return {
         "owner": owner, "stage_rank": stage_rank, "open": opportunity.stage in OPEN_STAGES,
-        "stage_since": _iso(opportunity.stage_since),
-        "days_in_stage": _days_between(opportunity.stage_since, as_of),
-        "close_date": _iso(opportunity.close_date),
-        "days_since_close": _days_between(opportunity.close_date, as_of),
+        "stage_since": _iso(opportunity.stage_since), "close_date": _iso(opportunity.close_date),
         "next_step": next_step and next_step.action,
         "next_step_due": _iso(next_step.due) if next_step else None,
-        "days_since_next_step_due": _days_between(next_step.due, as_of) if next_step else None,
         "next_step_owner": (next_step.owner or owner) if next_step else None,
         "lost_reason": opportunity.lost_reason,
         "claimed_outcomes": [outcome for _, outcome in MILESTONES[:stage_rank or 0]],
@@ -297,7 +328,7 @@ def _stage_fields(opportunity: Record, account_owner: str, as_of: date, named: d
     }
 
 
-def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str, str],
+def _outcome_facts(opportunity: Record, index: int, named: dict[str, str],
                    names: dict[str, str]) -> list[dict[str, Any]]:
     """One fact per recorded verifiable outcome, in milestone order."""
     facts: list[dict[str, Any]] = []
@@ -314,7 +345,7 @@ def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str
         by = outcome.by or []
         facts.append(_compact("outcome", path, f"{opportunity.id}/{key}", {
             "opportunity": opportunity.id, "outcome": key, "milestone": milestone, "rank": rank,
-            "date": _iso(outcome.date), "days_since": _days_between(outcome.date, as_of),
+            "date": _iso(outcome.date),
             "by": by, "by_names": [names.get(contact, contact) for contact in by], "by_count": len(set(by)), "by_key_decision_leader": not deciders.isdisjoint(by),
             "by_approver": not approvers.isdisjoint(by), "evidence": outcome.evidence,
             "latest_earlier": latest and latest[1], "latest_earlier_date": latest and _iso(latest[0]),
@@ -328,7 +359,7 @@ def _outcome_facts(opportunity: Record, index: int, as_of: date, named: dict[str
     return facts
 
 
-def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
+def _plan_fact(plan: Record) -> dict[str, Any]:
     section = plan.plan
     insight = plan.insight
     research = insight.research if insight else None
@@ -347,7 +378,6 @@ def _plan_fact(plan: Record, as_of: date) -> dict[str, Any]:
         "owner": plan.account.owner,
         "industry": plan.account.industry,
         "last_reviewed": _iso(last_reviewed),
-        "days_since_review": _days_between(last_reviewed, as_of),
         "approved_by_client": _iso(section.approved_by_client if section else None),
         "source_kinds": len(set(section.sources or [])) if section else 0,
         "phase_complete": phase_complete,

@@ -118,6 +118,36 @@ def validation_result(loaded: LoadedPlan) -> PlanResult:
                       suppressions=loaded.suppressions)
 
 
+class _Unplaced(Exception):
+    """A finding of a re-dated check whose place the earlier check did not record."""
+
+
+@dataclass
+class _Earlier:
+    """What a plan's check on another as-of date kept (its result entry) for checking it again."""
+
+    result: PlanResult
+    record: Any  # ssm_rules.replay.EngineRecord
+    facts: list[dict]  # the facts that run was given, re-dated in place by Checker._check_again
+    refused: bool = False  # the rules told the dates apart: the engine must run
+    _places: dict | None = None
+
+    def new_result(self) -> PlanResult:
+        """A result for the same file with what does not depend on the date, findings to come."""
+        before = self.result
+        return PlanResult(file=before.file, account=before.account, account_name=before.account_name,
+                          suppressions=before.suppressions)
+
+    def locate(self, path: str) -> tuple[int, int]:
+        """Where the earlier findings placed `path` in the file (the same bytes, so the same place)."""
+        if self._places is None:
+            self._places = {finding.path: (finding.line, finding.column) for finding in self.result.findings}
+        place = self._places.get(path)
+        if place is None:  # a path no earlier finding had (a location naming a moving value)
+            raise _Unplaced(path)
+        return place
+
+
 class Checker:
     """Checks plans against compiled rule packs; build one per process and reuse it.
 
@@ -161,6 +191,11 @@ class Checker:
                 known, earlier = self._cached_result(display_name(file), key, as_of)
                 if known is not None:
                     return known
+                if earlier is not None:
+                    known = self._check_again(earlier, key, as_of)
+                    if known is not None:
+                        return known
+                    earlier = None if earlier.refused else earlier.record
         return self.check_loaded(load_plan(file, raw, self.cache, key), as_of, earlier=earlier)
 
     def _result_key(self, plan_key: str, file: str) -> str:
@@ -170,21 +205,46 @@ class Checker:
         # Findings hold their text in the run's language: a Chinese run is not served English.
         return digest("result", plan_key, self._rules_key, file, language())
 
-    def _cached_result(self, file: str, plan_key: str, as_of: date) -> tuple[PlanResult | None, Any]:
+    def _cached_result(self, file: str, plan_key: str, as_of: date) -> tuple[PlanResult | None, _Earlier | None]:
         """Same file content, rules, name and as-of date: the same result (ssm_rules.cache).
-        Another as-of date: (None, the record of that date's engine run, or None), which
-        ssm_rules.replay may reuse."""
+        Another as-of date: (None, what that date's check kept for ssm_rules.replay, or None)."""
         from ssm_rules.replay import EngineRecord
 
         entry = self.cache.get("result", self._result_key(plan_key, file))
-        if not (isinstance(entry, tuple) and len(entry) == 10):
+        if not (isinstance(entry, tuple) and len(entry) == 11):
             return None, None
-        day, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities, record = entry
-        if day != as_of.isoformat():
-            return None, record if isinstance(record, EngineRecord) else None
-        return PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
-                          suppressions=suppressions, findings=findings, outcome=outcome, team=team,
-                          opportunities=opportunities), None
+        day, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities, record, \
+            facts = entry
+        result = PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
+                            suppressions=suppressions, findings=findings, outcome=outcome, team=team,
+                            opportunities=opportunities)
+        if day == as_of.isoformat():
+            return result, None
+        if not (isinstance(record, EngineRecord) and isinstance(facts, list)):
+            return None, None
+        return None, _Earlier(result, record, facts)
+
+    def _check_again(self, earlier: _Earlier, key: str, as_of: date) -> PlanResult | None:
+        """Check an unchanged plan from what its check on another as-of date kept, without loading
+        it: its facts moved to `as_of` (facts.date_facts), the engine run reused (ssm_rules.replay),
+        the findings placed where that check placed them. None (with `earlier.refused` when the
+        rules tell the dates apart) when the plan must be loaded and checked."""
+        from ssm_rules.facts import date_facts
+
+        facts = date_facts(earlier.facts, as_of)
+        replayed = self.replayer.replay(facts, earlier.record)
+        if replayed is None:
+            earlier.refused = True
+            return None
+        engine_result, record = replayed
+        result = earlier.new_result()
+        try:
+            self._complete(result, facts, engine_result, earlier.locate, earlier.result.account_owner)
+        except _Unplaced:
+            return None
+        self.replayed += 1
+        self._keep(result, key, as_of, record, facts)
+        return result
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
         """Check a plan given as data (rule examples, tests): dumped to YAML so locations exist."""
@@ -213,32 +273,33 @@ class Checker:
             # A rule that could not be evaluated must never look like a clean plan.
             result.errors = [PlanProblem(f"the rules could not be checked: {error}") for error in engine_result.errors]
             return result
-        self._complete(result, loaded, facts, engine_result)
+        self._complete(result, facts, engine_result, loaded.document.locate, loaded.plan.account.owner)
         if keep:
-            self._keep(result, loaded, as_of, record)
+            self._keep(result, loaded.key, as_of, record, facts)
         return result
 
-    def _complete(self, result: PlanResult, loaded: LoadedPlan, facts: list[dict], engine_result) -> None:
-        """Fill in what an error-free engine run of `facts` says of the plan: findings, outcome, owner,
-        team and the pipeline's view of each opportunity."""
+    def _complete(self, result: PlanResult, facts: list[dict], engine_result, locate, owner: str | None) -> None:
+        """Fill in what an error-free engine run of `facts` says of the plan: findings (placed by
+        `locate`), outcome, owner, team and the pipeline's view of each opportunity."""
         from ssm_rules.findings import build_findings, outcome
         from ssm_rules.owners import team_members
         from ssm_rules.stages import opportunity_views
 
-        result.findings = build_findings(self.compiled, facts, engine_result, loaded.document.locate, loaded.file)
+        result.findings = build_findings(self.compiled, facts, engine_result, locate, result.file)
         result.outcome = outcome(self.packs, engine_result.derived)
-        result.account_owner = loaded.plan.account.owner
+        result.account_owner = owner
         result.team = team_members(facts)
         result.opportunities = opportunity_views(facts, engine_result.derived)
 
-    def _keep(self, result: PlanResult, loaded: LoadedPlan, as_of: date, record) -> None:
+    def _keep(self, result: PlanResult, key: str, as_of: date, record, facts: list[dict]) -> None:
         """Write the result entry `_cached_result` reads. One entry per file version, holding the
         last as-of date checked: re-runs on the same day find it, and a nightly audit overwrites it
-        instead of adding one a night (reusing its engine run when it can: ssm_rules.replay)."""
-        self.cache.put("result", self._result_key(loaded.key, loaded.file),
+        instead of adding one a night, checking the plan again from the entry's facts and engine
+        run when it can (`_check_again`)."""
+        self.cache.put("result", self._result_key(key, result.file),
                        (as_of.isoformat(), result.account, result.account_name, result.account_owner,
                         result.suppressions, result.findings, result.outcome, result.team,
-                        result.opportunities, record))
+                        result.opportunities, record, facts if record is not None else None))
 
 
 def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool = True):

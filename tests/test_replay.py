@@ -199,3 +199,63 @@ def test_a_run_with_errors_is_never_kept(tmp_path):
     result = engine.run(facts)
     result.errors.append("the rule engine failed")
     assert replayer.record(facts, result) is None
+
+
+def test_facts_moved_to_another_date_are_the_facts_of_that_date(portfolio):
+    """A next-day check re-dates the facts its result entry kept (facts.date_facts) instead of
+    loading the plan: they must be exactly the facts built on that date, for every kind of date
+    field, both ways in time, a meeting on the day itself included."""
+    from ssm_rules.facts import AS_OF_FIELDS, date_facts, plan_facts
+    from ssm_rules.pipeline import load_plan
+
+    days = [date(2026, 11, 27), date(2026, 11, 28), date(2027, 6, 1), date(2019, 1, 1)]
+    moved_kinds = set()
+    for file in portfolio:
+        plan = load_plan(file).plan
+        meetings = [fact["next_meeting"] for fact in plan_facts(plan, days[0]) if "next_meeting" in fact]
+        for day in days + [date.fromisoformat(meeting) for meeting in meetings[:1]]:
+            expected = plan_facts(plan, day)
+            for other in days:
+                moved = date_facts(plan_facts(plan, other), day)
+                assert moved == expected, (file, other, day)
+                moved_kinds |= {fact["kind"] for fact in moved if fact["kind"] in AS_OF_FIELDS}
+    assert moved_kinds == set(AS_OF_FIELDS)  # every kind with a moving field was exercised
+
+
+def test_a_finding_whose_place_moves_with_the_date_is_placed_afresh(tmp_path):
+    """A next-day check places findings where the earlier check placed them (the file is the
+    same); a location naming a moving value gives a path no earlier finding had, and the check
+    then loads the plan to place it."""
+    pack = tmp_path / "pack"
+    pack.mkdir()
+    (pack / "pack.yaml").write_text(PACK)
+    (pack / "quiet.yaml").write_text(QUIET + "location: \"after_{c.days_since_contact}_days\"\n")
+    plan = ROOT / "facts" / "adriatel.yaml"
+    cached = Checker(rule_dirs=[pack], include_builtin=False, cache=Cache(tmp_path / "cache", b"k" * 32))
+    fresh = Checker(rule_dirs=[pack], include_builtin=False)
+    day = date(2026, 12, 10)  # every contact quiet for more than quiet_days (10): none crosses
+    first = cached.check_file(str(plan), day)
+    assert first.findings and all(finding.path.split(".")[-1].startswith("after_") for finding in first.findings)
+    for later in (day + timedelta(days=1), day + timedelta(days=2)):
+        again = cached.check_file(str(plan), later)
+        assert everything(again) == everything(fresh.check_file(str(plan), later))
+        assert {f.path for f in again.findings}.isdisjoint({f.path for f in first.findings})
+    assert cached.replayed == 2  # the engine's run was reused; only the places were looked up
+
+
+def test_a_next_day_check_does_not_load_an_unchanged_plan(portfolio, tmp_path, monkeypatch):
+    """The shortcut's point: a plan checked yesterday is checked today from its result entry,
+    without reading the plan entry or building its facts again."""
+    from ssm_rules import pipeline
+
+    cached = Checker(cache=Cache(tmp_path / "cache", b"k" * 32))
+    day = date(2026, 11, 30)  # the night before one where the plans cross few thresholds
+    for file in portfolio:
+        cached.check_file(file, day)
+    expected = [everything(Checker().check_file(file, day + timedelta(days=1))) for file in portfolio]
+    loads = []
+    real = pipeline.load_plan
+    monkeypatch.setattr(pipeline, "load_plan", lambda *args, **kwargs: loads.append(args[0]) or real(*args, **kwargs))
+    assert [everything(cached.check_file(file, day + timedelta(days=1))) for file in portfolio] == expected
+    assert cached.replayed >= len(portfolio) - len(loads) > 0
+    assert len(loads) <= len(portfolio) // 4, loads  # only plans whose run could not be reused
