@@ -150,18 +150,13 @@ class Cache:
         mac, payload = blob[head:head + _MAC_BYTES], blob[head + _MAC_BYTES:]
         if not hmac.compare_digest(mac, self._mac(kind, key, payload)):
             return None
-        try:
-            return pickle.loads(zlib.decompress(payload))
-        except Exception:  # noqa: BLE001 - written by an older ssm with other classes: a miss
-            return None
+        return unpack(payload)
 
     def put(self, kind: str, key: str, value: Any) -> None:
         if self._disabled:
             return
-        try:
-            # Level 1 shrinks a plan's entry about four times for a fraction of a millisecond.
-            payload = zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
-        except Exception:  # noqa: BLE001 - a value that cannot be pickled is simply not kept
+        payload = pack(value)
+        if payload is None:
             return
         path = self._path(kind, key)
         temporary = f"{path}.{os.getpid()}.tmp"  # one writer per process: the pid makes it unique
@@ -238,6 +233,25 @@ class Cache:
         if not self._disabled:
             self._disabled = True
             _warn(f"{reason}; running without the cache")
+
+
+def pack(value: Any) -> bytes | None:
+    """`value` as an entry stores it; None when it cannot be. An entry may hold a packed part of
+    itself, which a reader that does not need it never decodes (`unpack` when it does)."""
+    try:
+        # Level 1 shrinks a plan's entry about four times for a fraction of a millisecond.
+        return zlib.compress(pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL), 1)
+    except Exception:  # noqa: BLE001 - a value that cannot be pickled is simply not kept
+        return None
+
+
+def unpack(packed: bytes) -> Any:
+    """The value `pack` gave, or None. Only for bytes read from an entry whose signature was
+    checked (`Cache.get`), or a part of such an entry: unpickling runs code."""
+    try:
+        return pickle.loads(zlib.decompress(packed))
+    except Exception:  # noqa: BLE001 - written by an older ssm with other classes: a miss
+        return None
 
 
 def _reopen(directory: str) -> Cache | None:

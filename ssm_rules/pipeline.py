@@ -208,18 +208,19 @@ class Checker:
     def _cached_result(self, file: str, plan_key: str, as_of: date) -> tuple[PlanResult | None, _Earlier | None]:
         """Same file content, rules, name and as-of date: the same result (ssm_rules.cache).
         Another as-of date: (None, what that date's check kept for ssm_rules.replay, or None)."""
+        from ssm_rules.cache import unpack
         from ssm_rules.replay import EngineRecord
 
         entry = self.cache.get("result", self._result_key(plan_key, file))
-        if not (isinstance(entry, tuple) and len(entry) == 11):
+        if not (isinstance(entry, tuple) and len(entry) == 10):
             return None, None
-        day, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities, record, \
-            facts = entry
+        day, account, account_name, account_owner, suppressions, findings, outcome, team, opportunities, run = entry
         result = PlanResult(file=file, account=account, account_name=account_name, account_owner=account_owner,
                             suppressions=suppressions, findings=findings, outcome=outcome, team=team,
                             opportunities=opportunities)
         if day == as_of.isoformat():
             return result, None
+        record, facts = unpack(run) if isinstance(run, bytes) else (None, None)
         if not (isinstance(record, EngineRecord) and isinstance(facts, list)):
             return None, None
         return None, _Earlier(result, record, facts)
@@ -295,11 +296,14 @@ class Checker:
         """Write the result entry `_cached_result` reads. One entry per file version, holding the
         last as-of date checked: re-runs on the same day find it, and a nightly audit overwrites it
         instead of adding one a night, checking the plan again from the entry's facts and engine
-        run when it can (`_check_again`)."""
+        run when it can (`_check_again`). The run's record and facts are packed apart: a re-run on
+        the same day, which needs neither, never decodes them."""
+        from ssm_rules.cache import pack
+
         self.cache.put("result", self._result_key(key, result.file),
                        (as_of.isoformat(), result.account, result.account_name, result.account_owner,
                         result.suppressions, result.findings, result.outcome, result.team,
-                        result.opportunities, record, facts if record is not None else None))
+                        result.opportunities, pack((record, facts)) if record is not None else None))
 
 
 def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool = True):
