@@ -63,7 +63,7 @@ def main() -> int:
             t2 = clock()
             facts = date_facts(earlier.facts, next_day)
             t3 = clock()
-            replayed = checker.replayer.replay(facts, earlier.record)
+            replayed = checker.replayer.replay(facts, earlier.record, next_day)
             if replayed is None:  # a threshold crossed overnight: the engine runs (not timed here)
                 continue
             reused += 1
@@ -72,7 +72,7 @@ def main() -> int:
             result = earlier.new_result()
             checker._complete(result, facts, engine_result, earlier.locate, earlier.result.account_owner)
             t5 = clock()
-            checker._keep(result, key, next_day, record, facts)
+            checker._keep(result, key, next_day, record, facts, earlier.packed_facts)
             t6 = clock()
             for step, start, end in zip(STEPS, (t0, t1, t2, t3, t4, t5), (t1, t2, t3, t4, t5, t6)):
                 times[step] += end - start

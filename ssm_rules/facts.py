@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 from ssm_rules.plan_format import ACTIVITIES, MILESTONES, OPEN_STAGES, ROLES, STAGE_RANKS, STAGES, Record
@@ -279,26 +280,32 @@ AS_OF_FIELDS: dict[str, tuple[tuple[str, str, str], ...]] = {
 
 
 def date_facts(facts: list[dict[str, Any]], as_of: date) -> list[dict[str, Any]]:
-    """Set (in place) the fields of `facts` counted from `as_of`: a count of days is absent when
-    its date is, and `meeting_ahead` is false without a meeting. Returns `facts`."""
-    today = as_of.isoformat()  # ISO dates (4-digit years) compare as text as they do as dates
-    days: dict[str, int] = {}  # the same few dates recur across a plan's facts
+    """Set (in place) the fields of `facts` counted from `as_of` (AS_OF_FIELDS). Returns `facts`."""
     for fact in facts:
         fields = AS_OF_FIELDS.get(fact["kind"])
         if fields is None:
             continue
         for name, source, how in fields:
-            when = fact.get(source)
-            if how == AHEAD:
-                fact[name] = when is not None and when >= today
-            elif when is None:
+            value = as_of_value(fact.get(source), how, as_of)
+            if value is None:
                 fact.pop(name, None)
             else:
-                count = days.get(when)
-                if count is None:
-                    count = days[when] = (as_of - date.fromisoformat(when)).days
-                fact[name] = count
+                fact[name] = value
     return facts
+
+
+def as_of_value(when: str | None, how: str, as_of: date) -> int | bool | None:
+    """The value of an as-of field whose date field holds `when` (ISO text, or None when the plan
+    gives no date): a count of days (None, absent, without a date), or whether the date is still
+    ahead (false without a date)."""
+    if how == AHEAD:
+        return when is not None and when >= as_of.isoformat()  # ISO dates (4-digit years) compare as text
+    return None if when is None else (as_of - _from_iso(when)).days
+
+
+@lru_cache(maxsize=4096)
+def _from_iso(when: str) -> date:
+    return date.fromisoformat(when)  # the same few dates recur across a portfolio's facts
 
 
 def _named_roles(opportunity: Record, names: dict[str, str]) -> dict[str, str]:

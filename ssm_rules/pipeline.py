@@ -128,7 +128,8 @@ class _Earlier:
 
     result: PlanResult
     record: Any  # ssm_rules.replay.EngineRecord
-    facts: list[dict]  # the facts that run was given, re-dated in place by Checker._check_again
+    facts: list[dict]  # the plan's facts (of some date), re-dated in place by Checker._check_again
+    packed_facts: bytes  # the same as the entry keeps them: an unchanged plan's are kept as they are
     refused: bool = False  # the rules told the dates apart: the engine must run
     _places: dict | None = None
 
@@ -220,10 +221,12 @@ class Checker:
                             opportunities=opportunities)
         if day == as_of.isoformat():
             return result, None
-        record, facts = unpack(run) if isinstance(run, bytes) else (None, None)
-        if not (isinstance(record, EngineRecord) and isinstance(facts, list)):
+        packed_record, packed_facts = run if isinstance(run, tuple) and len(run) == 2 else (None, None)
+        record = unpack(packed_record) if isinstance(packed_record, bytes) else None
+        facts = unpack(packed_facts) if isinstance(record, EngineRecord) and isinstance(packed_facts, bytes) else None
+        if not isinstance(facts, list):
             return None, None
-        return None, _Earlier(result, record, facts)
+        return None, _Earlier(result, record, facts, packed_facts)
 
     def _check_again(self, earlier: _Earlier, key: str, as_of: date) -> PlanResult | None:
         """Check an unchanged plan from what its check on another as-of date kept, without loading
@@ -233,7 +236,7 @@ class Checker:
         from ssm_rules.facts import date_facts
 
         facts = date_facts(earlier.facts, as_of)
-        replayed = self.replayer.replay(facts, earlier.record)
+        replayed = self.replayer.replay(facts, earlier.record, as_of)
         if replayed is None:
             earlier.refused = True
             return None
@@ -244,7 +247,7 @@ class Checker:
         except _Unplaced:
             return None
         self.replayed += 1
-        self._keep(result, key, as_of, record, facts)
+        self._keep(result, key, as_of, record, facts, earlier.packed_facts)
         return result
 
     def check_data(self, data: dict, file: str, as_of: date) -> PlanResult:
@@ -263,13 +266,13 @@ class Checker:
             return result
         facts = plan_facts(loaded.plan, as_of)
         keep = loaded.key is not None and self._rules_key is not None
-        replayed = self.replayer.replay(facts, earlier) if earlier is not None else None
+        replayed = self.replayer.replay(facts, earlier, as_of) if earlier is not None else None
         if replayed is not None:
             engine_result, record = replayed
             self.replayed += 1
         else:
             engine_result = self.engine.run(facts)
-            record = self.replayer.record(facts, engine_result) if keep else None
+            record = self.replayer.record(facts, engine_result, as_of) if keep else None
         if engine_result.errors:
             # A rule that could not be evaluated must never look like a clean plan.
             result.errors = [PlanProblem(f"the rules could not be checked: {error}") for error in engine_result.errors]
@@ -292,18 +295,24 @@ class Checker:
         result.team = team_members(facts)
         result.opportunities = opportunity_views(facts, engine_result.derived)
 
-    def _keep(self, result: PlanResult, key: str, as_of: date, record, facts: list[dict]) -> None:
+    def _keep(self, result: PlanResult, key: str, as_of: date, record, facts: list[dict],
+              packed_facts: bytes | None = None) -> None:
         """Write the result entry `_cached_result` reads. One entry per file version, holding the
         last as-of date checked: re-runs on the same day find it, and a nightly audit overwrites it
         instead of adding one a night, checking the plan again from the entry's facts and engine
         run when it can (`_check_again`). The run's record and facts are packed apart: a re-run on
-        the same day, which needs neither, never decodes them."""
+        the same day, which needs neither, never decodes them, and a plan's facts, the same on
+        every date but for the fields `_check_again` sets, are packed once (`packed_facts`: as an
+        earlier entry kept them)."""
         from ssm_rules.cache import pack
 
+        run = None
+        if record is not None:
+            run = (pack(record), packed_facts or pack(facts))
         self.cache.put("result", self._result_key(key, result.file),
                        (as_of.isoformat(), result.account, result.account_name, result.account_owner,
                         result.suppressions, result.findings, result.outcome, result.team,
-                        result.opportunities, pack((record, facts)) if record is not None else None))
+                        result.opportunities, run))
 
 
 def configured_checker(configuration, cache, rule_dirs=(), include_builtin: bool = True):

@@ -1,38 +1,43 @@
-"""Reuse a plan's engine run on a later as-of date, when no rule can tell the two dates apart.
+"""Reuse a plan's engine run on another as-of date, when no rule can tell the two dates apart.
 
 A nightly audit checks the same plans every night. From one night to the next, what moves in an
-unchanged plan's facts is what facts.py counts from the as-of date: days since the last review,
-since an outcome, in a stage, past a due date, whether a meeting is still ahead. Most of those
-values cross none of the rules' thresholds overnight, so the engine's answer (which rules matched
-which facts, in which order, deriving what) cannot change, and running the engine again is the
-largest part of checking a plan that was loaded from the cache.
+unchanged plan's facts is what facts.py counts from the as-of date (`facts.AS_OF_FIELDS`: days
+since the last review, since an outcome, in a stage, past a due date, whether a meeting is still
+ahead), and nothing else: the plan, and so every other value, is the same. Most of those values
+cross none of the rules' thresholds overnight, so the engine's answer (which rules matched which
+facts, in which order, deriving what) cannot change, and running the engine again is the largest
+part of checking a plan that was loaded from the cache.
 
 The answer is reused only when the rules themselves prove it is the same, never by a guess:
 
-- The rules would be given the same facts: as many, of the same kinds, in the same order, and
-  every value a rule's test reads (in the engine or in Python) either equal to the earlier one, or
-  read only by tests against constants (`days_since_review: {gt: $settings.review_days}`) that
-  each give the same answer on both values. A value that moved and is compared with another
-  fact's value (a join, `order: {lt: $a.order}`) refuses the reuse.
+- The rules are given the facts of the same plan (the caller's promise: the result cache keys
+  the record by the file's bytes), as many as before; only the as-of fields can differ.
+- Every as-of field a rule's test reads (in the engine or in Python) is either equal to its value
+  on the earlier date, or read only by tests against constants (`days_since_review: {gt:
+  $settings.review_days}`) that each give the same answer on both values. A value that moved and
+  is compared with another fact's value (a join, `order: {lt: $a.order}`) refuses the reuse.
 - The earlier matches, bound to today's facts, derive their facts again from today's values; they
   must come out deduplicated exactly as before, and pass the same check against the earlier
   derived facts (a derived fact that copies a day count is tested like a fact of the plan).
 
 The matches depend only on the outcomes of the rules' tests on the facts (a Rete network compares
 values only in its tests, and so do the checks the compiler leaves to Python), so under those
-conditions they are the matches a new run would find. The findings are then built from them with today's facts, so their messages
-say today's values ("not reviewed for 95 days"). tests/test_replay.py compares reused results with
-fresh runs on every day of a year, and keeps the reuse in use.
+conditions they are the matches a new run would find. The findings are then built from them with
+today's facts, so their messages say today's values ("not reviewed for 95 days").
+tests/test_replay.py compares reused results with fresh runs over forty dates, and keeps the
+reuse in use.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from ssm_rules.compiler import CompiledRules, engine_value, test_holds
 from ssm_rules.engine import EngineResult, Match, canonical_content
+from ssm_rules.facts import AS_OF_FIELDS, as_of_value
 from ssm_rules.rulepack import FieldRef, Test
 
 _ABSENT = object()
@@ -48,8 +53,9 @@ class EngineRecord:
     order the engine found them; a reference >= 0 is the index of a plan fact, a reference < 0 is
     derived fact number -1 - reference."""
 
-    readings: tuple[dict | None, ...]  # what the rules' tests read of each plan fact (None: no rule matches its kind)
-    derived_readings: tuple[dict | None, ...]  # the same of each derived fact
+    as_of: date  # the date of the run
+    fact_count: int  # how many facts of the plan it was given
+    derived_readings: tuple[dict | None, ...]  # what the rules' tests read of each derived fact
     matches: tuple[tuple[str, tuple[tuple[str, int], ...], int | None], ...]
 
 
@@ -82,9 +88,13 @@ class Replayer:
         # kind -> the fields any test reads, including those the compiler leaves to Python checks
         # (comparisons between facts), which the engine's view of a fact leaves out
         self.read = {kind: tuple(sorted(fields)) for kind, fields in read.items() if kind is not None}
+        # kind -> the as-of fields of its facts that a test reads: all that can tell two dates apart
+        self.moving = {kind: tuple(spec for spec in specs if spec[0] in self.read.get(kind, ()))
+                       for kind, specs in AS_OF_FIELDS.items()}
 
-    def record(self, facts: Sequence[Mapping[str, Any]], result: EngineResult) -> EngineRecord | None:
-        """The record of a run of the engine on `facts`; None when it cannot be reused (errors)."""
+    def record(self, facts: Sequence[Mapping[str, Any]], result: EngineResult, as_of: date) -> EngineRecord | None:
+        """The record of a run of the engine on `facts` (the plan's facts on `as_of`); None when
+        it cannot be reused (errors)."""
         if result.errors or len(result.produced) != len(result.matches):
             return None  # (no `produced`: not a RuleEngine's result, which match derived what is unknown)
         positions = {id(fact): index for index, fact in enumerate(facts)}
@@ -98,16 +108,16 @@ class Replayer:
                     return None
                 references.append((name, position))
             matches.append((match.rule_id, tuple(references), produced))
-        return EngineRecord(readings=self._readings(facts), derived_readings=self._readings(result.derived),
+        return EngineRecord(as_of=as_of, fact_count=len(facts), derived_readings=self._readings(result.derived),
                             matches=tuple(matches))
 
-    def replay(self, facts: Sequence[Mapping[str, Any]],
-               earlier: EngineRecord) -> tuple[EngineResult, EngineRecord] | None:
-        """The engine's result on `facts` from an earlier run's record, and the record to keep
-        for the next day; None when the rules could tell the two runs apart (run the engine)."""
+    def replay(self, facts: Sequence[Mapping[str, Any]], earlier: EngineRecord,
+               as_of: date) -> tuple[EngineResult, EngineRecord] | None:
+        """The engine's result on `facts`, the same plan's facts on `as_of`, from the record of a
+        run on another date, and the record to keep for the next day; None when the rules could
+        tell the two runs apart (run the engine)."""
         compiled = self.compiled
-        readings = self._readings(facts)
-        if not self._same_to_the_rules(earlier.readings, readings):
+        if len(facts) != earlier.fact_count or not self._same_on_both_dates(facts, earlier.as_of):
             return None
         derived: list[dict] = []
         derived_at: dict[tuple, int] = {}
@@ -116,8 +126,6 @@ class Replayer:
             bindings = {}
             for name, position in references:
                 if position >= 0:
-                    if position >= len(facts):
-                        return None
                     bindings[name] = facts[position]
                 else:
                     if -1 - position >= len(derived):
@@ -137,7 +145,24 @@ class Replayer:
         if not self._same_to_the_rules(earlier.derived_readings, derived_readings):
             return None
         return (EngineResult(matches=matches, derived=derived, errors=[]),
-                EngineRecord(readings=readings, derived_readings=derived_readings, matches=earlier.matches))
+                EngineRecord(as_of=as_of, fact_count=len(facts), derived_readings=derived_readings,
+                             matches=earlier.matches))
+
+    def _same_on_both_dates(self, facts: Sequence[Mapping[str, Any]], before: date) -> bool:
+        """Whether every test reading an as-of field of `facts` answers on `before` as on their own date."""
+        moving, compared = self.moving, self.compared
+        for fact in facts:
+            kind = fact["kind"]
+            for name, source, how in moving.get(kind, ()):
+                old, new = as_of_value(fact.get(source), how, before), fact.get(name)
+                if old == new:
+                    continue
+                if (kind, name) in compared:
+                    return False
+                if self._answers(kind, name, _ABSENT if old is None else old) != \
+                        self._answers(kind, name, _ABSENT if new is None else new):
+                    return False
+        return True
 
     def _readings(self, facts: Sequence[Mapping[str, Any]]) -> tuple[dict | None, ...]:
         """Each fact's kind and the values of it the rules' tests read, as the tests read them."""

@@ -18,6 +18,7 @@ import pytest
 from ssm_rules.cache import Cache
 from ssm_rules.compiler import compile_packs
 from ssm_rules.engine import RuleEngine
+from ssm_rules.facts import date_facts
 from ssm_rules.pipeline import Checker
 from ssm_rules.replay import Replayer
 from ssm_rules.rulepack import load_packs
@@ -103,8 +104,19 @@ def compile_rules(tmp_path: Path, rules: dict[str, str]):
     return compile_packs(load_packs([directory], include_builtin=False))
 
 
-def contact(key: str, days: int) -> dict:
-    return {"kind": "contact", "path": f"contacts[{key}]", "key": key, "days_since_contact": days}
+DAY = date(2026, 11, 27)
+
+
+def contact(key: str, days: int, on: date = DAY) -> dict:
+    """A contact last met `days` before DAY, as a fact of the plan on the date `on`."""
+    fact = {"kind": "contact", "path": f"contacts[{key}]", "key": key,
+            "last_contact": (DAY - timedelta(days=days)).isoformat()}
+    return date_facts([fact], on)[0]
+
+
+def on(day: date, *facts: dict) -> list[dict]:
+    """The same facts on another date."""
+    return date_facts([dict(fact) for fact in facts], day)
 
 
 QUIET = """\
@@ -123,14 +135,21 @@ def test_values_compared_with_constants_are_reused_until_a_test_answers_otherwis
     compiled = compile_rules(tmp_path, {"quiet.yaml": QUIET})
     engine, replayer = RuleEngine(compiled), Replayer(compiled)
     facts = [contact("ana", 11), contact("ben", 3)]
-    earlier = replayer.record(facts, engine.run(facts))
-    later = [contact("ana", 12), contact("ben", 4)]
-    result, record = replayer.replay(later, earlier)
+    earlier = replayer.record(facts, engine.run(facts), DAY)
+    tomorrow = DAY + timedelta(days=1)
+    result, record = replayer.replay(on(tomorrow, *facts), earlier, tomorrow)
     assert [(m.rule_id, m.bindings["c"]["days_since_contact"]) for m in result.matches] == [("R-QUIET", 12)]
-    assert record.readings != earlier.readings  # tomorrow compares with today's values
-    assert replayer.replay([contact("ana", 12), contact("ben", 11)], earlier) is None  # ben crossed
-    assert replayer.replay([contact("ana", 12)], earlier) is None  # a fact fewer
-    assert replayer.replay([contact("ana", 12), dict(contact("ben", 4), key="bo")], earlier) is not None
+    assert record.as_of == tomorrow  # the next night compares with this one's values
+    a_week = DAY + timedelta(days=7)  # ben at 10 days: not yet past quiet_days
+    assert replayer.replay(on(a_week, *facts), earlier, a_week) is not None
+    eight_days = DAY + timedelta(days=8)  # ben at 11: crossed
+    assert replayer.replay(on(eight_days, *facts), earlier, eight_days) is None
+    assert replayer.replay(on(tomorrow, facts[0]), earlier, tomorrow) is None  # a fact fewer
+    crossing = [contact("ana", 11), contact("ben", 10)]
+    assert replayer.replay(on(tomorrow, *crossing), replayer.record(crossing, engine.run(crossing), DAY),
+                           tomorrow) is None  # ben crossed overnight
+    # Back in time too: ana at 10 days a day earlier is no longer quiet.
+    assert replayer.replay(on(DAY - timedelta(days=1), *facts), earlier, DAY - timedelta(days=1)) is None
 
 
 def test_values_compared_between_facts_are_never_reused(tmp_path):
@@ -149,9 +168,9 @@ def test_values_compared_between_facts_are_never_reused(tmp_path):
         """})
     engine, replayer = RuleEngine(compiled), Replayer(compiled)
     facts = [contact("ana", 5), contact("ben", 3)]
-    earlier = replayer.record(facts, engine.run(facts))
-    assert replayer.replay([contact("ana", 5), contact("ben", 3)], earlier) is not None
-    assert replayer.replay([contact("ana", 6), contact("ben", 4)], earlier) is None
+    earlier = replayer.record(facts, engine.run(facts), DAY)
+    assert replayer.replay(on(DAY, *facts), earlier, DAY) is not None
+    assert replayer.replay(on(DAY + timedelta(days=1), *facts), earlier, DAY + timedelta(days=1)) is None
 
 
 def test_a_derived_fact_that_copies_a_moving_value_is_checked_too(tmp_path):
@@ -179,16 +198,18 @@ def test_a_derived_fact_that_copies_a_moving_value_is_checked_too(tmp_path):
             next_action: call
             """})
     engine, replayer = RuleEngine(compiled), Replayer(compiled)
+    assert replayer.moving["contact"] == ()  # no test reads the contact's count itself
     facts = [contact("ana", 9)]
     run = engine.run(facts)
-    earlier = replayer.record(facts, run)
+    earlier = replayer.record(facts, run, DAY)
     assert earlier.matches[0][2] == 0  # R-AGED derived fact number 0, as the engine counted it
-    assert replayer.record(facts, dataclasses.replace(run, produced=[])) is None  # not known: never guessed
-    reused, _ = replayer.replay([contact("ana", 10)], earlier)
+    assert replayer.record(facts, dataclasses.replace(run, produced=[]), DAY) is None  # not known: never guessed
+    tomorrow, in_two_days = DAY + timedelta(days=1), DAY + timedelta(days=2)
+    reused, _ = replayer.replay(on(tomorrow, *facts), earlier, tomorrow)
     assert reused.derived == [{"kind": "aged", "contact": "ana", "days": 10}]
     assert not [m for m in reused.matches if m.rule_id == "R-OLD"]
-    assert replayer.replay([contact("ana", 11)], earlier) is None  # the copy crossed R-OLD's test
-    fresh = engine.run([contact("ana", 11)])
+    assert replayer.replay(on(in_two_days, *facts), earlier, in_two_days) is None  # the copy crossed R-OLD's test
+    fresh = engine.run(on(in_two_days, *facts))
     assert [m.rule_id for m in fresh.matches].count("R-OLD") == 1
 
 
@@ -198,7 +219,7 @@ def test_a_run_with_errors_is_never_kept(tmp_path):
     facts = [contact("ana", 11)]
     result = engine.run(facts)
     result.errors.append("the rule engine failed")
-    assert replayer.record(facts, result) is None
+    assert replayer.record(facts, result, DAY) is None
 
 
 def test_facts_moved_to_another_date_are_the_facts_of_that_date(portfolio):
