@@ -62,3 +62,47 @@ def test_peak_memory_does_not_grow_with_the_number_of_plans(tmp_path, monkeypatc
     # Measured: about 150 bytes a plan more (SQLite's own memory is not Python's, so not counted);
     # results kept per plan would add a few kilobytes a plan.
     assert large_peak - small_peak < 600_000, (small_peak, large_peak)
+
+
+def test_the_spool_bounds_sqlites_cache_and_sorts(tmp_path):
+    """SQLite's page cache, and each sort's memory, follow the cache size: the default let the
+    sorts of a larger portfolio take more memory; the spool caps it (on the history's connection
+    too, while the spool is attached, and gives that connection its own setting back)."""
+    import sqlite3
+
+    from ssm_rules.audit.spool import CACHE_KIB, Spool
+
+    with Spool(tmp_path / "spool.sqlite") as spool:
+        assert spool.connection.execute("PRAGMA cache_size").fetchone()[0] == -CACHE_KIB
+        history = sqlite3.connect(tmp_path / "history.sqlite", isolation_level=None)
+        history.execute("PRAGMA cache_size = -4000")
+        with spool.attached_to(history):
+            assert history.execute("PRAGMA main.cache_size").fetchone()[0] == -CACHE_KIB
+            assert history.execute("PRAGMA spool.cache_size").fetchone()[0] == -CACHE_KIB
+        assert history.execute("PRAGMA main.cache_size").fetchone()[0] == -4000
+        history.close()
+
+
+@pytest.mark.parametrize("whole", [False, True])
+def test_rows_read_whole_end_their_query_before_the_first_row_is_made(tmp_path, whole):
+    """An owner's actions are a query run while the owners' list is read: read whole, the
+    owners' query (and its sort) is over by then. SQLite refuses to drop a table that a
+    running query reads, so dropping it while making the first row tells the two apart."""
+    import sqlite3
+
+    from ssm_rules.audit.spool import Rows
+
+    db = sqlite3.connect(tmp_path / "rows.sqlite", isolation_level=None)
+    db.executescript("CREATE TABLE t (x); INSERT INTO t VALUES (2), (1), (3);")
+
+    def make(row):
+        db.execute("DROP TABLE IF EXISTS t")
+        return row["x"]
+
+    rows = Rows(db, "SELECT x FROM t ORDER BY x", make=make, whole=whole)
+    if whole:
+        assert list(rows) == [1, 2, 3]
+    else:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):
+            list(rows)
+    db.close()

@@ -94,6 +94,38 @@ def test_money_is_exact_and_reads_naturally():
     assert money([0.1] * 10) == 1  # fsum: the order and the number of terms never drift
 
 
+@pytest.mark.parametrize("fold_at", [1, 2, 3, 256])
+def test_an_exact_sum_totals_what_fsum_of_every_value_does_and_keeps_a_few_floats(monkeypatch, fold_at):
+    """The audit adds up its portfolio's opportunities as they stream from the spool: the totals
+    are fsum's of all the values, to the last bit, while only a few floats are kept."""
+    import math
+    import random
+
+    from ssm_rules.review.deals import ExactSum
+
+    monkeypatch.setattr(ExactSum, "FOLD_AT", fold_at)
+    draw = random.Random(2026)
+    for trial in range(400):
+        values = [draw.choice([round(draw.uniform(0, 5e6), 2), draw.uniform(-1, 1) * 10.0 ** draw.randint(-300, 300),
+                               1e16, -1e16, 0.1, 5e-324, 2**53 - 1, 0, 7])
+                  for _ in range(draw.randint(0, 600))]
+        total = ExactSum()
+        for value in values:
+            total.add(value)
+        assert math.fsum(total) == math.fsum(values), trial
+        assert len(total.exact) + len(total.pending) <= 40 + fold_at
+    for values in ([1.0, math.inf, 2.0], [math.nan, 1.0], [1e16, -math.inf]):  # as fsum judges them
+        total = ExactSum()
+        for value in values:
+            total.add(value)
+        assert repr(math.fsum(total)) == repr(math.fsum(values))
+    total = ExactSum()
+    for value in (math.inf, 1.0, -math.inf):
+        total.add(value)
+    with pytest.raises(ValueError):
+        math.fsum(total)
+
+
 def test_totals_do_not_depend_on_the_order_of_the_deals():
     values = [0.1, 1e15, -1e15, 0.2, 33.33, 66.67]
     deals = [deal(str(i), "qualified", None, v) for i, v in enumerate(values)]

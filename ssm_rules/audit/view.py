@@ -105,7 +105,7 @@ def build_view(as_of: date, spool, rules: dict[str, dict], *, guidance: dict[str
                                         sum(severity = 'info') AS info, sum(is_new AND :has_history AND errors IS NULL) AS new,
                                         count(DISTINCT plan_seq) AS accounts, count(*) AS actions
                                  FROM ({_ACTIONS}) GROUP BY owner)
-                           ORDER BY number""", views.owner),
+                           ORDER BY number""", views.owner, whole=True),  # one row per person
         "invalid": rows("SELECT * FROM audit_plans WHERE NOT valid ORDER BY seq", views.account),
         "rules": rules,
         "top_actions": rows(_FINDINGS + " ORDER BY f.sev_rank, coalesce(f.first_seen, :as_of), p.name_lower, f.rule,"
@@ -218,9 +218,9 @@ class _Views:
         self.has_history = delta is not None
         self.params = {"as_of": as_of.isoformat(), "has_history": int(self.has_history), "no_owner": NO_OWNER}
 
-    def rows(self, sql: str, make, **params) -> Rows:
+    def rows(self, sql: str, make, whole: bool = False, **params) -> Rows:
         """A query on the spool, with the view's named parameters (sqlite3 ignores those it does not use)."""
-        return Rows(self.db, sql, {**self.params, **params}, make)
+        return Rows(self.db, sql, {**self.params, **params}, make, whole=whole)
 
     def accounts_with_findings(self) -> Iterable[dict]:
         """The accounts with findings or an invalid plan, each with its findings.
