@@ -150,17 +150,12 @@ class Replayer:
 
     def _same_on_both_dates(self, facts: Sequence[Mapping[str, Any]], before: date) -> bool:
         """Whether every test reading an as-of field of `facts` answers on `before` as on their own date."""
-        moving, compared = self.moving, self.compared
+        moving = self.moving
         for fact in facts:
             kind = fact["kind"]
             for name, source, how in moving.get(kind, ()):
-                old, new = as_of_value(fact.get(source), how, before), fact.get(name)
-                if old == new:
-                    continue
-                if (kind, name) in compared:
-                    return False
-                if self._answers(kind, name, _ABSENT if old is None else old) != \
-                        self._answers(kind, name, _ABSENT if new is None else new):
+                old = as_of_value(fact.get(source), how, before)
+                if not self._tests_agree(kind, name, _ABSENT if old is None else old, fact.get(name, _ABSENT)):
                     return False
         return True
 
@@ -188,7 +183,6 @@ class Replayer:
         """Whether every test of every rule gives the same answer on both lists of readings."""
         if len(before) != len(after):
             return False
-        compared = self.compared
         for old, new in zip(before, after):
             # Equal readings need no test. (`==` equates 1, 1.0 and True, but a field of an
             # unchanged plan's fact never changes type from one date to another: what moves
@@ -199,16 +193,19 @@ class Replayer:
                 return False
             kind = old["kind"]
             for name in old.keys() | new.keys():
-                old_value, new_value = old.get(name, _ABSENT), new.get(name, _ABSENT)
-                if type(old_value) is type(new_value) and old_value == new_value:
-                    continue
-                if (kind, name) in compared:
-                    return False
-                if old_value is not _ABSENT and new_value is not _ABSENT and type(old_value) is not type(new_value):
-                    return False  # the engine and test_holds agree on like values; never bet on the rest
-                if self._answers(kind, name, old_value) != self._answers(kind, name, new_value):
+                if not self._tests_agree(kind, name, old.get(name, _ABSENT), new.get(name, _ABSENT)):
                     return False
         return True
+
+    def _tests_agree(self, kind: str, name: str, old: Any, new: Any) -> bool:
+        """Whether every test reading (kind, name) answers alike on `old` and `new` (_ABSENT: no value)."""
+        if type(old) is type(new) and old == new:
+            return True
+        if (kind, name) in self.compared:
+            return False  # compared with another fact's value: the guard does not reason about joins
+        if old is not _ABSENT and new is not _ABSENT and type(old) is not type(new):
+            return False  # the engine and test_holds agree on like values; never bet on the rest
+        return self._answers(kind, name, old) == self._answers(kind, name, new)
 
     def _answers(self, kind: str, name: str, value: Any) -> tuple[bool, ...]:
         """What each test against constants on (kind, name) answers for `value` (remembered:
